@@ -1,0 +1,39 @@
+# `make test` goes from a fresh clone to a green run: it creates .venv, installs, and checks.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint typecheck unit bench demo docs clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check kugel_common tests bench scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict kugel_common
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/http_client.py
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md
+
+demo:
+	@echo "make demo arrives with the reference services (issue 5)."
+	@echo "Until then, 'make bench' is the runnable showcase: it drives get_service_client against a real server."
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

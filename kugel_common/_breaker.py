@@ -1,0 +1,162 @@
+"""One circuit breaker per service, shared by every caller and task on the event loop.
+
+::
+
+    closed --(N consecutive failures, or failure ratio over the window)--> open
+    open --(reset timeout, jittered)--> half_open
+    half_open --(M successful probes)--> closed
+    half_open --(a failed probe)--> open
+    any --isolate()--> isolated --reset()--> closed
+
+Only dependency failures count: transport errors, timeouts, 5xx and 429. A 4xx means the server is
+healthy; a cancelled call or the caller's own bug says nothing about it either way.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._clock import Clock
+from ._window import SlidingCounts
+
+__all__ = ["BreakerConfig", "BreakerState", "CircuitBreaker", "Permit"]
+
+logger = logging.getLogger("kugel_common.breaker")
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+    ISOLATED = "isolated"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    failure_threshold: int = 5
+    failure_ratio: float = 0.5
+    min_calls: int = 20
+    window: float = 30.0
+    reset_timeout: float = 10.0
+    reset_jitter: float = 0.2
+    half_open_probes: int = 1
+    success_threshold: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Proof of admission. Outcomes of calls admitted before the last state change are ignored."""
+
+    generation: int
+    probe: bool
+
+
+StateListener = Callable[[str, BreakerState, BreakerState], None]
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        service: str,
+        config: BreakerConfig,
+        clock: Clock,
+        on_change: StateListener | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.service = service
+        self._config = config
+        self._clock = clock
+        self._on_change = on_change
+        self._rng = rng or random.Random()
+        self._state = BreakerState.CLOSED
+        self._generation = 0
+        self._consecutive_failures = 0
+        self._window = SlidingCounts(config.window, clock)  # hits: successes, misses: failures
+        self._reopen_at = 0.0
+        self._probes_in_flight = 0
+        self._probe_successes = 0
+
+    @property
+    def state(self) -> BreakerState:
+        if self._state is BreakerState.OPEN and self._clock.now() >= self._reopen_at:
+            self._transition(BreakerState.HALF_OPEN)
+        return self._state
+
+    def retry_after(self) -> float:
+        """Seconds until the breaker lets a probe through; 0 when it admits calls now."""
+        if self.state is BreakerState.OPEN:
+            return max(0.0, self._reopen_at - self._clock.now())
+        return 0.0
+
+    def try_acquire(self) -> Permit | None:
+        """A permit to make one call, or None when the call must fail fast."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return Permit(self._generation, probe=False)
+        if state is BreakerState.HALF_OPEN and (
+            self._probes_in_flight < self._config.half_open_probes
+        ):
+            self._probes_in_flight += 1
+            return Permit(self._generation, probe=True)
+        return None
+
+    def record(self, permit: Permit, success: bool | None) -> None:
+        """The outcome of a permitted call: True healthy, False failure, None says nothing."""
+        if permit.generation != self._generation:
+            return
+        if permit.probe:
+            self._probes_in_flight -= 1
+            if success is False:
+                self._open()
+            elif success:
+                self._probe_successes += 1
+                if self._probe_successes >= self._config.success_threshold:
+                    self._transition(BreakerState.CLOSED)
+            return
+        if success is None:
+            return
+        if success:
+            self._consecutive_failures = 0
+            self._window.add(hits=1)
+            return
+        self._consecutive_failures += 1
+        self._window.add(misses=1)
+        successes, failures = self._window.totals()
+        calls = successes + failures
+        if self._consecutive_failures >= self._config.failure_threshold or (
+            calls >= self._config.min_calls and failures / calls >= self._config.failure_ratio
+        ):
+            self._open()
+
+    def isolate(self) -> None:
+        """Hold the breaker open until :meth:`reset`, e.g. while a dependency is drained."""
+        self._transition(BreakerState.ISOLATED)
+
+    def reset(self) -> None:
+        self._transition(BreakerState.CLOSED)
+
+    def _open(self) -> None:
+        jitter = 1.0 + self._rng.uniform(0.0, self._config.reset_jitter)
+        self._reopen_at = self._clock.now() + self._config.reset_timeout * jitter
+        self._transition(BreakerState.OPEN)
+
+    def _transition(self, new: BreakerState) -> None:
+        old = self._state
+        self._state = new
+        self._generation += 1
+        self._probes_in_flight = 0
+        self._probe_successes = 0
+        if new is BreakerState.CLOSED:
+            self._consecutive_failures = 0
+            self._window.clear()
+        if old is new:
+            return
+        log = logger.warning if new in (BreakerState.OPEN, BreakerState.ISOLATED) else logger.info
+        log("breaker %s: %s -> %s", self.service, old.value, new.value,
+            extra={"service": self.service, "old": old.value, "new": new.value})
+        if self._on_change is not None:
+            self._on_change(self.service, old, new)

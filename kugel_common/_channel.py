@@ -1,0 +1,363 @@
+"""The call pipeline for one service, and the state that every caller of that service shares.
+
+One call: deadline -> [attempt: pick instance -> admission -> breaker -> send -> read] under the
+retry policy -> map the final outcome to a response or a kugel error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._balancer import Balancer
+from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permit
+from ._clock import Clock
+from ._hooks import Hooks, RequestInfo, ResponseInfo, call_hook
+from ._limits import Admission
+from ._metrics import EndpointMetrics, ServiceMetrics
+from ._outcome import Failure, classify, to_error
+from ._redact import redact_body, redact_headers, redact_url
+from ._registry import ServiceAddress
+from ._retry import RetryBudget, RetryPolicy, RetryRun
+from ._settings import ClientSettings
+from .errors import (
+    CircuitOpenError,
+    InvalidEndpointError,
+    ResponseTooLargeError,
+)
+
+__all__ = ["Call", "ServiceChannel"]
+
+logger = logging.getLogger("kugel_common.http")
+
+QueryParams = Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class Call:
+    """One logical call, as the caller asked for it. Attempts may differ in instance and time."""
+
+    method: str
+    endpoint: str
+    template: str
+    params: QueryParams | None
+    json: Any
+    data: Any
+    headers: httpx.Headers | None
+    auth: httpx.Auth | None
+    deadline: float
+    stream: bool
+    tried: list[str] = field(default_factory=list)
+
+
+class ServiceChannel:
+    """Pool, breaker, retry budget, limits and metrics of one service, shared by all callers."""
+
+    def __init__(
+        self,
+        address: ServiceAddress,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport,
+        clock: Clock,
+        hooks: Hooks,
+        rng: random.Random,
+    ) -> None:
+        self.name = address.name
+        self.address = address
+        self.settings = settings
+        self.clock = clock
+        self.hooks = hooks
+        self.rng = rng
+        self.metrics = ServiceMetrics()
+        self.auth: httpx.Auth | None = None
+        self.balancer = Balancer(address.base_urls, settings.outlier_cooldown, clock)
+        self.breaker = CircuitBreaker(
+            self.name,
+            BreakerConfig(
+                failure_threshold=settings.breaker_failure_threshold,
+                failure_ratio=settings.breaker_failure_ratio,
+                min_calls=settings.breaker_min_calls,
+                window=settings.breaker_window,
+                reset_timeout=settings.breaker_reset_timeout,
+                reset_jitter=settings.breaker_reset_jitter,
+                half_open_probes=settings.breaker_half_open_probes,
+                success_threshold=settings.breaker_success_threshold,
+            ),
+            clock,
+            on_change=self._breaker_changed,
+            rng=rng,
+        )
+        self.policy = RetryPolicy(
+            attempts=settings.attempts,
+            backoff_initial=settings.backoff_initial,
+            backoff_max=settings.backoff_max,
+            min_attempt_time=settings.min_attempt_time,
+        )
+        self.budget = RetryBudget(
+            settings.retry_budget_ratio,
+            settings.retry_budget_min_per_second,
+            settings.retry_budget_window,
+            clock,
+        )
+        self.admission = Admission(
+            settings.max_in_flight, settings.rate_limit, settings.rate_period
+        )
+        self.client = httpx.AsyncClient(
+            transport=transport,
+            headers={"User-Agent": settings.user_agent, **settings.headers, **address.headers},
+            follow_redirects=False,
+        )
+        self._origins = {_origin(httpx.URL(url)) for url in address.base_urls}
+        self._extensions = {"trace": self._trace}
+
+    # -- the pipeline ---------------------------------------------------------------------------
+
+    async def send(self, call: Call) -> httpx.Response:
+        """One call with retries; a response below 400, or a kugel error."""
+        started = self.clock.now()
+        endpoint_metrics = self.metrics.endpoint(call.template)
+        endpoint_metrics.requests += 1
+        self.budget.record_request()
+        run = RetryRun(
+            policy=self.policy,
+            budget=self.budget,
+            clock=self.clock,
+            rng=self.rng,
+            method=call.method,
+            idempotency_key=call.headers is not None and "idempotency-key" in call.headers,
+            deadline=call.deadline,
+            on_retry=functools.partial(self._on_retry, call, endpoint_metrics),
+            on_budget_denied=functools.partial(self._on_budget_denied, endpoint_metrics),
+        )
+        attempt = 0
+
+        async def one_attempt() -> httpx.Response:
+            nonlocal attempt
+            attempt += 1
+            return await self._attempt(call, attempt)
+
+        try:
+            outcome: httpx.Response | Exception = await run.run(one_attempt)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            outcome = exc
+        except Exception as exc:  # kugel's own errors, and the caller's bugs, pass unchanged
+            endpoint_metrics.failures[type(exc).__name__] += 1
+            raise
+        endpoint_metrics.latencies.append(self.clock.now() - started)
+        if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
+            endpoint_metrics.successes += 1
+            return outcome
+        failure = classify(outcome)
+        endpoint_metrics.failures[failure.value if failure else "error"] += 1
+        url = redact_url(httpx.URL(self._url(call, call.tried[-1])))
+        error = to_error(outcome, service=self.name, method=call.method, url=url)
+        if isinstance(outcome, httpx.Response):
+            await outcome.aclose()
+            raise error
+        raise error from outcome
+
+    async def _attempt(self, call: Call, attempt: int) -> httpx.Response:
+        base = self.balancer.pick(call.tried)
+        call.tried.append(base)
+        url = self._url(call, base)
+        remaining = call.deadline - self.clock.now()
+        request = self.client.build_request(
+            call.method,
+            url,
+            params=call.params,
+            json=call.json,
+            data=call.data,
+            headers=call.headers,
+            timeout=self._timeout(remaining),
+            extensions=self._extensions,
+        )
+        async with asyncio.timeout(remaining):
+            await self.admission.acquire()
+        try:
+            permit = self.breaker.try_acquire()
+            if permit is None:
+                self.metrics.endpoint(call.template).breaker_rejections += 1
+                raise CircuitOpenError(
+                    f"{self.name}: circuit open, failing fast",
+                    service=self.name,
+                    method=call.method,
+                    url=redact_url(request.url),
+                    retry_after=self.breaker.retry_after(),
+                )
+            return await self._exchange(call, request, permit, base, attempt)
+        finally:
+            self.admission.release()
+
+    async def _exchange(
+        self, call: Call, request: httpx.Request, permit: Permit, base: str, attempt: int
+    ) -> httpx.Response:
+        info = RequestInfo(self.name, call.method, redact_url(request.url), call.template, attempt)
+        call_hook(self.hooks.on_request, info)
+        started = self.clock.now()
+        try:
+            async with asyncio.timeout(call.deadline - started):
+                response = await self.client.send(
+                    request, auth=call.auth or self.auth or httpx.USE_CLIENT_DEFAULT, stream=True
+                )
+                if not call.stream or response.status_code >= 400:
+                    await self._read(response, call)
+        except BaseException as exc:
+            failure = classify(exc)
+            self.breaker.record(permit, False if failure is not None else None)
+            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                self.balancer.eject(base)
+            self._log(info, None, exc, started)
+            raise
+        self.breaker.record(permit, classify(response) is not Failure.STATUS)
+        self._log(info, response, None, started, streamed=call.stream)
+        return response
+
+    async def _read(self, response: httpx.Response, call: Call) -> None:
+        """Buffer the body, refusing to hold more than ``max_response_bytes`` decoded bytes."""
+        limit = self.settings.max_response_bytes
+        declared = response.headers.get("content-length")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise self._too_large(call, response, int(declared))
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_large(call, response, size)
+                chunks.append(chunk)
+        except BaseException:
+            await response.aclose()
+            raise
+        # httpx's own aread() stores the body the same way; doing it here lets us stop early.
+        response._content = b"".join(chunks)
+        await response.aclose()
+
+    def _too_large(self, call: Call, response: httpx.Response, size: int) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"{self.name}: response of at least {size} bytes passes max_response_bytes="
+            f"{self.settings.max_response_bytes}",
+            service=self.name,
+            method=call.method,
+            url=redact_url(response.request.url),
+            status_code=response.status_code,
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _url(self, call: Call, base: str) -> str:
+        endpoint = call.endpoint
+        parts = urlsplit(endpoint)
+        if parts.netloc or parts.scheme.lower() in ("http", "https"):
+            target = httpx.URL(endpoint if parts.scheme else "http:" + endpoint)
+            if parts.scheme and _origin(target) in self._origins:
+                return endpoint
+            raise InvalidEndpointError(
+                f"{self.name}: endpoint {redact_url(target)!r} is not a relative path; "
+                "absolute URLs would bypass service discovery",
+                service=self.name,
+                method=call.method,
+                url=redact_url(target),
+            )
+        if not endpoint or endpoint.startswith("/"):
+            return base + endpoint
+        return f"{base}/{endpoint}"
+
+    def _timeout(self, remaining: float) -> httpx.Timeout:
+        s = self.settings
+        return httpx.Timeout(
+            connect=min(s.connect_timeout, remaining),
+            read=min(s.read_timeout, remaining),
+            write=min(s.write_timeout, remaining),
+            pool=min(s.pool_timeout, remaining),
+        )
+
+    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            self.metrics.connections_opened += 1
+
+    def _log(
+        self,
+        info: RequestInfo,
+        response: httpx.Response | None,
+        error: BaseException | None,
+        started: float,
+        streamed: bool = False,
+    ) -> None:
+        elapsed = self.clock.now() - started
+        status = response.status_code if response is not None else None
+        call_hook(
+            self.hooks.on_response,
+            ResponseInfo(info.service, info.method, info.url, info.endpoint, info.attempt,
+                         elapsed, status, error),
+        )
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        outcome = status if error is None else type(error).__name__
+        logger.debug(
+            "%s %s %s -> %s (attempt %d, %.1f ms)",
+            info.service, info.method, httpx.URL(info.url).path, outcome, info.attempt,
+            elapsed * 1000,
+            extra={"service": info.service, "method": info.method, "status": status,
+                   "attempt": info.attempt, "latency_ms": elapsed * 1000},
+        )
+        if self.settings.log_bodies and response is not None:
+            request = response.request
+            logger.debug(
+                "%s request headers=%s body=%s; response headers=%s body=%s",
+                self.name,
+                redact_headers(request.headers.multi_items()),
+                _redacted_json(request.content),
+                redact_headers(response.headers.multi_items()),
+                "<stream>" if streamed else _redacted_json(response.content),
+            )
+
+    def _on_retry(
+        self,
+        call: Call,
+        metrics: EndpointMetrics,
+        attempt: int,
+        error: httpx.Response | BaseException,
+        delay: float,
+    ) -> None:
+        metrics.retries += 1
+        reason = error.status_code if isinstance(error, httpx.Response) else type(error).__name__
+        logger.info(
+            "%s %s %s: attempt %d got %s, retrying in %.3f s",
+            self.name, call.method, call.template, attempt, reason, delay,
+        )
+        call_hook(self.hooks.on_retry, attempt, error, delay)
+
+    def _on_budget_denied(self, metrics: EndpointMetrics) -> None:
+        metrics.budget_denials += 1
+        logger.info("%s: retry budget exhausted, not retrying", self.name)
+
+    def _breaker_changed(self, service: str, old: BreakerState, new: BreakerState) -> None:
+        self.metrics.breaker_transitions[new.value] += 1
+        call_hook(self.hooks.on_breaker_change, service, old, new)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _redacted_json(content: bytes) -> str:
+    if not content:
+        return "<empty>"
+    try:
+        return json.dumps(redact_body(json.loads(content)))
+    except ValueError:
+        return f"<{len(content)} bytes, not JSON>"

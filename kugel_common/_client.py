@@ -1,0 +1,214 @@
+"""``HttpClientHelper``: one caller's handle on a service.
+
+The handle is cheap. It shares its service's pool, breaker, budget and metrics with every other
+handle, and keeps only what is the caller's own: auth and extra headers. Those travel with each
+request and never become defaults of the shared pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ._channel import Call, ServiceChannel
+from ._paths import fill_path
+from .errors import HttpClientError
+
+__all__ = ["HttpClientHelper"]
+
+Headers = Mapping[str, str]
+Params = Mapping[str, Any]
+
+
+class HttpClientHelper:
+    def __init__(
+        self,
+        channel: ServiceChannel,
+        *,
+        auth: httpx.Auth | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        self._channel = channel
+        #: Per-caller auth; replace it at any time. None falls back to the service's auth.
+        self.auth = auth
+        self._headers = httpx.Headers(headers) if headers else None
+
+    @property
+    def service(self) -> str:
+        return self._channel.name
+
+    async def __aenter__(self) -> HttpClientHelper:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leaving the context closes nothing: the pool outlives it and is reused."""
+
+    def _call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Params | None,
+        json: Any,
+        data: Any,
+        headers: Headers | None,
+        timeout: float | None,
+        path_params: Mapping[str, object] | None,
+        stream: bool,
+    ) -> Call:
+        merged = self._headers
+        if headers:
+            merged = httpx.Headers(self._headers)
+            merged.update(headers)
+        channel = self._channel
+        return Call(
+            method=method.upper(),
+            endpoint=fill_path(endpoint, path_params) if path_params else endpoint,
+            template=endpoint,
+            params={k: v for k, v in params.items() if v is not None} if params else None,
+            json=json,
+            data=data,
+            headers=merged,
+            auth=self.auth,
+            deadline=channel.clock.now() + (timeout or channel.settings.deadline),
+            stream=stream,
+        )
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Headers | None = None,
+        timeout: float | None = None,
+        path_params: Mapping[str, object] | None = None,
+    ) -> httpx.Response:
+        """Send one call and return the response, whose status is below 400.
+
+        ``timeout`` is the call's total deadline in seconds, across every attempt. Endpoints may
+        be templates such as ``"/items/{code}"`` filled from ``path_params``, each value
+        URL-encoded as one segment; metrics are kept per template.
+        """
+        call = self._call(method, endpoint, params=params, json=json, data=data, headers=headers,
+                          timeout=timeout, path_params=path_params, stream=False)
+        return await self._channel.send(call)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Headers | None = None,
+        timeout: float | None = None,
+        path_params: Mapping[str, object] | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """Like :meth:`request`, but the body is not read: iterate it, e.g. for SSE.
+
+        Retries and the deadline cover the call up to the response headers.
+        """
+        call = self._call(method, endpoint, params=params, json=json, data=data, headers=headers,
+                          timeout=timeout, path_params=path_params, stream=True)
+        response = await self._channel.send(call)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        response = await self.request(method, endpoint, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise HttpClientError(
+                f"{self.service}: {method} {endpoint}: the response body is not JSON",
+                service=self.service,
+                method=method,
+                url=endpoint,
+                status_code=response.status_code,
+                response=response,
+            ) from exc
+
+    async def get(
+        self,
+        endpoint: str,
+        *,
+        params: Params | None = None,
+        headers: Headers | None = None,
+        timeout: float | None = None,
+        path_params: Mapping[str, object] | None = None,
+    ) -> Any:
+        """The decoded JSON body, or None for 204 or an empty body."""
+        return await self._json("GET", endpoint, params=params, headers=headers, timeout=timeout,
+                                path_params=path_params)
+
+    async def delete(
+        self,
+        endpoint: str,
+        *,
+        params: Params | None = None,
+        headers: Headers | None = None,
+        timeout: float | None = None,
+        path_params: Mapping[str, object] | None = None,
+    ) -> Any:
+        return await self._json("DELETE", endpoint, params=params, headers=headers,
+                                timeout=timeout, path_params=path_params)
+
+    async def post(
+        self,
+        endpoint: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Headers | None = None,
+        timeout: float | None = None,
+        path_params: Mapping[str, object] | None = None,
+    ) -> Any:
+        return await self._json("POST", endpoint, params=params, json=json, data=data,
+                                headers=headers, timeout=timeout, path_params=path_params)
+
+    async def put(
+        self,
+        endpoint: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Headers | None = None,
+        timeout: float | None = None,
+        path_params: Mapping[str, object] | None = None,
+    ) -> Any:
+        return await self._json("PUT", endpoint, params=params, json=json, data=data,
+                                headers=headers, timeout=timeout, path_params=path_params)
+
+    async def patch(
+        self,
+        endpoint: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Headers | None = None,
+        timeout: float | None = None,
+        path_params: Mapping[str, object] | None = None,
+    ) -> Any:
+        return await self._json("PATCH", endpoint, params=params, json=json, data=data,
+                                headers=headers, timeout=timeout, path_params=path_params)

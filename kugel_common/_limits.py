@@ -1,0 +1,31 @@
+"""Admission in front of the pool: an in-flight cap and an optional rate limit per service.
+
+Waiting here happens before a connection is taken, so a burst queues in kugel instead of timing
+out inside the pool, and a rate-limited dependency never sees more than it allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiolimiter import AsyncLimiter
+
+__all__ = ["Admission"]
+
+
+class Admission:
+    def __init__(self, max_in_flight: int, rate: float | None, period: float) -> None:
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._rate = AsyncLimiter(rate, period) if rate else None
+
+    async def acquire(self) -> None:
+        await self._slots.acquire()
+        if self._rate is not None:
+            try:
+                await self._rate.acquire()
+            except BaseException:
+                self._slots.release()
+                raise
+
+    def release(self) -> None:
+        self._slots.release()

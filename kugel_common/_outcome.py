@@ -1,0 +1,67 @@
+"""What one attempt's outcome means: for retries, for the breaker, for metrics, for the caller.
+
+This is the one place where httpx's exceptions and status codes are read and mapped to kugel's.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import httpx
+
+from .errors import HttpClientError, NotFoundError, ServiceUnavailableError
+
+__all__ = ["Failure", "classify", "to_error"]
+
+# Statuses that say "try again": the request did not take effect or the server is overloaded.
+RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+
+class Failure(enum.StrEnum):
+    """Why an attempt failed, from the dependency's side."""
+
+    NOT_SENT = "connect"  # the request never reached the server: safe to retry any method
+    TIMEOUT = "timeout"  # the server may have the request: retry only idempotent calls
+    TRANSPORT = "transport"  # the connection broke mid-exchange: same as a timeout
+    STATUS = "status"  # 5xx or 429
+    CLIENT = "client"  # other 4xx: the server is healthy, the request was wrong
+
+
+def classify(outcome: httpx.Response | BaseException) -> Failure | None:
+    """None for a success, a caller-side error, or anything that is not kugel's to judge."""
+    if isinstance(outcome, httpx.Response):
+        status = outcome.status_code
+        if status >= 500 or status == 429:
+            return Failure.STATUS
+        if status >= 400:
+            return Failure.CLIENT
+        return None
+    if isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Failure.NOT_SENT
+    if isinstance(outcome, httpx.TimeoutException | TimeoutError):
+        return Failure.TIMEOUT
+    if isinstance(outcome, httpx.TransportError):
+        return Failure.TRANSPORT
+    return None
+
+
+def to_error(
+    outcome: httpx.Response | BaseException, *, service: str, method: str, url: str
+) -> HttpClientError:
+    """The kugel error for a final outcome that failed."""
+    if isinstance(outcome, httpx.Response):
+        status = outcome.status_code
+        cls: type[HttpClientError] = HttpClientError
+        if status == 404:
+            cls = NotFoundError
+        elif classify(outcome) is Failure.STATUS:
+            cls = ServiceUnavailableError
+        return cls(f"{service}: {method} {url} -> {status}", service=service, method=method,
+                   url=url, status_code=status, response=outcome)
+    if isinstance(outcome, TimeoutError):
+        reason = "deadline exceeded"
+        cls = ServiceUnavailableError
+    else:
+        reason = type(outcome).__name__
+        cls = HttpClientError if classify(outcome) is None else ServiceUnavailableError
+    return cls(f"{service}: {method} {url}: {reason}", service=service, method=method, url=url)

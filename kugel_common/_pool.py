@@ -1,0 +1,170 @@
+"""Service channels, created once per service and shared; and the per-event-loop default pool.
+
+``get_service_client(name)`` resolves through the default pool of the running event loop, so
+every context for one service in that loop shares one ``httpx.AsyncClient`` and one breaker.
+A later layer (the DI container) installs its own pool with :func:`set_default_pool`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from ._breaker import BreakerState
+from ._channel import ServiceChannel
+from ._client import HttpClientHelper
+from ._clock import Clock, SystemClock
+from ._hooks import Hooks
+from ._registry import Resolver, ServiceRegistry
+from ._settings import ClientSettings
+from ._transport import build_transport
+
+__all__ = [
+    "ServiceClientPool",
+    "breaker_state",
+    "close_all_clients",
+    "default_pool",
+    "get_service_client",
+    "isolate_breaker",
+    "metrics_snapshot",
+    "reset_breaker",
+    "reset_metrics",
+    "set_default_pool",
+]
+
+TransportFactory = Callable[[str, ClientSettings], httpx.AsyncBaseTransport]
+
+
+class ServiceClientPool:
+    """Owns one :class:`ServiceChannel` per service name; close it once, at shutdown."""
+
+    def __init__(
+        self,
+        *,
+        registry: Resolver | None = None,
+        settings: ClientSettings | None = None,
+        hooks: Hooks | None = None,
+        clock: Clock | None = None,
+        transport: TransportFactory | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.registry: Resolver = registry or ServiceRegistry()
+        self.settings = settings or ClientSettings()
+        self.hooks = hooks or Hooks()
+        self.clock: Clock = clock or SystemClock()
+        self._transport = transport or (lambda _name, settings: build_transport(settings))
+        self._rng = rng or random.Random()
+        self._channels: dict[str, ServiceChannel] = {}
+        self._closed = False
+
+    def channel(self, name: str) -> ServiceChannel:
+        channel = self._channels.get(name)
+        if channel is None:
+            if self._closed:
+                raise RuntimeError("this ServiceClientPool is closed; create a new one")
+            address = self.registry.resolve(name)
+            settings = self.settings.for_service(name)
+            channel = ServiceChannel(
+                address,
+                settings,
+                transport=self._transport(name, settings),
+                clock=self.clock,
+                hooks=self.hooks,
+                rng=self._rng,
+            )
+            self._channels[name] = channel
+        return channel
+
+    def client(
+        self, name: str, *, auth: httpx.Auth | None = None, headers: Mapping[str, str] | None = None
+    ) -> HttpClientHelper:
+        return HttpClientHelper(self.channel(name), auth=auth, headers=headers)
+
+    def set_auth(self, name: str, auth: httpx.Auth | None) -> None:
+        """Switch the service's default credentials at run time, for every caller."""
+        self.channel(name).auth = auth
+
+    def breaker_state(self, name: str) -> BreakerState:
+        return self.channel(name).breaker.state
+
+    def isolate_breaker(self, name: str) -> None:
+        self.channel(name).breaker.isolate()
+
+    def reset_breaker(self, name: str) -> None:
+        self.channel(name).breaker.reset()
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        return {
+            name: {"breaker": channel.breaker.state.value, **channel.metrics.snapshot()}
+            for name, channel in self._channels.items()
+        }
+
+    def reset_metrics(self) -> None:
+        for channel in self._channels.values():
+            channel.metrics.reset()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        channels, self._channels = list(self._channels.values()), {}
+        await asyncio.gather(*(channel.aclose() for channel in channels))
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ServiceClientPool] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def default_pool() -> ServiceClientPool:
+    """The running event loop's pool, created on first use."""
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        pool = _pools[loop] = ServiceClientPool()
+    return pool
+
+
+def set_default_pool(pool: ServiceClientPool) -> None:
+    """Make ``pool`` the one ``get_service_client`` uses in the running event loop."""
+    _pools[asyncio.get_running_loop()] = pool
+
+
+def get_service_client(
+    name: str, *, auth: httpx.Auth | None = None, headers: Mapping[str, str] | None = None
+) -> HttpClientHelper:
+    """``async with get_service_client("master-data") as client:`` over the shared pool.
+
+    Raises :class:`~kugel_common.errors.ServiceNotConfiguredError` at once for an unknown name.
+    """
+    return default_pool().client(name, auth=auth, headers=headers)
+
+
+async def close_all_clients() -> None:
+    """Close the running loop's pool; the next ``get_service_client`` starts a fresh one."""
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.aclose()
+
+
+def breaker_state(name: str) -> BreakerState:
+    return default_pool().breaker_state(name)
+
+
+def isolate_breaker(name: str) -> None:
+    default_pool().isolate_breaker(name)
+
+
+def reset_breaker(name: str) -> None:
+    default_pool().reset_breaker(name)
+
+
+def metrics_snapshot() -> dict[str, Any]:
+    return default_pool().metrics_snapshot()
+
+
+def reset_metrics() -> None:
+    default_pool().reset_metrics()

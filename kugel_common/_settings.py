@@ -1,0 +1,147 @@
+"""Client settings: one global model, overridable per service through the environment.
+
+Global values come from ``KUGEL_<FIELD>`` (``KUGEL_READ_TIMEOUT=5``). A service overrides any of
+them with ``KUGEL_<SERVICE>__<FIELD>``, where ``<SERVICE>`` is the service name upper-cased with
+``-`` turned into ``_`` (``KUGEL_MASTER_DATA__ATTEMPTS=5``). All durations are in seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ._version import __version__
+
+__all__ = ["ClientSettings", "env_key"]
+
+MiB = 1024 * 1024
+
+
+def env_key(service: str) -> str:
+    """The environment spelling of a service name: ``master-data`` -> ``MASTER_DATA``."""
+    return service.upper().replace("-", "_")
+
+
+class ClientSettings(BaseSettings):
+    """How kugel talks to one service. Every field is one environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="KUGEL_", extra="ignore", frozen=True)
+
+    # Timeouts
+    connect_timeout: PositiveFloat = Field(2.0, description="Seconds to open a TCP connection.")
+    read_timeout: PositiveFloat = Field(10.0, description="Seconds to wait for each read.")
+    write_timeout: PositiveFloat = Field(10.0, description="Seconds to wait for each write.")
+    pool_timeout: PositiveFloat = Field(
+        2.0, description="Seconds to wait for a free connection from the pool."
+    )
+    deadline: PositiveFloat = Field(
+        15.0,
+        description="Total seconds one call may take, across every attempt and backoff sleep.",
+    )
+
+    # Retries
+    attempts: PositiveInt = Field(3, description="Attempts per call, the first one included.")
+    backoff_initial: float = Field(
+        0.1, ge=0, description="Upper bound of the first backoff sleep (full jitter)."
+    )
+    backoff_max: float = Field(2.0, ge=0, description="Cap on any backoff sleep.")
+    min_attempt_time: float = Field(
+        0.05, ge=0, description="No attempt starts with less than this much deadline left."
+    )
+    retry_budget_ratio: float = Field(
+        0.2, ge=0, le=1, description="Retries allowed as a share of requests in the window."
+    )
+    retry_budget_min_per_second: float = Field(
+        1.0, ge=0, description="Retries always allowed per second, whatever the ratio."
+    )
+    retry_budget_window: PositiveFloat = Field(
+        10.0, description="Sliding window of the retry budget, in seconds."
+    )
+
+    # Circuit breaker
+    breaker_failure_threshold: PositiveInt = Field(
+        5, description="Consecutive failures that open the breaker."
+    )
+    breaker_failure_ratio: float = Field(
+        0.5, gt=0, le=1, description="Failure ratio over the window that opens the breaker."
+    )
+    breaker_min_calls: PositiveInt = Field(
+        20, description="Calls in the window before the failure ratio is considered."
+    )
+    breaker_window: PositiveFloat = Field(
+        30.0, description="Sliding window for the failure ratio, in seconds."
+    )
+    breaker_reset_timeout: PositiveFloat = Field(
+        10.0, description="Seconds an open breaker waits before letting probes through."
+    )
+    breaker_reset_jitter: float = Field(
+        0.2, ge=0, le=1, description="Random extra share of the reset timeout, so peers desync."
+    )
+    breaker_half_open_probes: PositiveInt = Field(
+        1, description="Concurrent probes a half-open breaker lets through."
+    )
+    breaker_success_threshold: PositiveInt = Field(
+        1, description="Successful probes that close a half-open breaker."
+    )
+
+    # Pool and limits
+    max_connections: PositiveInt = Field(100, description="Connections in the pool.")
+    max_keepalive_connections: PositiveInt = Field(
+        20, description="Idle connections kept open for reuse."
+    )
+    keepalive_expiry: PositiveFloat = Field(
+        5.0, description="Seconds an idle connection is kept."
+    )
+    max_in_flight: PositiveInt = Field(
+        100, description="Requests in flight at once; later callers wait in front of the pool."
+    )
+    rate_limit: PositiveFloat | None = Field(
+        None, description="Requests allowed per rate_period; unset means no rate limit."
+    )
+    rate_period: PositiveFloat = Field(1.0, description="Period of rate_limit, in seconds.")
+    outlier_cooldown: PositiveFloat = Field(
+        30.0, description="Seconds an instance is ejected after a connect failure."
+    )
+    max_response_bytes: PositiveInt = Field(
+        10 * MiB, description="Largest response body read into memory."
+    )
+
+    # Headers, logging, TLS, transport
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Default headers, as JSON: '{\"X-Team\": \"pos\"}'."
+    )
+    user_agent: str = Field(f"kugel/{__version__}", description="The User-Agent header.")
+    log_bodies: bool = Field(
+        False, description="Log request and response bodies at DEBUG, secrets redacted."
+    )
+    verify: bool = Field(True, description="Verify TLS certificates.")
+    ca_bundle: str | None = Field(None, description="Path to a CA bundle, PEM.")
+    client_cert: str | None = Field(None, description="Client certificate for mTLS, PEM.")
+    client_key: str | None = Field(None, description="Key of client_cert, if not in the same file.")
+    transport: Literal["httpcore", "aiohttp"] = Field(
+        "httpcore", description="HTTP transport: httpx's own, or httpx-aiohttp (extra 'aiohttp')."
+    )
+
+    def for_service(self, service: str) -> ClientSettings:
+        """These settings, overridden by the service's own ``KUGEL_<SERVICE>__*`` variables."""
+        return _ServiceSettings(
+            _env_prefix=f"KUGEL_{env_key(service)}__",
+            **self.model_dump(),
+        )
+
+
+class _ServiceSettings(ClientSettings):
+    """Reads the per-service prefix first, then falls back to the global values given as init."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)

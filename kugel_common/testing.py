@@ -1,0 +1,28 @@
+"""Test helpers: a clock that only moves when told, and the retry testing mode."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ._retry import Testing, set_testing
+
+__all__ = ["FakeClock", "Testing", "set_testing"]
+
+
+class FakeClock:
+    """A :class:`~kugel_common.Clock` whose ``sleep`` advances time instantly and is recorded."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.time = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += seconds
+        await asyncio.sleep(0)

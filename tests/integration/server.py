@@ -1,0 +1,106 @@
+"""A real uvicorn server on 127.0.0.1 with an ephemeral port, run in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+
+@dataclass
+class Recorder:
+    """What the server saw: hits per route, client ports (one per TCP connection), headers."""
+
+    hits: Counter[str] = field(default_factory=Counter)
+    ports: set[int] = field(default_factory=set)
+    done: Counter[str] = field(default_factory=Counter)
+    fail_next: dict[str, list[int]] = field(default_factory=dict)
+
+
+def build_app(recorder: Recorder) -> FastAPI:
+    app = FastAPI()
+
+    @app.middleware("http")
+    async def record(request: Request, call_next):  # type: ignore[no-untyped-def]
+        recorder.hits[request.url.path] += 1
+        if request.client:
+            recorder.ports.add(request.client.port)
+        planned = recorder.fail_next.get(request.url.path)
+        if planned:
+            status = planned.pop(0)
+            headers = {"Retry-After": "2"} if status in (429, 503) else {}
+            return Response(status_code=status, headers=headers)
+        return await call_next(request)
+
+    @app.get("/ok")
+    async def ok() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/slow-ok")
+    async def slow_ok(delay: float = 0.05) -> dict[str, bool]:
+        await asyncio.sleep(delay)
+        return {"ok": True}
+
+    @app.post("/sale")
+    async def sale(delay: float = 0.0) -> dict[str, bool]:
+        await asyncio.sleep(delay)
+        recorder.done["sale"] += 1
+        return {"written": True}
+
+    @app.get("/whoami")
+    async def whoami(request: Request, delay: float = 0.0) -> dict[str, str | None]:
+        await asyncio.sleep(delay)
+        return {"authorization": request.headers.get("authorization")}
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, object]:
+        return {"body": await request.json()}
+
+    @app.get("/big")
+    async def big(size: int) -> Response:
+        return Response(content=b"x" * size, media_type="application/octet-stream")
+
+    return app
+
+
+@dataclass
+class RunningServer:
+    url: str
+    recorder: Recorder
+
+
+@contextlib.contextmanager
+def serve() -> Iterator[RunningServer]:
+    recorder = Recorder()
+    config = uvicorn.Config(build_app(recorder), host="127.0.0.1", port=0, log_level="warning",
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", recorder)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def refused_url() -> str:
+    """A loopback URL on which nothing listens: the port was bound and released."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

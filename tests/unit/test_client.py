@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import json
+import random
+
+import httpx
+import pytest
+from pytest_httpx import HTTPXMock, IteratorStream
+
+from kugel_common import (
+    ClientSettings,
+    Hooks,
+    HttpClientError,
+    InvalidEndpointError,
+    ResponseTooLargeError,
+    ServiceClientPool,
+    ServiceRegistry,
+    close_all_clients,
+    get_service_client,
+    metrics_snapshot,
+    path,
+    reset_metrics,
+    set_default_pool,
+)
+from kugel_common.testing import FakeClock
+
+
+async def test_json_and_empty_bodies(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url="http://svc.test/api/a", json={"x": 1})
+    httpx_mock.add_response(url="http://svc.test/api/b", status_code=204)
+    httpx_mock.add_response(url="http://svc.test/api/c", content=b"")
+    client = pool.client("svc")
+    assert await client.get("/a") == {"x": 1}
+    assert await client.get("/b") is None
+    assert await client.delete("c") is None  # relative without a slash joins the base path
+
+
+async def test_non_json_body_is_a_typed_error(
+    pool: ServiceClientPool, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url="http://svc.test/api/a", text="<html>")
+    with pytest.raises(HttpClientError, match="not JSON"):
+        await pool.client("svc").get("/a")
+
+
+async def test_none_params_are_dropped(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(json={})
+    await pool.client("svc").get("/q", params={"a": None, "b": 0, "c": "x"})
+    assert str(httpx_mock.get_request().url) == "http://svc.test/api/q?b=0&c=x"
+
+
+async def test_content_type_only_for_json(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(json={}, is_reusable=True)
+    client = pool.client("svc")
+    await client.get("/a")
+    await client.post("/b", json={"k": "v"})
+    await client.post("/c", data={"k": "v"})
+    get, post_json, post_form = httpx_mock.get_requests()
+    assert "content-type" not in get.headers
+    assert post_json.headers["content-type"] == "application/json"
+    assert post_form.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert get.headers["user-agent"].startswith("kugel/")
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://evil.test/x", "//evil.test/x", "https://svc.test/api/x", "HTTP://evil/x"]
+)
+async def test_absolute_endpoints_are_refused(
+    pool: ServiceClientPool, httpx_mock: HTTPXMock, endpoint: str
+) -> None:
+    with pytest.raises(InvalidEndpointError) as info:
+        await pool.client("svc").get(endpoint)
+    assert isinstance(info.value, ValueError)
+    assert httpx_mock.get_requests() == []
+
+
+async def test_own_origin_is_allowed(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url="http://svc.test/other", json=[])
+    assert await pool.client("svc").get("http://svc.test/other") == []
+
+
+def test_path_segments_are_encoded() -> None:
+    assert path("items", "a/../b") == "/items/a%2F..%2Fb"
+    assert path("items", "..") == "/items/%2E%2E"
+    assert path("items", "a b?c#d") == "/items/a%20b%3Fc%23d"
+
+
+async def test_path_params_stay_one_segment(
+    pool: ServiceClientPool, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json={})
+    await pool.client("svc").get("/items/{code}", path_params={"code": "../../admin"})
+    request = httpx_mock.get_request()
+    assert request.url.raw_path == b"/api/items/..%2F..%2Fadmin"
+    assert "/items/{code}" in pool.metrics_snapshot()["svc"]["endpoints"]
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_response_size_limit(
+    clock: FakeClock, httpx_mock: HTTPXMock, declared: bool
+) -> None:
+    registry = ServiceRegistry(environ={})
+    registry.register("svc", "http://svc.test")
+    pool = ServiceClientPool(registry=registry, clock=clock,
+                             settings=ClientSettings(max_response_bytes=1000))
+    if declared:
+        httpx_mock.add_response(content=b"x" * 5000)
+    else:  # no Content-Length: the limit is enforced while reading
+        httpx_mock.add_response(stream=IteratorStream([b"x" * 100] * 100))
+    with pytest.raises(ResponseTooLargeError):
+        await pool.client("svc").get("/big")
+    await pool.aclose()
+
+
+async def test_stream_yields_unread_body(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(content=b"data: 1\n\ndata: 2\n\n")
+    async with pool.client("svc").stream("GET", "/events") as response:
+        lines = [line async for line in response.aiter_lines() if line]
+    assert lines == ["data: 1", "data: 2"]
+
+
+async def test_hooks_see_calls_and_cannot_break_them(
+    registry: ServiceRegistry, clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    seen: list[str] = []
+
+    def boom(*args: object) -> None:
+        seen.append(type(args[0]).__name__ if args else "")
+        raise RuntimeError("hook bug")
+
+    pool = ServiceClientPool(
+        registry=registry, clock=clock, rng=random.Random(1),
+        hooks=Hooks(on_request=boom, on_response=boom, on_retry=boom, on_breaker_change=boom),
+    )
+    httpx_mock.add_response(status_code=503)
+    httpx_mock.add_response(json={"ok": 1})
+    assert await pool.client("svc").get("/h") == {"ok": 1}
+    assert seen == ["RequestInfo", "ResponseInfo", "int", "RequestInfo", "ResponseInfo"]
+    await pool.aclose()
+
+
+async def test_default_pool_is_shared_and_metrics_reset(
+    registry: ServiceRegistry, clock: FakeClock, httpx_mock: HTTPXMock
+) -> None:
+    set_default_pool(ServiceClientPool(registry=registry, clock=clock))
+    httpx_mock.add_response(json={}, is_reusable=True)
+    for _ in range(3):
+        async with get_service_client("svc") as client:
+            await client.get("/m")
+    first = get_service_client("svc")
+    assert first._channel is get_service_client("svc")._channel
+    assert metrics_snapshot()["svc"]["endpoints"]["/m"]["requests"] == 3
+    reset_metrics()
+    assert metrics_snapshot()["svc"]["endpoints"] == {}
+    await close_all_clients()
+    with pytest.raises(Exception, match="BASE_URL_SVC"):  # a fresh default pool reads the env
+        get_service_client("svc")
+
+
+async def test_closed_pool_refuses_reuse(pool: ServiceClientPool) -> None:
+    await pool.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.client("svc")
+
+
+def test_per_service_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUGEL_ATTEMPTS", "4")
+    monkeypatch.setenv("KUGEL_MASTER_DATA__ATTEMPTS", "7")
+    monkeypatch.setenv("KUGEL_MASTER_DATA__HEADERS", json.dumps({"X-Team": "pos"}))
+    settings = ClientSettings()
+    assert settings.attempts == 4
+    assert settings.for_service("master-data").attempts == 7
+    assert settings.for_service("master-data").headers == {"X-Team": "pos"}
+    assert settings.for_service("cart").attempts == 4
+
+
+async def test_settings_headers_are_defaults(
+    registry: ServiceRegistry, httpx_mock: HTTPXMock
+) -> None:
+    pool = ServiceClientPool(registry=registry, settings=ClientSettings(headers={"X-Team": "a"}))
+    httpx_mock.add_response(json={})
+    await pool.client("svc", headers={"X-Caller": "c"}).get("/x", headers={"X-Req": "r"})
+    request = httpx_mock.get_request()
+    assert (request.headers["x-team"], request.headers["x-caller"], request.headers["x-req"]) == (
+        "a", "c", "r")
+    await pool.aclose()
+
+
+async def test_error_url_hides_query(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(status_code=400)
+    with pytest.raises(HttpClientError) as info:
+        await pool.client("svc").get("/x", params={"api_key": "s3cret"})
+    assert info.value.url == "http://svc.test/api/x"
+    assert "s3cret" not in str(info.value)
+    assert isinstance(info.value.response, httpx.Response)

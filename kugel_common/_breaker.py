@@ -47,7 +47,7 @@ class BreakerConfig:
     success_threshold: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Permit:
     """Proof of admission. Outcomes of calls admitted before the last state change are ignored."""
 

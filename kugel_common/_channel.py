@@ -2,17 +2,22 @@
 
 One call: deadline -> [attempt: pick instance -> admission -> breaker -> send -> read] under the
 retry policy -> map the final outcome to a response or a kugel error.
+
+The deadline is enforced without a timer per call (``asyncio.timeout`` costs about as much as
+the rest of kugel's bookkeeping): every phase timeout of an attempt is capped at the time left,
+no attempt starts without ``min_attempt_time`` left, and body reads check it between chunks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import logging
 import random
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -116,8 +121,18 @@ class ServiceChannel:
             transport=transport,
             headers={"User-Agent": settings.user_agent, **settings.headers, **address.headers},
             follow_redirects=False,
+            # The pool is shared by every caller: a cookie set for one must not reach another.
+            cookies=CookieJar(policy=_RefuseCookies()),
         )
         self._origins = {_origin(httpx.URL(url)) for url in address.base_urls}
+        self._phase_timeouts = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.write_timeout,
+            pool=settings.pool_timeout,
+        )
+        self._longest_phase = max(settings.connect_timeout, settings.read_timeout,
+                                  settings.write_timeout, settings.pool_timeout)
         self._extensions = {"trace": self._trace}
 
     # -- the pipeline ---------------------------------------------------------------------------
@@ -128,26 +143,32 @@ class ServiceChannel:
         endpoint_metrics = self.metrics.endpoint(call.template)
         endpoint_metrics.requests += 1
         self.budget.record_request()
-        run = RetryRun(
-            policy=self.policy,
-            budget=self.budget,
-            clock=self.clock,
-            rng=self.rng,
-            method=call.method,
-            idempotency_key=call.headers is not None and "idempotency-key" in call.headers,
-            deadline=call.deadline,
-            on_retry=functools.partial(self._on_retry, call, endpoint_metrics),
-            on_budget_denied=functools.partial(self._on_budget_denied, endpoint_metrics),
-        )
-        attempt = 0
+        attempts = 0
 
-        async def one_attempt() -> httpx.Response:
-            nonlocal attempt
-            attempt += 1
-            return await self._attempt(call, attempt)
+        async def attempt() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
+            return await self._attempt(call, attempts)
 
+        outcome: httpx.Response | BaseException
         try:
-            outcome: httpx.Response | Exception = await run.run(one_attempt)
+            try:
+                outcome = await attempt()
+            except (httpx.HTTPError, TimeoutError) as exc:
+                outcome = exc
+            idempotency_key = call.headers is not None and "idempotency-key" in call.headers
+            if self.policy.should_retry(call.method, idempotency_key, outcome):
+                outcome = await RetryRun(
+                    policy=self.policy,
+                    budget=self.budget,
+                    clock=self.clock,
+                    rng=self.rng,
+                    method=call.method,
+                    idempotency_key=idempotency_key,
+                    deadline=call.deadline,
+                    on_retry=functools.partial(self._on_retry, call, endpoint_metrics),
+                    on_budget_denied=functools.partial(self._on_budget_denied, endpoint_metrics),
+                ).run(attempt, outcome)
         except (httpx.HTTPError, TimeoutError) as exc:
             outcome = exc
         except Exception as exc:  # kugel's own errors, and the caller's bugs, pass unchanged
@@ -171,6 +192,8 @@ class ServiceChannel:
         call.tried.append(base)
         url = self._url(call, base)
         remaining = call.deadline - self.clock.now()
+        if remaining <= 0:
+            raise TimeoutError("deadline exceeded before the attempt")
         request = self.client.build_request(
             call.method,
             url,
@@ -181,8 +204,7 @@ class ServiceChannel:
             timeout=self._timeout(remaining),
             extensions=self._extensions,
         )
-        async with asyncio.timeout(remaining):
-            await self.admission.acquire()
+        await self.admission.acquire(remaining)
         try:
             permit = self.breaker.try_acquire()
             if permit is None:
@@ -201,29 +223,38 @@ class ServiceChannel:
     async def _exchange(
         self, call: Call, request: httpx.Request, permit: Permit, base: str, attempt: int
     ) -> httpx.Response:
-        info = RequestInfo(self.name, call.method, redact_url(request.url), call.template, attempt)
-        call_hook(self.hooks.on_request, info)
+        hooks = self.hooks
+        info = None
+        if hooks.on_request or hooks.on_response or logger.isEnabledFor(logging.DEBUG):
+            url = redact_url(request.url)
+            info = RequestInfo(self.name, call.method, url, call.template, attempt)
+            call_hook(hooks.on_request, info)
         started = self.clock.now()
         try:
-            async with asyncio.timeout(call.deadline - started):
-                response = await self.client.send(
-                    request, auth=call.auth or self.auth or httpx.USE_CLIENT_DEFAULT, stream=True
-                )
-                if not call.stream or response.status_code >= 400:
-                    await self._read(response, call)
+            response = await self.client.send(
+                request, auth=call.auth or self.auth or httpx.USE_CLIENT_DEFAULT, stream=True
+            )
+            if not call.stream or response.status_code >= 400:
+                await self._read(response, call)
         except BaseException as exc:
             failure = classify(exc)
             self.breaker.record(permit, False if failure is not None else None)
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                 self.balancer.eject(base)
-            self._log(info, None, exc, started)
+            if info is not None:
+                self._log(info, None, exc, started)
             raise
         self.breaker.record(permit, classify(response) is not Failure.STATUS)
-        self._log(info, response, None, started, streamed=call.stream)
+        if info is not None:
+            self._log(info, response, None, started, streamed=call.stream)
         return response
 
     async def _read(self, response: httpx.Response, call: Call) -> None:
-        """Buffer the body, refusing to hold more than ``max_response_bytes`` decoded bytes."""
+        """Buffer the body, refusing to hold more than ``max_response_bytes`` decoded bytes.
+
+        The deadline is checked between chunks, so a server that drips its body slowly cannot
+        hold a call past it; every phase timeout is already capped at the time left.
+        """
         limit = self.settings.max_response_bytes
         declared = response.headers.get("content-length")
         chunks: list[bytes] = []
@@ -235,6 +266,8 @@ class ServiceChannel:
                 size += len(chunk)
                 if size > limit:
                     raise self._too_large(call, response, size)
+                if self.clock.now() > call.deadline:
+                    raise TimeoutError("deadline exceeded while reading the body")
                 chunks.append(chunk)
         except BaseException:
             await response.aclose()
@@ -257,8 +290,8 @@ class ServiceChannel:
 
     def _url(self, call: Call, base: str) -> str:
         endpoint = call.endpoint
-        parts = urlsplit(endpoint)
-        if parts.netloc or parts.scheme.lower() in ("http", "https"):
+        if _is_absolute(endpoint):
+            parts = urlsplit(endpoint)
             target = httpx.URL(endpoint if parts.scheme else "http:" + endpoint)
             if parts.scheme and _origin(target) in self._origins:
                 return endpoint
@@ -275,6 +308,8 @@ class ServiceChannel:
 
     def _timeout(self, remaining: float) -> httpx.Timeout:
         s = self.settings
+        if remaining >= self._longest_phase:
+            return self._phase_timeouts
         return httpx.Timeout(
             connect=min(s.connect_timeout, remaining),
             read=min(s.read_timeout, remaining),
@@ -348,6 +383,18 @@ class ServiceChannel:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+class _RefuseCookies(DefaultCookiePolicy):
+    def set_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_absolute(endpoint: str) -> bool:
+    """Whether an endpoint names a host: ``http://h/x``, ``//h/x``. Cached: endpoints repeat."""
+    parts = urlsplit(endpoint)
+    return bool(parts.netloc) or parts.scheme.lower() in ("http", "https")
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

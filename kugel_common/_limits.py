@@ -18,7 +18,15 @@ class Admission:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._rate = AsyncLimiter(rate, period) if rate else None
 
-    async def acquire(self) -> None:
+    async def acquire(self, timeout: float) -> None:
+        """Wait at most ``timeout`` seconds for a slot; TimeoutError if none comes."""
+        if self._slots.locked() or (self._rate is not None and not self._rate.has_capacity()):
+            async with asyncio.timeout(timeout):
+                await self._acquire()
+        else:
+            await self._acquire()  # returns at once; no timer needed
+
+    async def _acquire(self) -> None:
         await self._slots.acquire()
         if self._rate is not None:
             try:

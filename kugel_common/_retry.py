@@ -196,8 +196,27 @@ class RetryRun:
             await outcome.aclose()
         self.on_retry(state.attempt_number, outcome, state.upcoming_sleep)
 
-    async def run(self, attempt: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-        """The last outcome: a response (maybe an error status) or the last exception, raised."""
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[httpx.Response]],
+        first: httpx.Response | BaseException,
+    ) -> httpx.Response:
+        """Retry after a ``first`` outcome worth retrying; return or raise the last outcome.
+
+        The caller makes the first attempt itself, because setting up tenacity costs more than
+        a fast call; the first outcome is replayed to tenacity as its attempt 1.
+        """
+        replayed = False
+
+        async def replay_then_attempt() -> httpx.Response:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                if isinstance(first, BaseException):
+                    raise first
+                return first
+            return await attempt()
+
         retrying = AsyncRetrying(
             retry=self._retry,
             wait=self._wait,
@@ -206,7 +225,7 @@ class RetryRun:
             before_sleep=self._before_sleep,
             retry_error_callback=_last_outcome,
         )
-        return await retrying(attempt)
+        return await retrying(replay_then_attempt)
 
 
 def _last_outcome(state: RetryCallState) -> Any:

@@ -8,11 +8,12 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 
 @dataclass
@@ -63,6 +64,15 @@ def build_app(recorder: Recorder) -> FastAPI:
     @app.post("/echo")
     async def echo(request: Request) -> dict[str, object]:
         return {"body": await request.json()}
+
+    @app.get("/drip")
+    async def drip(chunks: int, delay: float) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            for _ in range(chunks):
+                await asyncio.sleep(delay)
+                yield b"x" * 10
+
+        return StreamingResponse(body())
 
     @app.get("/big")
     async def big(size: int) -> Response:

@@ -175,3 +175,12 @@ async def test_size_limit_on_a_real_socket(server: RunningServer) -> None:
         await client.request("GET", "/big", params={"size": 5_000_000})
     assert (await client.get("/ok")) == {"ok": True}  # the pool survives
     await pool.aclose()
+
+
+async def test_deadline_holds_against_a_dripping_body(server: RunningServer) -> None:
+    pool = make_pool(server.url, read_timeout=1.0, deadline=0.3)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailableError, match="deadline"):
+        await pool.client("svc").get("/drip", params={"chunks": 20, "delay": 0.05})
+    assert time.monotonic() - started < 0.6  # not 20 x 0.05 s, nor the 1 s read timeout
+    await pool.aclose()

@@ -83,3 +83,13 @@ def test_bearer_needs_something() -> None:
         BearerAuth()
     flow = BearerAuth("t").sync_auth_flow(httpx.Request("GET", "http://x"))
     assert next(flow).headers["authorization"] == "Bearer t"
+
+
+async def test_cookies_never_carry_over_between_callers(
+    pool: ServiceClientPool, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json={}, headers={"Set-Cookie": "session=alice-secret; Path=/"})
+    httpx_mock.add_response(json={})
+    await pool.client("svc").get("/login")
+    await pool.client("svc").get("/other")
+    assert "cookie" not in httpx_mock.get_requests()[1].headers

@@ -24,6 +24,8 @@ class Recorder:
     ports: set[int] = field(default_factory=set)
     done: Counter[str] = field(default_factory=Counter)
     fail_next: dict[str, list[int]] = field(default_factory=dict)
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
 
 def build_app(recorder: Recorder) -> FastAPI:
@@ -47,7 +49,12 @@ def build_app(recorder: Recorder) -> FastAPI:
 
     @app.get("/slow-ok")
     async def slow_ok(delay: float = 0.05) -> dict[str, bool]:
-        await asyncio.sleep(delay)
+        recorder.in_flight += 1
+        recorder.peak_in_flight = max(recorder.peak_in_flight, recorder.in_flight)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            recorder.in_flight -= 1
         return {"ok": True}
 
     @app.post("/sale")

@@ -184,3 +184,14 @@ async def test_deadline_holds_against_a_dripping_body(server: RunningServer) -> 
         await pool.client("svc").get("/drip", params={"chunks": 20, "delay": 0.05})
     assert time.monotonic() - started < 0.6  # not 20 x 0.05 s, nor the 1 s read timeout
     await pool.aclose()
+
+
+async def test_in_flight_limit_queues_in_front_of_the_pool(server: RunningServer) -> None:
+    pool = make_pool(server.url, max_in_flight=3)
+    results = await asyncio.gather(
+        *(pool.client("svc").get("/slow-ok", params={"delay": 0.05}) for _ in range(12))
+    )
+    assert all(r == {"ok": True} for r in results)
+    assert server.recorder.peak_in_flight == 3
+    assert len(server.recorder.ports) <= 3
+    await pool.aclose()

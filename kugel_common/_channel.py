@@ -139,6 +139,8 @@ class ServiceChannel:
 
     async def send(self, call: Call) -> httpx.Response:
         """One call with retries; a response below 400, or a kugel error."""
+        if _is_absolute(call.endpoint):
+            self._check_origin(call)  # before metrics: a refused URL must not become a metric key
         started = self.clock.now()
         endpoint_metrics = self.metrics.endpoint(call.template)
         endpoint_metrics.requests += 1
@@ -288,13 +290,12 @@ class ServiceChannel:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _url(self, call: Call, base: str) -> str:
+    def _check_origin(self, call: Call) -> None:
+        """An absolute endpoint is allowed only on the service's own origin."""
         endpoint = call.endpoint
-        if _is_absolute(endpoint):
-            parts = urlsplit(endpoint)
-            target = httpx.URL(endpoint if parts.scheme else "http:" + endpoint)
-            if parts.scheme and _origin(target) in self._origins:
-                return endpoint
+        parts = urlsplit(endpoint)
+        target = httpx.URL(endpoint if parts.scheme else "http:" + endpoint)
+        if not (parts.scheme and _origin(target) in self._origins):
             raise InvalidEndpointError(
                 f"{self.name}: endpoint {redact_url(target)!r} is not a relative path; "
                 "absolute URLs would bypass service discovery",
@@ -302,6 +303,11 @@ class ServiceChannel:
                 method=call.method,
                 url=redact_url(target),
             )
+
+    def _url(self, call: Call, base: str) -> str:
+        endpoint = call.endpoint
+        if _is_absolute(endpoint):  # its origin was checked in send()
+            return endpoint
         if not endpoint or endpoint.startswith("/"):
             return base + endpoint
         return f"{base}/{endpoint}"

@@ -72,6 +72,7 @@ async def test_absolute_endpoints_are_refused(
         await pool.client("svc").get(endpoint)
     assert isinstance(info.value, ValueError)
     assert httpx_mock.get_requests() == []
+    assert pool.metrics_snapshot()["svc"]["endpoints"] == {}  # no metric key from bad input
 
 
 async def test_own_origin_is_allowed(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:

@@ -103,21 +103,24 @@ def test_half_open_admits_bounded_probes_and_closes_after_successes() -> None:
     assert changes == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
 
 
-def test_failed_probe_reopens() -> None:
+def half_open() -> CircuitBreaker:
+    """A breaker tripped by one failure whose 1 s reset timeout has just passed."""
     clock = FakeClock()
     breaker, _ = make(clock, failure_threshold=1, reset_timeout=1, reset_jitter=0)
     fail(breaker)
     clock.advance(1)
+    return breaker
+
+
+def test_failed_probe_reopens() -> None:
+    breaker = half_open()
     fail(breaker)
     assert breaker.state is BreakerState.OPEN
     assert breaker.retry_after() == pytest.approx(1.0)
 
 
 def test_cancelled_probe_frees_its_slot() -> None:
-    clock = FakeClock()
-    breaker, _ = make(clock, failure_threshold=1, reset_timeout=1, reset_jitter=0)
-    fail(breaker)
-    clock.advance(1)
+    breaker = half_open()
     probe = breaker.try_acquire()
     assert probe is not None
     breaker.record(probe, None)

@@ -86,10 +86,9 @@ async def measure(send: Send, concurrency: int, total: int) -> tuple[float, floa
     return total / elapsed, latencies[int(len(latencies) * 0.99) - 1] * 1000
 
 
-async def run(url: str, rounds: int, total: int, transport: str) -> dict[tuple[str, int], list[tuple[float, float]]]:  # noqa: E501
+async def run(url: str, rounds: int, total: int, settings: ClientSettings) -> dict[tuple[str, int], list[tuple[float, float]]]:  # noqa: E501
     registry = ServiceRegistry(environ={})
     registry.register("bench", url)
-    settings = ClientSettings(transport=transport)  # type: ignore[arg-type]
     kugel_common.set_default_pool(ServiceClientPool(registry=registry, settings=settings))
     shared = httpx.AsyncClient()
     session = aiohttp.ClientSession()
@@ -160,15 +159,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2000, help="requests per measurement")
-    parser.add_argument("--transport", default="httpcore", choices=["httpcore", "aiohttp"])
+    parser.add_argument("--transport", choices=["httpcore", "aiohttp"],
+                        help="kugel's transport; default: KUGEL_TRANSPORT, else kugel's default")
     args = parser.parse_args()
+    settings = ClientSettings(**({"transport": args.transport} if args.transport else {}))
     if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {0})  # client on core 0, server on core 1
     port = free_port()
     server = start_server(port)
     try:
         results = asyncio.run(run(f"http://127.0.0.1:{port}", args.rounds, args.requests,
-                                  args.transport))
+                                  settings))
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -178,7 +179,7 @@ def main() -> None:
         samples = results[(name, c)]
         return (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples))
 
-    print(f"kugel transport: {args.transport}; median of {args.rounds} interleaved rounds; "
+    print(f"kugel transport: {settings.transport}; median of {args.rounds} interleaved rounds; "
           f"{args.requests} requests per measurement (c: {max(20, args.requests // 20)})")
     print(f"{'conc':>4} | {'a raw httpx':>16} | {'b kugel':>16} | {'c new client':>16} | "
           f"{'d aiohttp':>16} | {'b/a':>5} | {'b/c':>6} | {'b/d':>5}")

@@ -121,7 +121,9 @@ class ClientSettings(BaseSettings):
     client_cert: str | None = Field(None, description="Client certificate for mTLS, PEM.")
     client_key: str | None = Field(None, description="Key of client_cert, if not in the same file.")
     transport: Literal["httpcore", "aiohttp"] = Field(
-        "httpcore", description="HTTP transport: httpx's own, or httpx-aiohttp (extra 'aiohttp')."
+        "aiohttp",
+        description="Connection pool under httpx: aiohttp's (faster under concurrency) or "
+        "httpcore's (httpx's own; what pytest-httpx and respx mock).",
     )
 
     def for_service(self, service: str) -> ClientSettings:

@@ -39,9 +39,7 @@ def build_transport(settings: ClientSettings) -> httpx.AsyncBaseTransport:
         settings.verify, settings.ca_bundle, settings.client_cert, settings.client_key
     )
     if settings.transport == "aiohttp":
-        try:
-            from httpx_aiohttp import AiohttpTransport
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise RuntimeError("transport 'aiohttp' needs: pip install 'kugel[aiohttp]'") from exc
+        from ._aiohttp import AiohttpTransport
+
         return AiohttpTransport(verify=verify, limits=limits_of(settings))
     return httpx.AsyncHTTPTransport(verify=verify, limits=limits_of(settings))

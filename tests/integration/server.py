@@ -68,6 +68,19 @@ def build_app(recorder: Recorder) -> FastAPI:
         await asyncio.sleep(delay)
         return {"authorization": request.headers.get("authorization")}
 
+    @app.api_route("/headers", methods=["GET", "POST"])
+    async def headers(request: Request) -> dict[str, object]:
+        return {"headers": request.headers.items()}
+
+    @app.get("/raw/{rest:path}")
+    async def raw(request: Request) -> dict[str, str]:
+        return {"path": request.scope["raw_path"].decode()}
+
+    @app.get("/set-cookie")
+    async def set_cookie(response: Response) -> dict[str, bool]:
+        response.set_cookie("session", "caller-a-secret")
+        return {"ok": True}
+
     @app.post("/echo")
     async def echo(request: Request) -> dict[str, object]:
         return {"body": await request.json()}

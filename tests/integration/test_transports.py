@@ -1,5 +1,8 @@
-"""The same socket-level rules on both transports. httpx-aiohttp is faster, but it is only the
-default if it passes all of these; the xfails below are why it is not (docs/performance.md)."""
+"""What reaches the wire, and what a broken connection means, on both transports.
+
+The `transport` fixture (conftest.py) runs every integration test on aiohttp and on httpcore:
+aiohttp is the default only because all of them pass on it (docs/performance.md).
+"""
 
 from __future__ import annotations
 
@@ -13,24 +16,19 @@ from kugel_common import (
     ServiceClientPool,
     ServiceRegistry,
     ServiceUnavailableError,
+    path,
 )
 from kugel_common.testing import FakeClock
 
 from .server import RunningServer, refused_url
 
-AIOHTTP_MAPS_DISCONNECT_TO_CONNECT_TIMEOUT = pytest.mark.xfail(
-    strict=True,
-    reason="httpx-aiohttp 0.2 maps aiohttp's ServerDisconnectedError to httpx.ConnectTimeout, "
-    "so a POST dropped after it was sent looks unsent and would be retried",
-)
 
-
-def make_pool(url: str, transport: str, **settings: object) -> ServiceClientPool:
+def make_pool(url: str, **settings: object) -> ServiceClientPool:
     registry = ServiceRegistry(environ={})
     registry.register("svc", url)
     return ServiceClientPool(
         registry=registry,
-        settings=ClientSettings(transport=transport, **settings),  # type: ignore[arg-type]
+        settings=ClientSettings(**settings),  # type: ignore[arg-type]
         clock=FakeClock(),
     )
 
@@ -54,41 +52,31 @@ async def dropping_server() -> AsyncIterator[tuple[str, list[bytes]]]:
     await server.wait_closed()
 
 
-AIOHTTP_RESENDS_ITSELF = pytest.mark.xfail(
-    strict=True, reason="aiohttp resends a dropped request itself, so retries stack (3 -> 6)"
-)
-
-
 @pytest.mark.parametrize(
-    ("transport", "method", "sends"),
+    ("method", "sends"),
     [
-        ("httpcore", "POST", 1),  # it may have been written: never resent
-        ("httpcore", "GET", 3),  # idempotent: kugel retries, and only kugel
-        pytest.param("aiohttp", "POST", 1, marks=AIOHTTP_MAPS_DISCONNECT_TO_CONNECT_TIMEOUT),
-        pytest.param("aiohttp", "GET", 3, marks=AIOHTTP_RESENDS_ITSELF),
+        ("POST", 1),  # it may have been written: never resent
+        ("GET", 3),  # idempotent: kugel retries, and only kugel (aiohttp's own resend is off)
     ],
 )
 async def test_request_dropped_after_sending(
-    dropping_server: tuple[str, list[bytes]], transport: str, method: str, sends: int
+    dropping_server: tuple[str, list[bytes]], method: str, sends: int
 ) -> None:
     url, received = dropping_server
-    pool = make_pool(url, transport)
+    pool = make_pool(url)
     with pytest.raises(ServiceUnavailableError):
         await pool.client("svc").request(method, "/sale", json={"total": "1.00"})
     await pool.aclose()
     assert len(received) == sends
 
 
-@pytest.mark.parametrize("transport", ["httpcore", "aiohttp"])
-async def test_refused_read_timeout_stream_and_limit(
-    server: RunningServer, transport: str
-) -> None:
-    pool = make_pool(refused_url(), transport)
+async def test_refused_read_timeout_stream_and_limit(server: RunningServer) -> None:
+    pool = make_pool(refused_url())
     with pytest.raises(ServiceUnavailableError):
         await pool.client("svc").get("/ok")
     await pool.aclose()
 
-    pool = make_pool(server.url, transport, read_timeout=0.2, max_response_bytes=1000)
+    pool = make_pool(server.url, read_timeout=0.2, max_response_bytes=1000)
     client = pool.client("svc")
     with pytest.raises(ServiceUnavailableError):
         await client.post("/sale", params={"delay": 0.5}, json={})
@@ -101,3 +89,20 @@ async def test_refused_read_timeout_stream_and_limit(
     await pool.aclose()
     assert server.recorder.hits["/sale"] == 1
     assert len(server.recorder.ports) <= 3  # the pool is reused: refused, timed out, reused one
+
+
+async def test_wire_is_the_same_on_both_transports(server: RunningServer) -> None:
+    pool = make_pool(server.url)
+    client = pool.client("svc")
+    await client.get("/set-cookie")
+    sent = dict((await client.get("/headers"))["headers"])
+    assert "cookie" not in sent  # one caller's cookie never reaches the next caller
+    assert "content-type" not in sent  # no body, no Content-Type
+    assert sent["user-agent"].startswith("kugel/")
+    sent = dict((await client.post("/headers", json={"a": 1}))["headers"])
+    assert sent["content-type"] == "application/json"
+    # Quoted segments arrive as sent: never decoded or normalised on the way.
+    for code in ("a/../b", "..", "50% off"):
+        reply = await client.get("/raw/{code}", path_params={"code": code})
+        assert reply == {"path": path("raw", code)}
+    await pool.aclose()

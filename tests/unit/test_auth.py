@@ -93,3 +93,5 @@ async def test_cookies_never_carry_over_between_callers(
     await pool.client("svc").get("/login")
     await pool.client("svc").get("/other")
     assert "cookie" not in httpx_mock.get_requests()[1].headers
+    with pytest.raises(TypeError, match="no cookies"):
+        pool.channel("svc").client.cookies = {"session": "x"}  # type: ignore[assignment]

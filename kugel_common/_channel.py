@@ -55,10 +55,12 @@ class Call:
     params: QueryParams | None
     json: Any
     data: Any
+    content: bytes | None
     headers: httpx.Headers | None
     auth: httpx.Auth | None
     deadline: float
     stream: bool
+    idempotent: bool = False  # the caller vouches that a resend is harmless, whatever the method
     tried: list[str] = field(default_factory=list)
 
 
@@ -154,7 +156,9 @@ class ServiceChannel:
                 outcome = await attempt()
             except (httpx.HTTPError, TimeoutError) as exc:
                 outcome = exc
-            idempotency_key = call.headers is not None and "idempotency-key" in call.headers
+            idempotency_key = call.idempotent or (
+                call.headers is not None and "idempotency-key" in call.headers
+            )
             if self.policy.should_retry(call.method, idempotency_key, outcome):
                 outcome = await RetryRun(
                     policy=self.policy,
@@ -198,6 +202,7 @@ class ServiceChannel:
             params=call.params,
             json=call.json,
             data=call.data,
+            content=call.content,
             headers=call.headers,
             timeout=self._timeout(remaining),
             extensions=self._extensions,

@@ -60,9 +60,11 @@ class HttpClientHelper:
         params: Params | None,
         json: Any,
         data: Any,
+        content: bytes | None,
         headers: Headers | None,
         timeout: float | None,
         path_params: Mapping[str, object] | None,
+        idempotent: bool,
         stream: bool,
     ) -> Call:
         merged = self._headers
@@ -77,10 +79,12 @@ class HttpClientHelper:
             params={k: v for k, v in params.items() if v is not None} if params else None,
             json=json,
             data=data,
+            content=content,
             headers=merged,
             auth=self.auth,
             deadline=channel.clock.now() + (timeout or channel.settings.deadline),
             stream=stream,
+            idempotent=idempotent,
         )
 
     async def request(
@@ -91,18 +95,22 @@ class HttpClientHelper:
         params: Params | None = None,
         json: Any = None,
         data: Any = None,
+        content: bytes | None = None,
         headers: Headers | None = None,
         timeout: float | None = None,
         path_params: Mapping[str, object] | None = None,
+        idempotent: bool = False,
     ) -> httpx.Response:
         """Send one call and return the response, whose status is below 400.
 
         ``timeout`` is the call's total deadline in seconds, across every attempt. Endpoints may
         be templates such as ``"/items/{code}"`` filled from ``path_params``, each value
-        URL-encoded as one segment; metrics are kept per template.
+        URL-encoded as one segment; metrics are kept per template. ``idempotent=True`` lets a
+        POST or PATCH be resent like a GET, for calls the server dedupes (an event with its id).
         """
-        call = self._call(method, endpoint, params=params, json=json, data=data, headers=headers,
-                          timeout=timeout, path_params=path_params, stream=False)
+        call = self._call(method, endpoint, params=params, json=json, data=data, content=content,
+                          headers=headers, timeout=timeout, path_params=path_params,
+                          idempotent=idempotent, stream=False)
         return await self._channel.send(call)
 
     @asynccontextmanager
@@ -114,16 +122,19 @@ class HttpClientHelper:
         params: Params | None = None,
         json: Any = None,
         data: Any = None,
+        content: bytes | None = None,
         headers: Headers | None = None,
         timeout: float | None = None,
         path_params: Mapping[str, object] | None = None,
+        idempotent: bool = False,
     ) -> AsyncIterator[httpx.Response]:
         """Like :meth:`request`, but the body is not read: iterate it, e.g. for SSE.
 
         Retries and the deadline cover the call up to the response headers.
         """
-        call = self._call(method, endpoint, params=params, json=json, data=data, headers=headers,
-                          timeout=timeout, path_params=path_params, stream=True)
+        call = self._call(method, endpoint, params=params, json=json, data=data, content=content,
+                          headers=headers, timeout=timeout, path_params=path_params,
+                          idempotent=idempotent, stream=True)
         response = await self._channel.send(call)
         try:
             yield response
@@ -178,12 +189,15 @@ class HttpClientHelper:
         params: Params | None = None,
         json: Any = None,
         data: Any = None,
+        content: bytes | None = None,
         headers: Headers | None = None,
         timeout: float | None = None,
         path_params: Mapping[str, object] | None = None,
+        idempotent: bool = False,
     ) -> Any:
         return await self._json("POST", endpoint, params=params, json=json, data=data,
-                                headers=headers, timeout=timeout, path_params=path_params)
+                                content=content, headers=headers, timeout=timeout,
+                                path_params=path_params, idempotent=idempotent)
 
     async def put(
         self,
@@ -192,12 +206,14 @@ class HttpClientHelper:
         params: Params | None = None,
         json: Any = None,
         data: Any = None,
+        content: bytes | None = None,
         headers: Headers | None = None,
         timeout: float | None = None,
         path_params: Mapping[str, object] | None = None,
     ) -> Any:
         return await self._json("PUT", endpoint, params=params, json=json, data=data,
-                                headers=headers, timeout=timeout, path_params=path_params)
+                                content=content, headers=headers, timeout=timeout,
+                                path_params=path_params)
 
     async def patch(
         self,
@@ -206,9 +222,12 @@ class HttpClientHelper:
         params: Params | None = None,
         json: Any = None,
         data: Any = None,
+        content: bytes | None = None,
         headers: Headers | None = None,
         timeout: float | None = None,
         path_params: Mapping[str, object] | None = None,
+        idempotent: bool = False,
     ) -> Any:
         return await self._json("PATCH", endpoint, params=params, json=json, data=data,
-                                headers=headers, timeout=timeout, path_params=path_params)
+                                content=content, headers=headers, timeout=timeout,
+                                path_params=path_params, idempotent=idempotent)

@@ -20,7 +20,7 @@ from ._channel import ServiceChannel
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
 from ._hooks import Hooks
-from ._registry import Resolver, ServiceRegistry
+from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._settings import ClientSettings
 from ._transport import build_transport
 
@@ -60,14 +60,20 @@ class ServiceClientPool:
         self._transport = transport or (lambda _name, settings: build_transport(settings))
         self._rng = rng or random.Random()
         self._channels: dict[str, ServiceChannel] = {}
+        self._added: dict[str, ServiceAddress] = {}
         self._closed = False
+
+    def add(self, address: ServiceAddress) -> None:
+        """Serve ``address.name`` from this address, ahead of the registry: for kugel's own
+        targets such as the Dapr sidecar, which get a pool, breaker and metrics of their own."""
+        self._added[address.name] = address
 
     def channel(self, name: str) -> ServiceChannel:
         channel = self._channels.get(name)
         if channel is None:
             if self._closed:
                 raise RuntimeError("this ServiceClientPool is closed; create a new one")
-            address = self.registry.resolve(name)
+            address = self._added.get(name) or self.registry.resolve(name)
             settings = self.settings.for_service(name)
             channel = ServiceChannel(
                 address,

@@ -7,19 +7,34 @@
     ├── ResponseTooLargeError        the body passed max_response_bytes; reading stopped there
     ├── InvalidEndpointError         also a ValueError: the endpoint is not a relative path
     ├── ServiceNotConfiguredError    no address for the service; raised before any I/O
+    ├── DaprError                    the Dapr sidecar refused a call: error_code, status_code
+    │   ├── EtagMismatchError        409 on save or delete: someone else wrote first
+    │   ├── ComponentNotFoundError   no such pub/sub or state store, or none loaded
+    │   ├── BadSidecarReplyError     the sidecar's answer does not have the documented shape
+    │   └── DaprUnavailableError     (also a ServiceUnavailableError) sidecar or broker down
+    │       └── DaprCircuitOpenError (also a CircuitOpenError)
     └── ServiceUnavailableError      transport failure, timeout, or 5xx/429 after retries ran out
         └── CircuitOpenError         the breaker refused the call without sending it
 
 Errors from httpx are mapped to these in one place (``kugel_common._outcome``), with the original
-chained as ``__cause__``. ``url`` never contains the query string or credentials.
+chained as ``__cause__``; sidecar replies are mapped in ``kugel_common.dapr._replies``. ``url``
+never contains the query string or credentials.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 __all__ = [
+    "BadSidecarReplyError",
     "CircuitOpenError",
+    "ComponentNotFoundError",
+    "DaprCircuitOpenError",
+    "DaprError",
+    "DaprUnavailableError",
+    "EtagMismatchError",
     "HttpClientError",
     "InvalidEndpointError",
     "NotFoundError",
@@ -73,7 +88,39 @@ class ServiceUnavailableError(HttpClientError):
 class CircuitOpenError(ServiceUnavailableError):
     """The breaker is open, so the call failed fast without touching the network."""
 
-    def __init__(self, message: str, *, service: str, method: str = "", url: str = "",
-                 retry_after: float = 0.0) -> None:
-        super().__init__(message, service=service, method=method, url=url)
+    def __init__(self, message: str, *, retry_after: float = 0.0, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.retry_after = retry_after
+
+
+class DaprError(HttpClientError):
+    """The sidecar answered with an error. ``error_code`` is its ``errorCode``, e.g.
+    ``ERR_STATE_SAVE``; match on it, never on the message."""
+
+    def __init__(self, message: str, *, error_code: str | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.error_code = error_code
+
+
+class EtagMismatchError(DaprError):
+    """Optimistic concurrency lost: read the key again, then retry the write."""
+
+
+class ComponentNotFoundError(DaprError):
+    """No pub/sub or state store of that name is loaded for this app (a deployment error)."""
+
+
+class BadSidecarReplyError(DaprError):
+    """The sidecar's reply does not match Dapr's documented shape; nothing was assumed."""
+
+
+class DaprUnavailableError(DaprError, ServiceUnavailableError):
+    """The sidecar, or the broker or store behind it, could not serve the call: try later."""
+
+
+class DaprCircuitOpenError(DaprUnavailableError, CircuitOpenError):
+    """The component's breaker is open, so the call failed fast without touching the sidecar."""
+
+    def __init__(self, message: str, *, retry_after: float = 0.0, **where: Any) -> None:
+        super().__init__(message, **where)
         self.retry_after = retry_after

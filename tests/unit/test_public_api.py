@@ -2,12 +2,20 @@ import kugel_common
 
 EXPECTED = [
     "ApiKeyAuth",
+    "BadSidecarReplyError",
     "BasicAuth",
     "BearerAuth",
     "BreakerState",
+    "BulkPublishResult",
     "CircuitOpenError",
     "ClientSettings",
     "Clock",
+    "ComponentNotFoundError",
+    "DaprCircuitOpenError",
+    "DaprClientHelper",
+    "DaprError",
+    "DaprUnavailableError",
+    "EtagMismatchError",
     "Hooks",
     "HttpClientError",
     "HttpClientHelper",
@@ -22,18 +30,22 @@ EXPECTED = [
     "ServiceNotConfiguredError",
     "ServiceRegistry",
     "ServiceUnavailableError",
+    "StateEntry",
+    "StateOperation",
     "SystemClock",
     "TokenProvider",
     "__version__",
     "breaker_state",
     "close_all_clients",
     "default_pool",
+    "get_dapr_client",
     "get_service_client",
     "isolate_breaker",
     "metrics_snapshot",
     "path",
     "reset_breaker",
     "reset_metrics",
+    "set_dapr_client",
     "set_default_pool",
     "set_testing",
 ]
@@ -54,3 +66,11 @@ def test_error_tree() -> None:
     assert issubclass(errors.NotFoundError, errors.HttpClientError)
     assert issubclass(errors.InvalidEndpointError, ValueError)
     assert issubclass(errors.ServiceNotConfiguredError, errors.HttpClientError)
+    # A sidecar that is down is "unavailable" to code that only knows HTTP errors, too.
+    assert issubclass(errors.DaprUnavailableError, errors.ServiceUnavailableError)
+    assert issubclass(errors.DaprCircuitOpenError, errors.DaprUnavailableError)
+    assert issubclass(errors.DaprCircuitOpenError, errors.CircuitOpenError)
+    for cls in (errors.EtagMismatchError, errors.ComponentNotFoundError,
+                errors.BadSidecarReplyError):
+        assert issubclass(cls, errors.DaprError)
+        assert not issubclass(cls, errors.ServiceUnavailableError)

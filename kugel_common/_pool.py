@@ -66,6 +66,10 @@ class ServiceClientPool:
     def add(self, address: ServiceAddress) -> None:
         """Serve ``address.name`` from this address, ahead of the registry: for kugel's own
         targets such as the Dapr sidecar, which get a pool, breaker and metrics of their own."""
+        known = self._added.get(address.name)
+        if known is not None and known != address:
+            raise ValueError(f"{address.name!r} is already served from another address or "
+                             "credentials in this pool; give the other one its own pool")
         self._added[address.name] = address
 
     def channel(self, name: str) -> ServiceChannel:

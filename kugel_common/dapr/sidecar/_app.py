@@ -1,0 +1,302 @@
+"""The sidecar's HTTP API for one app id, as shared/dapr-http-api.md describes daprd's.
+
+Status codes and errorCodes follow daprd's code, not its docs, where the two differ: an unknown
+state store is 400, a missing key is 204, a transaction that fails for any reason is 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ._components import Component
+from ._state import EtagMismatch, MemoryStateStore, Write
+
+__all__ = ["Published", "SidecarApp"]
+
+RUNTIME_VERSION = "1.18.0-kugel"
+_HEALTH_PATHS = ("/v1.0/healthz", "/v1.0/healthz/outbound")
+
+
+class DaprHTTPError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An event the sidecar accepted: the envelope (or raw body) as subscribers will get it."""
+
+    pubsub: str
+    topic: str
+    body: Any
+    raw: bool = False
+
+
+@dataclass
+class SidecarApp:
+    """One app id's view of the shared components and stores."""
+
+    app_id: str
+    components: Sequence[Component]
+    stores: dict[str, MemoryStateStore]
+    on_publish: Callable[[Published], None]
+    api_token: str | None = None
+    clock: Callable[[], float] = time.time
+    asgi: Starlette = field(init=False)
+
+    def __post_init__(self) -> None:
+        visible = [c for c in self.components if c.visible_to(self.app_id)]
+        self._pubsubs = {c.name: c for c in visible if c.kind == "pubsub"}
+        self._state_names = {c.name for c in visible if c.kind == "state"}
+        both = ["POST", "PUT"]
+        self.asgi = Starlette(exception_handlers={DaprHTTPError: _error_response}, routes=[
+            Route("/v1.0/healthz", self._healthz, methods=["GET"]),
+            Route("/v1.0/healthz/outbound", self._healthz, methods=["GET"]),
+            Route("/v1.0/metadata", self._metadata, methods=["GET"]),
+            Route("/v1.0/publish/{pubsub}/{topic:path}", self._publish, methods=both),
+            Route("/v1.0-alpha1/publish/bulk/{pubsub}/{topic:path}", self._bulk_publish,
+                  methods=both),
+            Route("/v1.0/state/{store}", self._save, methods=both),
+            Route("/v1.0/state/{store}/bulk", self._bulk_get, methods=both),
+            Route("/v1.0/state/{store}/transaction", self._transaction, methods=both),
+            Route("/v1.0/state/{store}/{key:path}", self._get, methods=["GET"]),
+            Route("/v1.0/state/{store}/{key:path}", self._delete, methods=["DELETE"]),
+        ])
+        self.asgi.add_middleware(_TokenGuard, token=self.api_token)
+
+    # -- health and metadata ---------------------------------------------------------------------
+
+    async def _healthz(self, request: Request) -> Response:
+        return Response(status_code=204)
+
+    async def _metadata(self, request: Request) -> Response:
+        return JSONResponse({
+            "id": self.app_id,
+            "runtimeVersion": RUNTIME_VERSION,
+            "components": [{"name": c.name, "type": c.type, "version": c.version,
+                            "capabilities": []}
+                           for c in self.components if c.visible_to(self.app_id)],
+            "subscriptions": [],
+        })
+
+    # -- pub/sub ---------------------------------------------------------------------------------
+
+    def _pubsub(self, request: Request) -> tuple[str, str]:
+        if not self._pubsubs:
+            raise DaprHTTPError(400, "ERR_PUBSUB_NOT_CONFIGURED", "no pubsub is configured")
+        pubsub, topic = request.path_params["pubsub"], request.path_params["topic"]
+        component = self._pubsubs.get(pubsub)
+        if component is None:
+            raise DaprHTTPError(404, "ERR_PUBSUB_NOT_FOUND", f"pubsub {pubsub} not found")
+        if not topic:
+            raise DaprHTTPError(404, "ERR_TOPIC_NAME_EMPTY", "topic is empty")
+        allowed = component.metadata.get("allowedTopics")
+        if allowed and topic not in [t.strip() for t in allowed.split(",")]:
+            raise DaprHTTPError(403, "ERR_PUBSUB_FORBIDDEN", f"topic {topic} is not allowed")
+        return pubsub, topic
+
+    async def _publish(self, request: Request) -> Response:
+        pubsub, topic = self._pubsub(request)
+        metadata = _metadata(request)
+        raw = metadata.get("rawPayload", "false").lower()
+        if raw not in ("true", "false"):
+            raise DaprHTTPError(400, "ERR_PUBSUB_REQUEST_METADATA", "rawPayload is not a bool")
+        body = await request.body()
+        content_type = request.headers.get("content-type", "text/plain")
+        if raw == "true":
+            self.on_publish(Published(pubsub, topic, body, raw=True))
+            return Response(status_code=204)
+        envelope = self._envelope(pubsub, topic, body, content_type, metadata,
+                                  "ERR_PUBSUB_CLOUD_EVENTS_SER", 500)
+        self.on_publish(Published(pubsub, topic, envelope))
+        return Response(status_code=204)
+
+    async def _bulk_publish(self, request: Request) -> Response:
+        pubsub, topic = self._pubsub(request)
+        entries = _json(await request.body(), "ERR_PUBSUB_EVENTS_SER")
+        if not isinstance(entries, list):
+            raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "expected a list of entries")
+        ids = [e.get("entryId") if isinstance(e, dict) else None for e in entries]
+        if any(not i for i in ids) or len(set(ids)) != len(ids):
+            raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
+        envelopes = []
+        for entry in entries:
+            content_type = entry.get("contentType") or "application/json"
+            event = entry.get("event")
+            body = json.dumps(event).encode() if "json" in content_type else str(event).encode()
+            metadata = {**_metadata(request), **(entry.get("metadata") or {})}
+            envelopes.append(self._envelope(pubsub, topic, body, content_type, metadata,
+                                            "ERR_PUBSUB_EVENTS_SER", 400))
+        for envelope in envelopes:
+            self.on_publish(Published(pubsub, topic, envelope))
+        return Response(status_code=204)
+
+    def _envelope(self, pubsub: str, topic: str, body: bytes, content_type: str,
+                  metadata: dict[str, str], bad_code: str, bad_status: int) -> dict[str, Any]:
+        """The CloudEvent daprd would build around ``body``."""
+        if content_type.startswith("application/cloudevents+json"):
+            envelope = _json(body, bad_code, bad_status)
+            if not isinstance(envelope, dict):
+                raise DaprHTTPError(bad_status, bad_code, "a CloudEvent must be a JSON object")
+            envelope.update(topic=topic, pubsubname=pubsub)
+        else:
+            envelope = {"datacontenttype": content_type, "topic": topic, "pubsubname": pubsub}
+            if "json" in content_type:
+                envelope["data"] = _json(body, bad_code, bad_status)
+            else:
+                envelope["data"] = body.decode("utf-8", "replace")
+        defaults = {"id": str(uuid.uuid4()), "specversion": "1.0", "source": self.app_id,
+                    "type": "com.dapr.event.sent",
+                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "traceparent": "", "tracestate": ""}
+        for name, value in defaults.items():
+            envelope.setdefault(name, value)
+        for name in ("id", "type", "source", "subject", "traceparent"):
+            if f"cloudevent.{name}" in metadata:
+                envelope[name] = metadata[f"cloudevent.{name}"]
+        if "ttlInSeconds" in metadata:
+            expires = self.clock() + float(metadata["ttlInSeconds"])
+            envelope["expiration"] = datetime.fromtimestamp(expires, UTC).isoformat()
+        return envelope
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _store(self, request: Request) -> MemoryStateStore:
+        if not self._state_names:
+            raise DaprHTTPError(500, "ERR_STATE_STORE_NOT_CONFIGURED", "no state store")
+        name = request.path_params["store"]
+        if name not in self._state_names:
+            raise DaprHTTPError(400, "ERR_STATE_STORE_NOT_FOUND", f"state store {name} not found")
+        return self.stores[name]
+
+    def _key(self, key: Any) -> str:
+        if not isinstance(key, str) or not key or "||" in key:
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"invalid key {key!r}")
+        return f"{self.app_id}||{key}"
+
+    def _write(self, item: Any, delete: bool = False) -> Write:
+        if not isinstance(item, dict):
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "a state item must be an object")
+        etag = item.get("etag")
+        if etag is not None and not isinstance(etag, str):
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "etag must be a string")
+        options = item.get("options") or {}
+        ttl = (item.get("metadata") or {}).get("ttlInSeconds")
+        return Write(
+            key=self._key(item.get("key")),
+            value=None if delete else json.dumps(item.get("value")).encode(),
+            etag=etag or None,
+            first_write=options.get("concurrency") == "first-write",
+            ttl_seconds=float(ttl) if ttl is not None else None,
+        )
+
+    async def _save(self, request: Request) -> Response:
+        store = self._store(request)
+        items = _json(await request.body(), "ERR_MALFORMED_REQUEST", 400)
+        if not isinstance(items, list):
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "expected a list of state items")
+        writes = [self._write(item) for item in items]
+        try:
+            store.apply(writes)
+        except EtagMismatch as exc:
+            raise DaprHTTPError(409, "ERR_STATE_SAVE", f"etag mismatch for {exc}") from exc
+        return Response(status_code=204)
+
+    async def _get(self, request: Request) -> Response:
+        found = self._store(request).get(self._key(request.path_params["key"]))
+        if found is None:
+            return Response(status_code=204)
+        value, etag = found
+        return Response(value, media_type="application/json", headers={"ETag": etag})
+
+    async def _delete(self, request: Request) -> Response:
+        store = self._store(request)
+        item = {"key": request.path_params["key"], "etag": request.headers.get("if-match")}
+        try:
+            store.apply([self._write(item, delete=True)])
+        except EtagMismatch as exc:
+            raise DaprHTTPError(409, "ERR_STATE_DELETE", f"etag mismatch for {exc}") from exc
+        return Response(status_code=204)
+
+    async def _bulk_get(self, request: Request) -> Response:
+        store = self._store(request)
+        keys = await _listed(request, "keys")
+        items = []
+        for key in keys:
+            found = store.get(self._key(key))
+            if found is None:
+                items.append({"key": key})
+            else:
+                items.append({"key": key, "data": json.loads(found[0]), "etag": found[1]})
+        return JSONResponse(items)
+
+    async def _transaction(self, request: Request) -> Response:
+        store = self._store(request)
+        operations = await _listed(request, "operations")
+        writes = []
+        for operation in operations:
+            kind = operation.get("operation") if isinstance(operation, dict) else None
+            if kind not in ("upsert", "delete"):
+                raise DaprHTTPError(400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
+                                    f"operation {kind!r} is not supported")
+            writes.append(self._write(operation.get("request"), delete=kind == "delete"))
+        try:
+            store.apply(writes)
+        except EtagMismatch as exc:
+            raise DaprHTTPError(500, "ERR_STATE_TRANSACTION", f"etag mismatch for {exc}") from exc
+        return Response(status_code=204)
+
+
+def _metadata(request: Request) -> dict[str, str]:
+    return {name.removeprefix("metadata."): value
+            for name, value in request.query_params.items() if name.startswith("metadata.")}
+
+
+async def _listed(request: Request, name: str) -> list[Any]:
+    """The list under ``name`` in a JSON object body, e.g. ``{"keys": [...]}``."""
+    body = _json(await request.body(), "ERR_MALFORMED_REQUEST", 400)
+    items = body.get(name) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}}")
+    return items
+
+
+def _json(body: bytes, code: str, status: int = 400) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise DaprHTTPError(status, code, "the body is not valid JSON") from exc
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DaprHTTPError)
+    return JSONResponse({"errorCode": exc.code, "message": exc.message}, exc.status)
+
+
+class _TokenGuard:
+    """With DAPR_API_TOKEN set, every call but the health checks must carry it."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        self._app = app
+        self._token = token.encode() if token else None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._token and scope["type"] == "http" and scope["path"] not in _HEALTH_PATHS:
+            sent = dict(scope["headers"]).get(b"dapr-api-token")
+            if sent is None or not hmac.compare_digest(sent, self._token):
+                await PlainTextResponse("invalid api token", 401)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)

@@ -15,6 +15,7 @@ from kugel_common import (
     ResponseTooLargeError,
     ServiceClientPool,
     ServiceRegistry,
+    ServiceUnavailableError,
     close_all_clients,
     get_service_client,
     metrics_snapshot,
@@ -194,3 +195,20 @@ async def test_error_url_hides_query(pool: ServiceClientPool, httpx_mock: HTTPXM
     assert info.value.url == "http://svc.test/api/x"
     assert "s3cret" not in str(info.value)
     assert isinstance(info.value.response, httpx.Response)
+
+
+async def test_idempotent_post_is_resent_after_a_read_timeout(
+    pool: ServiceClientPool, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_exception(httpx.ReadTimeout("slow"))
+    httpx_mock.add_response(json={"ok": True})
+    client = pool.client("svc")
+    assert await client.post("/events", content=b"e-1", idempotent=True) == {"ok": True}
+    sent = httpx_mock.get_requests()
+    assert [r.content for r in sent] == [b"e-1", b"e-1"]
+    assert "content-type" not in sent[0].headers  # raw content: no Content-Type invented
+
+    httpx_mock.add_exception(httpx.ReadTimeout("slow"))
+    with pytest.raises(ServiceUnavailableError):
+        await client.post("/sales", json={})  # not vouched for: sent once, never resent
+    assert len(httpx_mock.get_requests()) == 3

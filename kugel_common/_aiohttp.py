@@ -102,7 +102,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         session = aiohttp.ClientSession(
             connector=connector,
-            # httpx owns cookies, and kugel's jar refuses them: the pool is shared by callers.
+            # The pool is shared by callers: aiohttp must not keep a cookie for the next one.
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,  # httpx decodes Content-Encoding
             skip_auto_headers=_SKIP_AUTO_HEADERS,

@@ -10,14 +10,25 @@ from ._client import (
     get_dapr_client,
     set_dapr_client,
 )
+from .idempotency import IdempotentConsumer
+from .outbox import Outbox, OutboxRecord, OutboxStatus
+from .subscriber import CloudEvent, DropEvent, RetryLater, Subscriber
 
 __all__ = [
     "BulkPublishResult",
+    "CloudEvent",
     "DaprClientHelper",
+    "DropEvent",
     "FailedEntry",
+    "IdempotentConsumer",
     "NonRaisingDaprClient",
+    "Outbox",
+    "OutboxRecord",
+    "OutboxStatus",
+    "RetryLater",
     "StateEntry",
     "StateOperation",
+    "Subscriber",
     "get_dapr_client",
     "set_dapr_client",
 ]

@@ -18,6 +18,7 @@ from typing import Any, Literal, NamedTuple
 
 import httpx
 
+from .._breaker import BreakerState
 from .._client import HttpClientHelper
 from .._pool import ServiceClientPool, default_pool
 from .._registry import ServiceAddress, dapr_sidecar_url
@@ -152,6 +153,10 @@ class DaprClientHelper:
             self.pool.add(ServiceAddress(name, (self.sidecar_url,), self._headers))
             client = self._clients[component] = self.pool.client(name)
         return client
+
+    def breaker_state(self, component: str) -> BreakerState:
+        self.client(component)
+        return self.pool.breaker_state(f"dapr:{component}")
 
     async def _send(
         self, component: str, method: str, endpoint: str, **kwargs: Any

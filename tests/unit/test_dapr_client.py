@@ -192,7 +192,7 @@ async def test_client_errors_never_trip_the_breaker(
     for _ in range(20):
         with pytest.raises(raised):
             await dapr.save_state("statestore", "k", 1, etag="1")
-    assert dapr.pool.breaker_state("dapr:statestore") is BreakerState.CLOSED
+    assert dapr.breaker_state("statestore") is BreakerState.CLOSED
 
 
 async def test_sidecar_failures_open_one_breaker_per_component(
@@ -208,9 +208,9 @@ async def test_sidecar_failures_open_one_breaker_per_component(
     with pytest.raises(DaprCircuitOpenError) as info:
         await dapr.save_state("statestore", "k", 1)
     assert info.value.retry_after > 0
-    assert dapr.pool.breaker_state("dapr:statestore") is BreakerState.OPEN
+    assert dapr.breaker_state("statestore") is BreakerState.OPEN
     await dapr.publish_event("pubsub", "t", {}, event_id="e1")  # another component works on
-    assert dapr.pool.breaker_state("dapr:pubsub") is BreakerState.CLOSED
+    assert dapr.breaker_state("pubsub") is BreakerState.CLOSED
 
 
 async def test_bulk_publish_reports_the_failed_entries(

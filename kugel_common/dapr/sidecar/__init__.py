@@ -5,14 +5,25 @@ listed in docs/dapr.md.
 """
 
 from ._app import Published, SidecarApp
+from ._broker import Broker, Message
 from ._components import Component, ComponentError, load_components
+from ._delivery import Subscription, Verdict, parse_subscriptions, verdict_of
+from ._local import AppSpec, LocalSidecar
 from ._state import MemoryStateStore
 
 __all__ = [
+    "AppSpec",
+    "Broker",
     "Component",
     "ComponentError",
+    "LocalSidecar",
     "MemoryStateStore",
+    "Message",
     "Published",
     "SidecarApp",
+    "Subscription",
+    "Verdict",
     "load_components",
+    "parse_subscriptions",
+    "verdict_of",
 ]

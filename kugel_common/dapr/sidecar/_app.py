@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +21,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ._components import Component
+from ._delivery import Subscription
 from ._state import EtagMismatch, MemoryStateStore, Write
 
-__all__ = ["Published", "SidecarApp"]
+__all__ = ["DaprHTTPError", "Published", "SidecarApp"]
 
 RUNTIME_VERSION = "1.18.0-kugel"
+_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+Invoke = Callable[[Request, str, str], Awaitable[Response]]
 _HEALTH_PATHS = ("/v1.0/healthz", "/v1.0/healthz/outbound")
 
 
@@ -52,9 +55,11 @@ class SidecarApp:
     app_id: str
     components: Sequence[Component]
     stores: dict[str, MemoryStateStore]
-    on_publish: Callable[[Published], None]
+    on_publish: Callable[[Published], object]
     api_token: str | None = None
     clock: Callable[[], float] = time.time
+    invoke: Invoke | None = None
+    subscriptions: list[Subscription] = field(default_factory=list)
     asgi: Starlette = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,8 +79,12 @@ class SidecarApp:
             Route("/v1.0/state/{store}/transaction", self._transaction, methods=both),
             Route("/v1.0/state/{store}/{key:path}", self._get, methods=["GET"]),
             Route("/v1.0/state/{store}/{key:path}", self._delete, methods=["DELETE"]),
+            Route("/v1.0/invoke/{app_id}/method/{path:path}", self._invoke, methods=_VERBS),
         ])
-        self.asgi.add_middleware(_TokenGuard, token=self.api_token)
+        self.asgi.add_middleware(_Ingress, token=self.api_token)
+
+    def can_use_pubsub(self, name: str) -> bool:
+        return name in self._pubsubs
 
     # -- health and metadata ---------------------------------------------------------------------
 
@@ -89,8 +98,18 @@ class SidecarApp:
             "components": [{"name": c.name, "type": c.type, "version": c.version,
                             "capabilities": []}
                            for c in self.components if c.visible_to(self.app_id)],
-            "subscriptions": [],
+            "subscriptions": [{"pubsubname": s.pubsub, "topic": s.topic,
+                               "deadLetterTopic": s.dead_letter_topic or ""}
+                              for s in self.subscriptions],
         })
+
+    # -- service invocation ------------------------------------------------------------------------
+
+    async def _invoke(self, request: Request) -> Response:
+        if self.invoke is None:
+            raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", "service invocation is not set up")
+        return await self.invoke(request, request.path_params["app_id"],
+                                 request.path_params["path"])
 
     # -- pub/sub ---------------------------------------------------------------------------------
 
@@ -286,17 +305,25 @@ async def _error_response(request: Request, exc: Exception) -> Response:
     return JSONResponse({"errorCode": exc.code, "message": exc.message}, exc.status)
 
 
-class _TokenGuard:
-    """With DAPR_API_TOKEN set, every call but the health checks must carry it."""
+class _Ingress:
+    """The API token check, and the ``dapr-app-id`` header as a form of service invocation."""
 
     def __init__(self, app: Any, token: str | None) -> None:
         self._app = app
         self._token = token.encode() if token else None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self._token and scope["type"] == "http" and scope["path"] not in _HEALTH_PATHS:
-            sent = dict(scope["headers"]).get(b"dapr-api-token")
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if self._token and scope["path"] not in _HEALTH_PATHS:
+            sent = headers.get(b"dapr-api-token")
             if sent is None or not hmac.compare_digest(sent, self._token):
                 await PlainTextResponse("invalid api token", 401)(scope, receive, send)
                 return
+        target = headers.get(b"dapr-app-id")
+        if target and not scope["path"].startswith("/v1.0"):
+            path = f"/v1.0/invoke/{target.decode('latin-1')}/method{scope['path']}"
+            scope = {**scope, "path": path, "raw_path": path.encode()}
         await self._app(scope, receive, send)

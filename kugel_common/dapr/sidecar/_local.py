@@ -1,0 +1,201 @@
+"""One process that acts as the Dapr sidecar of several apps, sharing brokers and stores.
+
+Each app id gets its own HTTP port, as each daprd would; the components, the broker and the
+state stores are shared, so an event published by one app reaches the subscribers of all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ._app import DaprHTTPError, SidecarApp
+from ._broker import Broker, Message
+from ._components import Component
+from ._delivery import Subscription, Verdict, parse_subscriptions, verdict_of
+from ._state import MemoryStateStore
+
+__all__ = ["AppSpec", "LocalSidecar"]
+
+logger = logging.getLogger("kugel_common.dapr.sidecar")
+
+# Headers that belong to one hop, or that the sidecar sets itself.
+_NOT_FORWARDED = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "upgrade",
+                            "te", "trailer", "proxy-authorization", "content-length",
+                            "dapr-api-token", "dapr-app-id"})
+
+
+@dataclass(frozen=True, slots=True)
+class AppSpec:
+    """An app the local sidecar serves: ``port`` 0 picks a free one."""
+
+    app_id: str
+    port: int = 0
+    app_url: str | None = None  # where the app listens; None: it only calls out
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """The process owns the signals: one Ctrl-C stops every app's port together."""
+        yield
+
+
+class LocalSidecar:
+    """``async with LocalSidecar(apps, components) as sidecar: sidecar.url("cart")``."""
+
+    def __init__(
+        self,
+        apps: Sequence[AppSpec],
+        components: Sequence[Component],
+        *,
+        data_dir: Path | None = None,
+        api_token: str | None = None,
+        app_api_token: str | None = None,
+        host: str = "127.0.0.1",
+        redelivery_initial: float = 0.5,
+        redelivery_max: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.apps = {spec.app_id: spec for spec in apps}
+        self.components = list(components)
+        self._host = host
+        self._app_api_token = app_api_token
+        self._clock = clock
+        database = ":memory:"
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            database = str(data_dir / "broker.sqlite3")
+        self.broker = Broker(database, clock=clock, redelivery_initial=redelivery_initial,
+                             redelivery_max=redelivery_max)
+        self.stores = {c.name: MemoryStateStore(clock) for c in components if c.kind == "state"}
+        self.sidecars = {
+            spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
+                                    self.broker.publish, api_token=api_token, clock=clock,
+                                    invoke=self._invoke)
+            for spec in apps
+        }
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=2.0))
+        self._servers: dict[str, _Server] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ports: dict[str, int] = {}
+
+    def url(self, app_id: str) -> str:
+        """The sidecar address an app uses: its ``DAPR_HTTP_ENDPOINT``."""
+        return f"http://{self._host}:{self.ports[app_id]}"
+
+    async def __aenter__(self) -> LocalSidecar:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self, timeout: float = 10.0) -> None:
+        for app_id, sidecar in self.sidecars.items():
+            config = uvicorn.Config(sidecar.asgi, host=self._host, port=self.apps[app_id].port,
+                                    log_level="warning", lifespan="off")
+            server = self._servers[app_id] = _Server(config)
+            self._tasks.append(asyncio.create_task(server.serve(), name=f"sidecar {app_id}"))
+        deadline = time.monotonic() + timeout
+        for (app_id, server), task in zip(self._servers.items(), self._tasks, strict=True):
+            while not server.started:
+                if time.monotonic() > deadline or task.done():
+                    raise RuntimeError(f"the sidecar of {app_id} did not start")
+                await asyncio.sleep(0.01)
+            self.ports[app_id] = server.servers[0].sockets[0].getsockname()[1]
+        for spec in self.apps.values():
+            if spec.app_url:
+                self._tasks.append(asyncio.create_task(self._discover(spec),
+                                                       name=f"subscribe {spec.app_id}"))
+
+    async def stop(self) -> None:
+        for server in self._servers.values():
+            server.should_exit = True
+        for task in self._tasks:
+            if task.get_name().startswith("subscribe"):
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._servers.clear()
+        await self.broker.aclose()
+        await self._http.aclose()
+
+    def _app_headers(self) -> dict[str, str]:
+        return {"dapr-api-token": self._app_api_token} if self._app_api_token else {}
+
+    async def _discover(self, spec: AppSpec) -> None:
+        """Ask the app for its subscriptions until it answers, as daprd does at start-up."""
+        assert spec.app_url is not None
+        while True:
+            try:
+                reply = await self._http.get(f"{spec.app_url}/dapr/subscribe",
+                                             headers=self._app_headers())
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+                continue
+            break
+        if reply.status_code == 404:
+            return
+        try:
+            reply.raise_for_status()
+            subscriptions = parse_subscriptions(reply.json())
+        except (httpx.HTTPStatusError, ValueError) as exc:
+            logger.error("%s: cannot read its subscriptions: %s", spec.app_id, exc)
+            return
+        sidecar = self.sidecars[spec.app_id]
+        for subscription in subscriptions:
+            if not sidecar.can_use_pubsub(subscription.pubsub):
+                logger.error("%s subscribes to %s, which is not loaded for it",
+                             spec.app_id, subscription.pubsub)
+                continue
+            sidecar.subscriptions.append(subscription)
+            self.broker.attach(spec.app_id, subscription, self._deliver)
+
+    async def _deliver(self, app_id: str, sub: Subscription, message: Message) -> Verdict:
+        route = sub.route_for(message.body)
+        app_url = self.apps[app_id].app_url
+        if route is None or app_url is None:
+            return Verdict.DROP
+        headers = {"pubsubname": sub.pubsub, **self._app_headers()}
+        if message.raw:
+            headers["content-type"] = "application/octet-stream"
+            content = message.body
+        else:
+            headers["content-type"] = "application/cloudevents+json"
+            content = json.dumps(message.body).encode()
+        try:
+            reply = await self._http.post(app_url + route, content=content, headers=headers)
+        except httpx.TransportError as exc:
+            logger.info("delivery to %s%s failed: %r", app_id, route, exc)
+            return verdict_of(None, b"")
+        return verdict_of(reply.status_code, reply.content)
+
+    async def _invoke(self, request: Request, app_id: str, path: str) -> Response:
+        spec = self.apps.get(app_id)
+        if spec is None or spec.app_url is None:
+            raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"app {app_id} is not reachable")
+        headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_FORWARDED]
+        headers += list(self._app_headers().items())
+        url = f"{spec.app_url}/{path.lstrip('/')}"
+        if request.url.query:
+            url += "?" + request.url.query
+        try:
+            upstream = await self._http.request(request.method, url, headers=headers,
+                                                content=await request.body())
+        except httpx.TransportError as exc:
+            raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"{app_id}: {exc!r}") from exc
+        kept = {k: v for k, v in upstream.headers.items()
+                if k not in _NOT_FORWARDED and k != "content-encoding"}
+        return Response(upstream.content, upstream.status_code, headers=kept)

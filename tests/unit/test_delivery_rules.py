@@ -1,0 +1,59 @@
+"""The subscriber-answer table of shared/dapr-http-api.md, and subscription parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from kugel_common.dapr.sidecar import Verdict, parse_subscriptions, verdict_of
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "verdict"),
+    [
+        (200, b"", Verdict.ACK),
+        (204, b"", Verdict.ACK),
+        (200, b"not json", Verdict.ACK),
+        (200, b'{"other": 1}', Verdict.ACK),
+        (200, b'["SUCCESS"]', Verdict.ACK),
+        (200, b'{"status": "SUCCESS"}', Verdict.ACK),
+        (200, b'{"status": "RETRY"}', Verdict.RETRY),
+        (200, b'{"status": "DROP"}', Verdict.DROP),
+        (200, b'{"status": "drop"}', Verdict.RETRY),  # case-sensitive: unknown means redeliver
+        (200, b'{"status": "MAYBE"}', Verdict.RETRY),
+        (404, b"", Verdict.DROP),
+        (400, b'{"status": "DROP"}', Verdict.RETRY),  # the prior art's DROP-with-400 is retried
+        (500, b'{"status": "SUCCESS"}', Verdict.RETRY),
+        (None, b"", Verdict.RETRY),  # connection error
+    ],
+)
+def test_verdict(status: int | None, body: bytes, verdict: Verdict) -> None:
+    assert verdict_of(status, body) is verdict
+
+
+def test_parse_subscriptions_and_routing() -> None:
+    subs = parse_subscriptions([
+        {"pubsubname": "p", "topic": "a", "route": "on-a", "deadLetterTopic": "a-dead"},
+        {"pubsubname": "p", "topic": "b", "metadata": {"rawPayload": "true"},
+         "routes": {"rules": [{"match": 'event.type == "refund"', "path": "/refunds"}],
+                    "default": "/sales"}},
+    ])
+    assert subs[0].route_for({}) == "/on-a"
+    assert subs[0].dead_letter_topic == "a-dead"
+    assert subs[1].route_for({"type": "refund"}) == "/refunds"
+    assert subs[1].route_for({"type": "sale"}) == "/sales"
+    assert subs[1].metadata == {"rawPayload": "true"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"pubsubname": "p"},
+        [{"pubsubname": "p"}],
+        [{"pubsubname": "p", "topic": "t"}],
+        [{"pubsubname": "p", "topic": "t",
+          "routes": {"rules": [{"match": "event.data.total > 5", "path": "/x"}]}}],
+    ],
+)
+def test_subscription_shapes_that_are_refused(answer: object) -> None:
+    with pytest.raises(ValueError):
+        parse_subscriptions(answer)

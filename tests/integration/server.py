@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -130,7 +131,28 @@ def serve() -> Iterator[RunningServer]:
 
 def refused_url() -> str:
     """A loopback URL on which nothing listens: the port was bound and released."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@contextlib.asynccontextmanager
+async def serve_here(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app from the running event loop on 127.0.0.1:<ephemeral>; yields its URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                           lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or task.done():
+            raise RuntimeError("uvicorn did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        return int(sock.getsockname()[1])

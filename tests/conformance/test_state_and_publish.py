@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kugel_common.dapr.sidecar import Component, MemoryStateStore, Published, SidecarApp
+from kugel_common.dapr.sidecar import Component, Published, SidecarApp, StateStore
 from kugel_common.testing import FakeClock
 
 TOKEN = "conformance-token"
@@ -34,7 +34,7 @@ class Sidecar:
 
 def build(components: list[Component], clock: FakeClock) -> tuple[SidecarApp, list[Published]]:
     published: list[Published] = []
-    stores = {c.name: MemoryStateStore(clock.now) for c in components if c.kind == "state"}
+    stores = {c.name: StateStore(clock.now) for c in components if c.kind == "state"}
     app = SidecarApp("app-a", components, stores, published.append, api_token=TOKEN,
                      clock=clock.now)
     return app, published

@@ -26,7 +26,7 @@ from kugel_common.dapr import (
     RetryLater,
     Subscriber,
 )
-from kugel_common.dapr.sidecar import Component, MemoryStateStore, Published, SidecarApp
+from kugel_common.dapr.sidecar import Component, Published, SidecarApp, StateStore
 from kugel_common.testing import FakeClock
 
 
@@ -60,7 +60,7 @@ def published() -> list[Published]:
 @pytest.fixture
 def sidecar(clock: FakeClock, published: list[Published]) -> Switchable:
     components = [Component("statestore", "state.in-memory"), Component("pubsub", "pubsub.x")]
-    app = SidecarApp("app", components, {"statestore": MemoryStateStore(clock.now)},
+    app = SidecarApp("app", components, {"statestore": StateStore(clock.now)},
                      published.append, clock=clock.now)
     return Switchable(app)
 

@@ -9,7 +9,7 @@ from ._broker import Broker, Message
 from ._components import Component, ComponentError, load_components
 from ._delivery import Subscription, Verdict, parse_subscriptions, verdict_of
 from ._local import AppSpec, LocalSidecar
-from ._state import MemoryStateStore
+from ._state import StateStore
 
 __all__ = [
     "AppSpec",
@@ -17,10 +17,10 @@ __all__ = [
     "Component",
     "ComponentError",
     "LocalSidecar",
-    "MemoryStateStore",
     "Message",
     "Published",
     "SidecarApp",
+    "StateStore",
     "Subscription",
     "Verdict",
     "load_components",

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ._components import Component
 from ._delivery import Subscription
-from ._state import EtagMismatch, MemoryStateStore, Write
+from ._state import EtagMismatch, StateStore, Write
 
 __all__ = ["DaprHTTPError", "Published", "SidecarApp"]
 
@@ -54,7 +54,7 @@ class SidecarApp:
 
     app_id: str
     components: Sequence[Component]
-    stores: dict[str, MemoryStateStore]
+    stores: dict[str, StateStore]
     on_publish: Callable[[Published], object]
     api_token: str | None = None
     clock: Callable[[], float] = time.time
@@ -193,7 +193,7 @@ class SidecarApp:
 
     # -- state -----------------------------------------------------------------------------------
 
-    def _store(self, request: Request) -> MemoryStateStore:
+    def _store(self, request: Request) -> StateStore:
         if not self._state_names:
             raise DaprHTTPError(500, "ERR_STATE_STORE_NOT_CONFIGURED", "no state store")
         name = request.path_params["store"]

@@ -24,7 +24,7 @@ from ._app import DaprHTTPError, SidecarApp
 from ._broker import Broker, Message
 from ._components import Component
 from ._delivery import Subscription, Verdict, parse_subscriptions, verdict_of
-from ._state import MemoryStateStore
+from ._state import StateStore
 
 __all__ = ["AppSpec", "LocalSidecar"]
 
@@ -73,13 +73,16 @@ class LocalSidecar:
         self._host = host
         self._app_api_token = app_api_token
         self._clock = clock
-        database = ":memory:"
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-            database = str(data_dir / "broker.sqlite3")
-        self.broker = Broker(database, clock=clock, redelivery_initial=redelivery_initial,
-                             redelivery_max=redelivery_max)
-        self.stores = {c.name: MemoryStateStore(clock) for c in components if c.kind == "state"}
+
+        def database(name: str) -> str:
+            return ":memory:" if data_dir is None else str(data_dir / f"{name}.sqlite3")
+
+        self.broker = Broker(database("broker"), clock=clock,
+                             redelivery_initial=redelivery_initial, redelivery_max=redelivery_max)
+        self.stores = {c.name: StateStore(clock, database(f"state-{c.name}"))
+                       for c in components if c.kind == "state"}
         self.sidecars = {
             spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
                                     self.broker.publish, api_token=api_token, clock=clock,
@@ -130,6 +133,8 @@ class LocalSidecar:
         self._tasks.clear()
         self._servers.clear()
         await self.broker.aclose()
+        for store in self.stores.values():
+            store.close()
         await self._http.aclose()
 
     def _app_headers(self) -> dict[str, str]:

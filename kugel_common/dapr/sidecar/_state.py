@@ -1,12 +1,24 @@
-"""A state store with Dapr's etag rules: every write makes a new etag; a stale one is refused."""
+"""A state store with Dapr's etag rules: every write makes a new etag; a stale one is refused.
+
+It is SQLite: a file in the sidecar's data directory, so state survives a restart, or
+``:memory:`` for tests. Etags come from one counter per store and never repeat, so an etag
+read before a delete can never match the key after it is written again.
+"""
 
 from __future__ import annotations
 
-import itertools
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["EtagMismatch", "MemoryStateStore", "Write"]
+__all__ = ["EtagMismatch", "StateStore", "Write"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY, value BLOB NOT NULL, etag TEXT NOT NULL, expires_at REAL);
+CREATE TABLE IF NOT EXISTS etags (last INTEGER NOT NULL);
+INSERT INTO etags (last) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM etags);
+"""
 
 
 class EtagMismatch(Exception):
@@ -24,48 +36,44 @@ class Write:
     ttl_seconds: float | None = None
 
 
-@dataclass(slots=True)
-class _Entry:
-    value: bytes
-    etag: str
-    expires_at: float | None
+class StateStore:
+    """One state component's keys; the writes of one call apply atomically."""
 
-
-class MemoryStateStore:
-    """In-process store for tests and the local stack; writes of one call apply atomically."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], database: str = ":memory:") -> None:
         self._clock = clock
-        self._entries: dict[str, _Entry] = {}
-        self._etags = itertools.count(1)
+        self._db = sqlite3.connect(database, isolation_level=None)
+        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
 
     def get(self, key: str) -> tuple[bytes, str] | None:
-        entry = self._live(key)
-        return None if entry is None else (entry.value, entry.etag)
+        row = self._db.execute("SELECT value, etag FROM state WHERE key = ? AND "
+                               "(expires_at IS NULL OR expires_at > ?)",
+                               (key, self._clock())).fetchone()
+        return None if row is None else (bytes(row[0]), str(row[1]))
 
     def apply(self, writes: Sequence[Write]) -> None:
         """All writes or none: each is checked against the state the earlier ones leave."""
-        staged: dict[str, _Entry | None] = {}
-        for write in writes:
-            current = staged[write.key] if write.key in staged else self._live(write.key)
-            if write.etag is not None and (current is None or current.etag != write.etag):
-                raise EtagMismatch(write.key)
-            if write.etag is None and write.first_write and current is not None:
-                raise EtagMismatch(write.key)
-            if write.value is None:
-                staged[write.key] = None
-            else:
-                expires = None if write.ttl_seconds is None else self._clock() + write.ttl_seconds
-                staged[write.key] = _Entry(write.value, str(next(self._etags)), expires)
-        for key, entry in staged.items():
-            if entry is None:
-                self._entries.pop(key, None)
-            else:
-                self._entries[key] = entry
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for write in writes:
+                self._apply_one(write)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
-    def _live(self, key: str) -> _Entry | None:
-        entry = self._entries.get(key)
-        if entry is not None and entry.expires_at is not None and entry.expires_at <= self._clock():
-            del self._entries[key]
-            return None
-        return entry
+    def _apply_one(self, write: Write) -> None:
+        current = self.get(write.key)
+        if write.etag is not None and (current is None or current[1] != write.etag):
+            raise EtagMismatch(write.key)
+        if write.etag is None and write.first_write and current is not None:
+            raise EtagMismatch(write.key)
+        if write.value is None:
+            self._db.execute("DELETE FROM state WHERE key = ?", (write.key,))
+            return
+        etag = self._db.execute("UPDATE etags SET last = last + 1 RETURNING last").fetchone()[0]
+        expires = None if write.ttl_seconds is None else self._clock() + write.ttl_seconds
+        self._db.execute("INSERT OR REPLACE INTO state (key, value, etag, expires_at) "
+                         "VALUES (?, ?, ?, ?)", (write.key, write.value, str(etag), expires))
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,98 @@
+"""The ``kugel`` command. ``kugel sidecar`` runs the local Dapr sidecar for one or more apps."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .dapr.sidecar import AppSpec, LocalSidecar, load_components
+
+__all__ = ["main"]
+
+
+def _app(value: str) -> AppSpec:
+    """``cart:3503:http://127.0.0.1:8003`` -> app id, sidecar port, app URL (optional)."""
+    app_id, _, rest = value.partition(":")
+    port, _, url = rest.partition(":")
+    if not app_id or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected APP_ID:SIDECAR_PORT[:APP_URL], got {value!r}")
+    return AppSpec(app_id, int(port), url or None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kugel")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sidecar = commands.add_parser(
+        "sidecar", help="run the local Dapr sidecar (daprd's HTTP API) for one or more apps",
+        description="Serves daprd's HTTP API for each app on its own port, with shared "
+                    "brokers and state stores. DAPR_API_TOKEN and APP_API_TOKEN are read "
+                    "from the environment, as daprd reads them.")
+    sidecar.add_argument("--app", action="append", type=_app, default=[],
+                         metavar="APP_ID:SIDECAR_PORT[:APP_URL]",
+                         help="an app to serve; repeat for several")
+    sidecar.add_argument("--app-id", help="daprd-style single app: its id")
+    sidecar.add_argument("--app-port", type=int, help="daprd-style: the app's port on 127.0.0.1")
+    sidecar.add_argument("--dapr-http-port", type=int, default=3500,
+                         help="daprd-style: the sidecar's port (default 3500)")
+    sidecar.add_argument("--resources-path", action="append", type=Path, default=[],
+                         help="folder of component YAML files (default dapr/components)")
+    sidecar.add_argument("--data-dir", type=Path, default=Path(".kugel/sidecar"),
+                         help="where state and undelivered events are kept")
+    sidecar.add_argument("--in-memory", action="store_true",
+                         help="keep nothing on disk (state and events die with the process)")
+    sidecar.add_argument("--log-level", default="info")
+    return parser
+
+
+def _apps(args: argparse.Namespace) -> list[AppSpec]:
+    apps: list[AppSpec] = list(args.app)
+    if args.app_id:
+        url = f"http://127.0.0.1:{args.app_port}" if args.app_port else None
+        apps.append(AppSpec(args.app_id, args.dapr_http_port, url))
+    return apps
+
+
+async def _serve(sidecar: LocalSidecar) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with sidecar:
+        for app_id, spec in sidecar.apps.items():
+            target = f" -> app {spec.app_url}" if spec.app_url else ""
+            print(f"sidecar for {app_id}: DAPR_HTTP_ENDPOINT={sidecar.url(app_id)}{target}",
+                  flush=True)
+        await stop.wait()
+    print("sidecar stopped", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    apps = _apps(args)
+    if not apps:
+        print("kugel sidecar: give --app APP_ID:PORT[:APP_URL] or --app-id", file=sys.stderr)
+        return 2
+    paths = args.resources_path or [Path("dapr/components")]
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        print(f"kugel sidecar: no such resources folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    sidecar = LocalSidecar(apps, load_components(paths),
+                           data_dir=None if args.in_memory else args.data_dir,
+                           api_token=os.environ.get("DAPR_API_TOKEN"),
+                           app_api_token=os.environ.get("APP_API_TOKEN"))
+    asyncio.run(_serve(sidecar))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

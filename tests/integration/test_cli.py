@@ -1,0 +1,81 @@
+"""`kugel sidecar` as a user runs it: a real process, the component YAML daprd reads, Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kugel_common._cli import main
+
+from .server import free_port
+
+COMPONENT = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.redis
+  version: v1
+  metadata:
+    - name: redisHost
+      value: redis:6379
+---
+apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata:
+  name: ignored-by-the-component-loader
+"""
+
+
+@pytest.fixture
+def transport() -> str:
+    return "default"
+
+
+def test_sidecar_command_serves_reads_yaml_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    (tmp_path / "components").mkdir()
+    (tmp_path / "components" / "statestore.yaml").write_text(COMPONENT)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kugel_common._cli", "sidecar", "--app-id", "cart",
+         "--dapr-http-port", str(port), "--resources-path", str(tmp_path / "components"),
+         "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"{url}/v1.0/healthz/outbound").status_code == 204:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.05)
+        metadata = httpx.get(f"{url}/v1.0/metadata").json()
+        assert [c["name"] for c in metadata["components"]] == ["statestore"]
+        saved = httpx.post(f"{url}/v1.0/state/statestore", json=[{"key": "k", "value": 1}])
+        assert saved.status_code == 204
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0, output
+    assert f"DAPR_HTTP_ENDPOINT={url}" in output
+    assert "sidecar stopped" in output
+    assert (tmp_path / "data" / "state-statestore.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    "argv", [["sidecar"], ["sidecar", "--app-id", "x", "--resources-path", "/no/such/dir"]]
+)
+def test_sidecar_command_refuses_bad_arguments(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert "kugel sidecar:" in capsys.readouterr().err

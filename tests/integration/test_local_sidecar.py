@@ -1,0 +1,110 @@
+"""The local sidecar on real sockets: restarts, service invocation, and the official Dapr SDK
+as a second, independent client (its health wait and HTTP invocation are not our code)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from kugel_common import DaprClientHelper, ServiceClientPool
+from kugel_common.dapr import CloudEvent, Subscriber
+from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
+
+from .server import serve_here
+
+COMPONENTS = [Component("pubsub", "pubsub.redis"), Component("statestore", "state.redis")]
+
+
+@pytest.fixture
+def transport() -> str:
+    """The sidecar is the subject here, not kugel's transports."""
+    return "default"
+
+
+async def test_state_and_undelivered_events_survive_a_restart(tmp_path: Path) -> None:
+    received: list[object] = []
+    subscriber = Subscriber(environ={})
+
+    @subscriber.subscribe("pubsub", "orders")
+    async def on_order(event: CloudEvent[dict[str, int]]) -> None:
+        received.append(event.data)
+
+    app = FastAPI()
+    app.include_router(subscriber.router)
+
+    async with LocalSidecar([AppSpec("writer")], COMPONENTS, data_dir=tmp_path) as sidecar:
+        pool = ServiceClientPool()
+        dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("writer"), environ={})
+        await dapr.save_state("statestore", "k", {"v": 1})
+        await dapr.publish_event("pubsub", "orders", {"n": 1})  # nobody subscribes yet
+        await pool.aclose()
+
+    async with serve_here(app) as app_url:
+        specs = [AppSpec("writer"), AppSpec("reader", app_url=app_url)]
+        async with LocalSidecar(specs, COMPONENTS, data_dir=tmp_path) as sidecar:
+            pool = ServiceClientPool()
+            dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("writer"), environ={})
+            assert await dapr.get_state("statestore", "k") == {"v": 1}
+            for _ in range(250):
+                if received:
+                    break
+                await asyncio.sleep(0.02)
+            await pool.aclose()
+    assert received == [{"n": 1}]
+
+
+def echo_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.api_route("/orders/{order_id}", methods=["GET", "POST"])
+    async def order(order_id: str, request: Request) -> dict[str, object]:
+        return {"order": order_id, "body": (await request.body()).decode(),
+                "query": request.url.query,
+                "app_token": request.headers.get("dapr-api-token")}
+
+    return app
+
+
+async def test_service_invocation_both_ways_and_by_the_sdk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with serve_here(echo_app()) as app_url:
+        specs = [AppSpec("caller"), AppSpec("orders", app_url=app_url)]
+        async with LocalSidecar(specs, COMPONENTS, api_token="sidecar-token",
+                                app_api_token="app-token") as sidecar:
+            base = sidecar.url("caller")
+            async with httpx.AsyncClient(base_url=base,
+                                         headers={"dapr-api-token": "sidecar-token"}) as http:
+                reply = await http.post("/v1.0/invoke/orders/method/orders/7?x=1", content=b"hi")
+                assert reply.json() == {"order": "7", "body": "hi", "query": "x=1",
+                                        "app_token": "app-token"}
+                reply = await http.get("/orders/8", headers={"dapr-app-id": "orders"})
+                assert reply.json()["order"] == "8"
+                reply = await http.get("/v1.0/invoke/orders/method/nowhere")
+                assert reply.status_code == 404  # the app's status comes back unchanged
+                unknown = await http.get("/v1.0/invoke/ghost/method/x")
+                assert unknown.json()["errorCode"] == "ERR_DIRECT_INVOKE"
+
+            monkeypatch.setenv("DAPR_HTTP_ENDPOINT", base)
+            monkeypatch.setenv("DAPR_API_TOKEN", "sidecar-token")
+            monkeypatch.setenv("DAPR_HEALTH_TIMEOUT", "5")
+
+            def with_the_sdk() -> tuple[int, bytes]:
+                from dapr.clients.health import DaprHealth
+                from dapr.clients.http.dapr_invocation_http_client import (
+                    DaprInvocationHttpClient,
+                )
+
+                DaprHealth.wait_for_sidecar()
+                response = DaprInvocationHttpClient(timeout=5).invoke_method(
+                    "orders", "orders/9", b'{"a": 1}', content_type="application/json",
+                    http_verb="POST")
+                return response.status_code, response.data
+
+            status, data = await asyncio.to_thread(with_the_sdk)
+            assert status == 200
+            assert b'"order":"9"' in data and b'"app_token":"app-token"' in data

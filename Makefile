@@ -28,6 +28,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/http_client.py
+	$(BIN)/python bench/dapr_publish.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md

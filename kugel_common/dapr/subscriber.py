@@ -70,7 +70,7 @@ class Subscriber:
         env = os.environ if environ is None else environ
         token = app_api_token if app_api_token is not None else env.get("APP_API_TOKEN")
         self._token = token.encode() if token else None
-        self._entries: list[dict[str, Any]] = []
+        self._entries: dict[tuple[str, str], dict[str, Any]] = {}
         self.router = APIRouter()
         self.router.add_api_route("/dapr/subscribe", self._list, methods=["GET"],
                                   include_in_schema=False)
@@ -78,7 +78,7 @@ class Subscriber:
     async def _list(self, request: Request) -> Response:
         if not self._authorised(request):
             return PlainTextResponse("invalid app token", 401)
-        return JSONResponse(self._entries)
+        return JSONResponse([_compact(entry) for entry in self._entries.values()])
 
     def _authorised(self, request: Request) -> bool:
         if self._token is None:
@@ -94,18 +94,30 @@ class Subscriber:
         route: str | None = None,
         dead_letter_topic: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        match: str | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Register ``async def handler(event: CloudEvent[Model]) -> None`` for a topic."""
+        """Register ``async def handler(event: CloudEvent[Model]) -> None`` for a topic.
+
+        With ``match`` (a Dapr routing rule such as ``'event.type == "refund"'``) the handler
+        gets only the events that match; several handlers can share a topic that way, and the
+        one without ``match`` takes the rest.
+        """
 
         def register(handler: Handler) -> Handler:
-            path = route or f"/dapr/events/{pubsub}/{topic}"
+            suffix = f"/{handler.__name__}" if match else ""
+            path = route or f"/dapr/events/{pubsub}/{topic}{suffix}"
             event_type = _event_type(handler)
-            entry: dict[str, Any] = {"pubsubname": pubsub, "topic": topic, "route": path}
+            entry = self._entries.setdefault(
+                (pubsub, topic),
+                {"pubsubname": pubsub, "topic": topic, "routes": {"rules": []}})
+            if match:
+                entry["routes"]["rules"].append({"match": match, "path": path})
+            else:
+                entry["routes"]["default"] = path
             if dead_letter_topic:
                 entry["deadLetterTopic"] = dead_letter_topic
             if metadata:
                 entry["metadata"] = dict(metadata)
-            self._entries.append(entry)
 
             async def deliver(request: Request) -> Response:
                 if not self._authorised(request):
@@ -133,6 +145,14 @@ class Subscriber:
             return handler
 
         return register
+
+
+def _compact(entry: dict[str, Any]) -> dict[str, Any]:
+    """A plain ``route`` when there are no rules: the form every Dapr version reads."""
+    routes = entry["routes"]
+    if routes["rules"] or "default" not in routes:
+        return entry
+    return {**{k: v for k, v in entry.items() if k != "routes"}, "route": routes["default"]}
 
 
 def _event_type(handler: Handler) -> type[CloudEvent[Any]]:

@@ -202,6 +202,10 @@ async def test_the_cloudevent_envelope(sidecar: Sidecar) -> None:
     passed = published[-1].body
     assert (passed["id"], passed["topic"], passed["pubsubname"]) == ("mine", "sales", "pubsub")
 
+    await sidecar.expect("POST", f"{url}/orders", 204, content=b"\x00raw",
+                         params={"metadata.rawPayload": "true"})
+    assert (published[-1].raw, published[-1].body) == (True, b"\x00raw")  # no envelope
+
 
 async def test_bulk_publish_rows(sidecar: Sidecar) -> None:
     url = "/v1.0-alpha1/publish/bulk/pubsub/orders"

@@ -26,7 +26,13 @@ from kugel_common.dapr import (
     RetryLater,
     Subscriber,
 )
-from kugel_common.dapr.sidecar import Component, Published, SidecarApp, StateStore
+from kugel_common.dapr.sidecar import (
+    Component,
+    Published,
+    SidecarApp,
+    StateStore,
+    parse_subscriptions,
+)
 from kugel_common.testing import FakeClock
 
 
@@ -124,6 +130,35 @@ async def test_subscriber_answers_as_daprd_expects(
         reply = await deliver({"total": "bug"})
         assert reply.status_code == 500  # redelivered, and visible as an error
     assert calls == ["1", "retry", "drop", "bug"]
+
+
+async def test_routing_rules_share_a_topic() -> None:
+    subscriber = Subscriber(environ={})
+    seen: list[str] = []
+
+    @subscriber.subscribe("pubsub", "sales", match='event.type == "refund"')
+    async def on_refund(event: CloudEvent[Sale]) -> None:
+        seen.append("refund")
+
+    @subscriber.subscribe("pubsub", "sales")
+    async def on_sale(event: CloudEvent[Sale]) -> None:
+        seen.append("sale")
+
+    app = FastAPI()
+    app.include_router(subscriber.router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                 base_url="http://app") as client:
+        listed = (await client.get("/dapr/subscribe")).json()
+        assert listed == [{"pubsubname": "pubsub", "topic": "sales", "routes": {
+            "rules": [{"match": 'event.type == "refund"',
+                       "path": "/dapr/events/pubsub/sales/on_refund"}],
+            "default": "/dapr/events/pubsub/sales"}}]
+        subscription = parse_subscriptions(listed)[0]  # what the sidecar makes of it
+        for kind in ("refund", "sale"):
+            route = subscription.route_for({"type": kind})
+            assert route is not None
+            await client.post(route, content=envelope({"total": "1"}))
+    assert seen == ["refund", "sale"]
 
 
 def test_a_handler_must_name_its_payload_type() -> None:

@@ -2,6 +2,7 @@
 
 from ._client import (
     BulkPublishResult,
+    DaprApi,
     DaprClientHelper,
     FailedEntry,
     NonRaisingDaprClient,
@@ -10,22 +11,33 @@ from ._client import (
     get_dapr_client,
     set_dapr_client,
 )
+from ._outbox_store import (
+    OutboxEvent,
+    OutboxRecord,
+    OutboxStatus,
+    OutboxStore,
+    SqliteOutboxStore,
+)
 from .idempotency import IdempotentConsumer
-from .outbox import Outbox, OutboxRecord, OutboxStatus
+from .outbox import Outbox
 from .subscriber import CloudEvent, DropEvent, RetryLater, Subscriber
 
 __all__ = [
     "BulkPublishResult",
     "CloudEvent",
+    "DaprApi",
     "DaprClientHelper",
     "DropEvent",
     "FailedEntry",
     "IdempotentConsumer",
     "NonRaisingDaprClient",
     "Outbox",
+    "OutboxEvent",
     "OutboxRecord",
     "OutboxStatus",
+    "OutboxStore",
     "RetryLater",
+    "SqliteOutboxStore",
     "StateEntry",
     "StateOperation",
     "Subscriber",

@@ -14,7 +14,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import httpx
 
@@ -27,6 +27,7 @@ from ._replies import decode_json, error_body, to_dapr_error
 
 __all__ = [
     "BulkPublishResult",
+    "DaprApi",
     "DaprClientHelper",
     "FailedEntry",
     "NonRaisingDaprClient",
@@ -110,6 +111,22 @@ def _body(data: Any, content_type: str) -> tuple[bytes, dict[str, str]]:
     else:
         content = json.dumps(data, separators=(",", ":"), default=str).encode()
     return content, {"Content-Type": content_type}
+
+
+class DaprApi(Protocol):
+    """What the outbox and the idempotent consumer need from a Dapr client: the seam where a
+    gRPC client (on the Dapr SDK's aio client) can stand in for :class:`DaprClientHelper`."""
+
+    async def publish_event(self, pubsub: str, topic: str, data: Any, *,
+                            metadata: Mapping[str, str] | None = None,
+                            event_id: str | None = None, content_type: str = JSON) -> str: ...
+
+    async def save_state(self, store: str, key: str, value: Any, *, etag: str | None = None,
+                         concurrency: Concurrency | None = None,
+                         consistency: Consistency | None = None,
+                         ttl_seconds: int | None = None) -> None: ...
+
+    async def delete_state(self, store: str, key: str, *, etag: str | None = None) -> None: ...
 
 
 class DaprClientHelper:

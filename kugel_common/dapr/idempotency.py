@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from ..errors import EtagMismatchError
-from ._client import DaprClientHelper
+from ._client import DaprApi
 
 __all__ = ["IdempotentConsumer"]
 
@@ -21,7 +21,7 @@ WEEK = 7 * 24 * 3600
 class IdempotentConsumer:
     """``async with consumer.once(event.id) as first: if first: apply(event)``."""
 
-    def __init__(self, dapr: DaprClientHelper, store: str, *, ttl_seconds: int = WEEK,
+    def __init__(self, dapr: DaprApi, store: str, *, ttl_seconds: int = WEEK,
                  prefix: str = "claimed") -> None:
         self._dapr = dapr
         self._store = store

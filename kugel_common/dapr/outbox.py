@@ -1,74 +1,51 @@
 """A durable outbox: an event is on disk before ``publish`` returns, and a relay sends it later.
 
 Writing a sale and publishing its event cannot be one transaction across the service and the
-broker. The outbox makes the publish a local SQLite write (``synchronous=FULL``: it survives a
-crash of the process or the machine), and a background relay delivers the events in order
-through :class:`DaprClientHelper`, waiting out a sidecar that is down or a breaker that is open.
-Each event keeps its id on every attempt, so consumers dedupe a resend.
+broker. The outbox makes the publish a local durable write (SQLite by default, or any
+:class:`OutboxStore`), and a background relay delivers the events in order through the Dapr
+client, waiting out a sidecar that is down or a breaker that is open. Each event keeps its id on
+every attempt, so consumers dedupe a resend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import json
 import logging
-import sqlite3
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._clock import Clock, SystemClock
 from ..errors import DaprError, DaprUnavailableError
-from ._client import DaprClientHelper
+from ._client import DaprApi
+from ._outbox_store import OutboxRecord, OutboxStatus, OutboxStore, SqliteOutboxStore
 
-__all__ = ["Outbox", "OutboxRecord", "OutboxStatus"]
+__all__ = ["Outbox"]
 
 logger = logging.getLogger("kugel_common.dapr.outbox")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
-    pubsub TEXT NOT NULL, topic TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
-    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
-CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
-"""
-
-
-class OutboxStatus(enum.StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"  # the sidecar refused it for good (e.g. no such pubsub); not retried
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    event_id: str
-    pubsub: str
-    topic: str
-    status: OutboxStatus
-    attempts: int
-    last_error: str | None
-
 
 class Outbox:
-    """``await outbox.publish(...)`` records; ``async with outbox:`` runs the relay."""
+    """``await outbox.publish(...)`` records; ``async with outbox:`` runs the relay.
+
+    ``store`` is a path for the default SQLite store (``:memory:`` keeps nothing), or an
+    :class:`OutboxStore`. The relay backs off ``backoff_initial`` seconds, doubling up to
+    ``backoff_max``, while the sidecar is unavailable.
+    """
 
     def __init__(
         self,
-        dapr: DaprClientHelper,
-        path: str | Path = ":memory:",
+        dapr: DaprApi,
+        store: OutboxStore | str | Path = ":memory:",
         *,
         clock: Clock | None = None,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
     ) -> None:
         self._dapr = dapr
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
+        self._store = store if not isinstance(store, str | Path) else SqliteOutboxStore(store)
         self._clock = clock or SystemClock()
         self._backoff_initial, self._backoff_max = backoff_initial, backoff_max
         self._wakeup = asyncio.Event()
@@ -93,26 +70,16 @@ class Outbox:
     ) -> str:
         """Record the event durably and return its id; the relay publishes it."""
         event_id = event_id or str(uuid.uuid4())
-        self._db.execute(
-            "INSERT INTO outbox (event_id, pubsub, topic, data, metadata, status) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (event_id, pubsub, topic, json.dumps(data, default=str),
-             json.dumps(dict(metadata or {})), OutboxStatus.PENDING.value))
+        await self._store.add(event_id, pubsub, topic, data, dict(metadata or {}))
         self._idle.clear()
         self._wakeup.set()
         return event_id
 
-    def status(self, event_id: str) -> OutboxRecord | None:
-        row = self._db.execute(
-            "SELECT event_id, pubsub, topic, status, attempts, last_error FROM outbox "
-            "WHERE event_id = ?", (event_id,)).fetchone()
-        if row is None:
-            return None
-        return OutboxRecord(row[0], row[1], row[2], OutboxStatus(row[3]), row[4], row[5])
+    async def status(self, event_id: str) -> OutboxRecord | None:
+        return await self._store.record(event_id)
 
-    def counts(self) -> dict[OutboxStatus, int]:
-        counted = dict(self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
-        return {status: counted.get(status.value, 0) for status in OutboxStatus}
+    async def counts(self) -> dict[OutboxStatus, int]:
+        return await self._store.counts()
 
     def start(self) -> None:
         """Start the relay; events left pending by an earlier process go first."""
@@ -131,28 +98,25 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relay
             self._relay = None
-        self._db.close()
+        self._store.close()
 
     async def _run(self) -> None:
         failures = 0
         while True:
-            rows = self._db.execute(
-                "SELECT seq, event_id, pubsub, topic, data, metadata FROM outbox "
-                "WHERE status = ? ORDER BY seq LIMIT 200", (OutboxStatus.PENDING.value,)
-            ).fetchall()
-            if not rows:
+            events = await self._store.pending(200)
+            if not events:
                 self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            for seq, event_id, pubsub, topic, data, metadata in rows:
+            for event in events:
                 try:
-                    await self._dapr.publish_event(pubsub, topic, json.loads(data),
-                                                   event_id=event_id,
-                                                   metadata=json.loads(metadata))
+                    await self._dapr.publish_event(event.pubsub, event.topic, event.data,
+                                                   event_id=event.event_id,
+                                                   metadata=event.metadata)
                 except DaprUnavailableError as exc:
                     # Order matters: wait, then resume from this event.
-                    self._record(seq, OutboxStatus.PENDING, exc)
+                    await self._store.mark(event.seq, OutboxStatus.PENDING, _describe(exc))
                     delay = min(self._backoff_max, self._backoff_initial * 2 ** failures)
                     failures += 1
                     logger.info("outbox: sidecar unavailable (%s); retrying in %.2fs",
@@ -160,15 +124,13 @@ class Outbox:
                     await self._clock.sleep(delay)
                     break
                 except DaprError as exc:
-                    self._record(seq, OutboxStatus.FAILED, exc)
-                    logger.error("outbox: event %s to %s/%s refused: %s", event_id, pubsub,
-                                 topic, exc)
+                    await self._store.mark(event.seq, OutboxStatus.FAILED, _describe(exc))
+                    logger.error("outbox: event %s to %s/%s refused: %s", event.event_id,
+                                 event.pubsub, event.topic, exc)
                     continue
                 failures = 0
-                self._db.execute("UPDATE outbox SET status = ?, attempts = attempts + 1 "
-                                 "WHERE seq = ?", (OutboxStatus.DELIVERED.value, seq))
+                await self._store.mark(event.seq, OutboxStatus.DELIVERED)
 
-    def _record(self, seq: int, status: OutboxStatus, error: DaprError) -> None:
-        self._db.execute("UPDATE outbox SET status = ?, attempts = attempts + 1, "
-                         "last_error = ? WHERE seq = ?",
-                         (status.value, f"{type(error).__name__}: {error}", seq))
+
+def _describe(error: DaprError) -> str:
+    return f"{type(error).__name__}: {error}"

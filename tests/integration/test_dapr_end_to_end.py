@@ -105,14 +105,14 @@ async def test_events_survive_a_sidecar_outage(
                 for n in range(EVENTS):
                     await outbox.publish("pubsub", "topic-tranlog", {"n": n})
                 await until(lambda: dapr.breaker_state("pubsub") is BreakerState.OPEN, 10)
-                assert outbox.counts()["pending"] == EVENTS
+                assert (await outbox.counts())["pending"] == EVENTS
 
                 async with sidecar():  # restarted
                     await outbox.drain(timeout=60)
                     await until(lambda: len(report.applied) == len(journal.applied) == EVENTS,
                                 60)
                 assert dapr.breaker_state("pubsub") is BreakerState.CLOSED
-                assert outbox.counts()["delivered"] == EVENTS
+                assert (await outbox.counts())["delivered"] == EVENTS
     await publisher_pool.aclose()
 
     for app in (report, journal):

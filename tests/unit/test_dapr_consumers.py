@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +24,8 @@ from kugel_common.dapr import (
     DropEvent,
     IdempotentConsumer,
     Outbox,
+    OutboxEvent,
+    OutboxRecord,
     OutboxStatus,
     RetryLater,
     Subscriber,
@@ -210,12 +214,12 @@ async def test_outbox_waits_out_an_outage_in_order(
             ids = [await outbox.publish("pubsub", "sales", {"n": n}) for n in range(30)]
             while dapr.breaker_state("pubsub") is not BreakerState.OPEN:
                 await clock.sleep(0)
-            record = outbox.status(ids[0])
+            record = await outbox.status(ids[0])
             assert record is not None and record.status is OutboxStatus.PENDING
             assert record.attempts >= 1 and "Unavailable" in (record.last_error or "")
             sidecar.down = False
             await outbox.drain(timeout=5)
-            assert outbox.counts() == {OutboxStatus.PENDING: 0, OutboxStatus.DELIVERED: 30,
+            assert (await outbox.counts()) == {OutboxStatus.PENDING: 0, OutboxStatus.DELIVERED: 30,
                                        OutboxStatus.FAILED: 0}
     assert [p.body["id"] for p in published] == ids  # in order, each with its own id
     assert [p.body["data"]["n"] for p in published] == list(range(30))
@@ -229,7 +233,7 @@ async def test_outbox_marks_a_refused_event_failed_and_goes_on(
         bad = await outbox.publish("no-such-pubsub", "t", {})
         good = await outbox.publish("pubsub", "t", {})
         await outbox.drain(timeout=5)
-        failed = outbox.status(bad)
+        failed = await outbox.status(bad)
         assert failed is not None and failed.status is OutboxStatus.FAILED
         assert "ComponentNotFoundError" in (failed.last_error or "")
         assert [p.body["id"] for p in published] == [good]
@@ -244,4 +248,44 @@ async def test_outbox_survives_a_restart(
     await first.stop()
     async with Outbox(dapr, path) as second:
         await second.drain(timeout=5)
+    assert [p.body["id"] for p in published] == [event_id]
+
+
+class ListStore:
+    """An OutboxStore of plain lists: what a service's own database would implement."""
+
+    def __init__(self) -> None:
+        self.events: list[OutboxEvent] = []
+        self.status: dict[int, OutboxStatus] = {}
+
+    async def add(self, event_id: str, pubsub: str, topic: str, data: Any,
+                  metadata: dict[str, str]) -> None:
+        seq = len(self.events)
+        self.events.append(OutboxEvent(seq, event_id, pubsub, topic, data, metadata))
+        self.status[seq] = OutboxStatus.PENDING
+
+    async def pending(self, limit: int) -> list[OutboxEvent]:
+        return [e for e in self.events if self.status[e.seq] is OutboxStatus.PENDING][:limit]
+
+    async def mark(self, seq: int, status: OutboxStatus, error: str | None = None) -> None:
+        self.status[seq] = status
+
+    async def record(self, event_id: str) -> OutboxRecord | None:
+        return None
+
+    async def counts(self) -> dict[OutboxStatus, int]:
+        return dict(Counter(self.status.values()))
+
+    def close(self) -> None:
+        pass
+
+
+async def test_outbox_runs_on_a_store_of_the_services_choosing(
+    dapr: DaprClientHelper, published: list[Published]
+) -> None:
+    store = ListStore()
+    async with Outbox(dapr, store) as outbox:
+        event_id = await outbox.publish("pubsub", "t", {"n": 1}, metadata={"k": "v"})
+        await outbox.drain(timeout=5)
+    assert store.status == {0: OutboxStatus.DELIVERED}
     assert [p.body["id"] for p in published] == [event_id]

@@ -102,6 +102,10 @@ class ServiceClientPool:
     def breaker_state(self, name: str) -> BreakerState:
         return self.channel(name).breaker.state
 
+    def breaker_states(self) -> dict[str, BreakerState]:
+        """Every service called so far, and its breaker: what a readiness check reports."""
+        return {name: channel.breaker.state for name, channel in self._channels.items()}
+
     def isolate_breaker(self, name: str) -> None:
         self.channel(name).breaker.isolate()
 

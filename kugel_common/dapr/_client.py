@@ -318,6 +318,14 @@ class DaprClientHelper:
 
     # -- health ----------------------------------------------------------------------------------
 
+    async def sidecar_reachable(self, timeout: float = 1.0) -> bool:
+        """One probe of ``/v1.0/healthz/outbound``, for readiness checks."""
+        try:
+            await self._send("sidecar", "GET", "/v1.0/healthz/outbound", timeout=timeout)
+        except DaprError:
+            return False
+        return True
+
     async def wait_for_sidecar(self, timeout: float = 60.0, interval: float = 0.25) -> None:
         """Poll ``/v1.0/healthz/outbound`` until the sidecar answers 204, or raise the last
         :class:`~kugel_common.errors.DaprUnavailableError` once ``timeout`` has passed."""

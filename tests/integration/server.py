@@ -135,10 +135,10 @@ def refused_url() -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve_here(app: Any) -> AsyncIterator[str]:
+async def serve_here(app: Any, *, lifespan: str = "off") -> AsyncIterator[str]:
     """Serve an ASGI app from the running event loop on 127.0.0.1:<ephemeral>; yields its URL."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off"))
+                                           lifespan=lifespan))
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10
     while not server.started:

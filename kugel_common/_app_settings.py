@@ -1,0 +1,37 @@
+"""Settings of a kugel service as a whole (its own id, inbound auth, Dapr parts), from the
+environment with the ``KUGEL_`` prefix, like :class:`ClientSettings`."""
+
+from __future__ import annotations
+
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AppSettings"]
+
+WEEK = 7 * 24 * 3600
+
+
+class AppSettings(BaseSettings):
+    """What the container and ``create_app`` need beyond the HTTP client settings."""
+
+    model_config = SettingsConfigDict(env_prefix="KUGEL_", extra="ignore", frozen=True)
+
+    app_id: str = Field("app", description="This service's name: the `sub` of its tokens.")
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='Inbound API keys (`X-API-KEY`) and the tenant each may act for, `"*"` for '
+        'any: `{"key-1": "tenant-a"}`. Keep them in a secret store, not in images.')
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 secret for service JWTs, inbound and outbound. Unset: none.")
+    jwt_ttl: PositiveInt = Field(60, description="Seconds an outbound service JWT lives.")
+    dapr_enabled: bool = Field(
+        False, description="The service has a Dapr sidecar: wait for it at start-up, and "
+        "report whether it is reachable in `/ready`.")
+    sidecar_timeout: PositiveFloat = Field(
+        30.0, description="Seconds to wait for the sidecar at start-up.")
+    outbox_path: str = Field(
+        "outbox.sqlite3", description="The outbox's SQLite file; `:memory:` keeps nothing.")
+    state_store: str = Field(
+        "statestore", description="State store of the idempotent consumer's claims.")
+    claim_ttl: PositiveInt = Field(
+        WEEK, description="Seconds a consumed event's claim lives: longer than any republish.")

@@ -1,0 +1,57 @@
+"""The dependency-injection container: it owns every long-lived part of a kugel service.
+
+Every part is a ``Singleton``, so the pool, its breakers and the Dapr client are built once and
+shared by every request; nothing is built per call. Their lifetime is one ``Resource``,
+``lifecycle``: ``await container.init_resources()`` starts the outbox relay, and
+``await container.shutdown_resources()`` stops it, then closes every connection pool. The
+parts are plain singletons rather than async resources so that ``container.http_client()``
+returns the pool itself, not a future, in code and in tests.
+
+A service extends it::
+
+    class Container(KugelContainer):
+        item_master = providers.Singleton(ItemMasterWebRepository)
+
+Tests swap any part with one line: ``container.registry.override(providers.Object(fake))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dependency_injector import containers, providers
+
+from ._app_settings import AppSettings
+from ._clock import SystemClock
+from ._pool import ServiceClientPool
+from ._registry import ServiceRegistry
+from ._settings import ClientSettings
+from .dapr import DaprClientHelper, IdempotentConsumer, Outbox
+
+__all__ = ["KugelContainer"]
+
+
+async def _lifecycle(pool: ServiceClientPool, outbox: Outbox) -> AsyncIterator[None]:
+    """Start what runs in the background; on shutdown stop it, then close the pools."""
+    outbox.start()
+    try:
+        yield
+    finally:
+        await outbox.stop()
+        await pool.aclose()
+
+
+class KugelContainer(containers.DeclarativeContainer):
+    settings = providers.Singleton(ClientSettings)
+    app_settings = providers.Singleton(AppSettings)
+    clock = providers.Singleton(SystemClock)
+    registry = providers.Singleton(ServiceRegistry)
+    http_client = providers.Singleton(ServiceClientPool, registry=registry, settings=settings,
+                                      clock=clock)
+    breakers = providers.Callable(lambda pool: pool.breaker_states(), http_client)
+    dapr = providers.Singleton(DaprClientHelper, http_client)
+    outbox = providers.Singleton(Outbox, dapr, app_settings.provided.outbox_path, clock=clock)
+    idempotent_consumer = providers.Singleton(
+        IdempotentConsumer, dapr, app_settings.provided.state_store,
+        ttl_seconds=app_settings.provided.claim_ttl)
+    lifecycle = providers.Resource(_lifecycle, http_client, outbox)

@@ -1,0 +1,87 @@
+"""``create_app``: a FastAPI app wired to a kugel container, with its lifespan and checks.
+
+At start-up the lifespan installs the container's pool and Dapr client as the event loop's
+defaults, so ``get_service_client(name)`` and ``get_dapr_client()`` anywhere in the app resolve
+through the container (and through whatever a test overrode in it); then it starts the
+container's resources and, for a service with a sidecar, waits for it. Shutdown runs in
+reverse: the outbox relay stops, then every pool closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from types import ModuleType
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from .._pool import close_all_clients, set_default_pool
+from ..container import KugelContainer
+from ..dapr import set_dapr_client
+from ._auth import ServiceAuth
+from ._errors import install_error_handlers
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    container: KugelContainer,
+    routers: Iterable[APIRouter] = (),
+    *,
+    wire: Iterable[ModuleType | str] = (),
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    """The service's app. ``wire`` lists the modules whose endpoints use ``Provide[...]``."""
+    settings = container.app_settings()
+    modules = list(wire)
+    if modules:
+        container.wire(modules=modules)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        set_default_pool(container.http_client())
+        set_dapr_client(container.dapr())
+        await container.init_resources()  # type: ignore[misc]
+        try:
+            if settings.dapr_enabled:
+                await container.dapr().wait_for_sidecar(settings.sidecar_timeout)
+            yield
+        finally:
+            await container.shutdown_resources()  # type: ignore[misc]
+            await close_all_clients()
+
+    app = FastAPI(lifespan=lifespan, title=fastapi_kwargs.pop("title", settings.app_id),
+                  **fastapi_kwargs)
+    app.state.container = container
+    app.state.service_auth = ServiceAuth(settings)
+    install_error_handlers(app)
+    app.include_router(_health_router(container))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _health_router(container: KugelContainer) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers. It touches no dependency and publishes nothing."""
+        return {"status": "ok", "app_id": container.app_settings().app_id}
+
+    @router.get("/ready")
+    async def ready() -> JSONResponse:
+        """Readiness: every dependency's breaker, and the sidecar when the service has one."""
+        breakers = {name: state.value for name, state in container.breakers().items()}
+        body: dict[str, Any] = {"dependencies": breakers}
+        is_ready = "open" not in breakers.values()
+        if container.app_settings().dapr_enabled:
+            reachable = await container.dapr().sidecar_reachable()
+            body["sidecar"] = "reachable" if reachable else "unreachable"
+            is_ready = is_ready and reachable
+        body["status"] = "ready" if is_ready else "not_ready"
+        return JSONResponse(body, 200 if is_ready else 503)
+
+    return router

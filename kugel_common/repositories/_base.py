@@ -1,0 +1,67 @@
+"""The base of every web repository: one named service, typed results, domain errors."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from .._paths import path
+from .._pool import get_service_client
+from ..errors import CircuitOpenError, HttpClientError, NotFoundError, ServiceUnavailableError
+from ._errors import BadUpstreamResponse, NotFound, RepositoryError, RepositoryUnavailable
+
+__all__ = ["WebRepository"]
+
+T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=64)
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    """Building a TypeAdapter costs more than validating with it: one per model."""
+    return TypeAdapter(model)
+
+
+
+class WebRepository:
+    """Calls ``service`` through ``get_service_client``, so through the running app's pool.
+
+    Paths are built from URL-encoded segments: an item code of ``a/../b`` stays one segment.
+    """
+
+    service: ClassVar[str]
+
+    def __init__(self, *, auth: httpx.Auth | None = None, service: str | None = None) -> None:
+        self.auth = auth
+        self.service_name = service or self.service
+
+    async def fetch(self, model: type[T], *segments: object,
+                    params: Mapping[str, Any] | None = None) -> T:
+        """GET ``/<segment>/...`` and validate the body as ``model`` (a type, or an annotation
+        such as ``tuple[Setting, ...]``)."""
+        endpoint = path(*segments)
+        try:
+            async with get_service_client(self.service_name, auth=self.auth) as client:
+                body = await client.get(endpoint, params=params)
+        except NotFoundError as exc:
+            raise NotFound(f"{self.service_name}: {endpoint} not found",
+                           service=self.service_name) from exc
+        except ServiceUnavailableError as exc:
+            retry_after = exc.retry_after if isinstance(exc, CircuitOpenError) else None
+            raise RepositoryUnavailable(f"{self.service_name} is unavailable: {exc}",
+                                        service=self.service_name,
+                                        retry_after=retry_after) from exc
+        except HttpClientError as exc:
+            raise RepositoryError(f"{self.service_name}: {exc}", service=self.service_name) \
+                from exc
+        try:
+            return _adapter(model).validate_python(body)  # type: ignore[no-any-return, arg-type]
+        except ValidationError as exc:
+            error = exc.errors(include_input=False)[0]
+            field = ".".join(str(part) for part in error["loc"]) or "<body>"
+            raise BadUpstreamResponse(
+                f"{self.service_name}: {endpoint}: {field}: {error['msg']}",
+                service=self.service_name, field=field) from exc

@@ -1,0 +1,151 @@
+"""Every web repository against a real uvicorn app that serves the schema: no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from dependency_injector import providers
+
+from kugel_common import (
+    BreakerState,
+    ServiceRegistry,
+    close_all_clients,
+    set_default_pool,
+    set_testing,
+)
+from kugel_common.container import KugelContainer
+from kugel_common.repositories import (
+    BadUpstreamResponse,
+    ItemMasterWebRepository,
+    NotFound,
+    PaymentMasterWebRepository,
+    RepositoryUnavailable,
+    SettingsMasterWebRepository,
+    StaffMasterWebRepository,
+    StoreInfoWebRepository,
+    TerminalInfoWebRepository,
+    TranlogWebRepository,
+)
+from kugel_common.testing import FakeClock
+
+from .server import serve_here
+from .upstream import TENANT, Knobs, upstream_app
+
+
+@pytest.fixture
+def transport() -> str:
+    """The repositories are the subject here; both transports are covered elsewhere."""
+    return "default"
+
+
+@pytest.fixture
+def knobs() -> Knobs:
+    return Knobs()
+
+
+@pytest.fixture
+async def container(knobs: Knobs) -> AsyncIterator[KugelContainer]:
+    async with serve_here(upstream_app(knobs)) as url:
+        registry = ServiceRegistry(environ={})
+        for name in ("master-data", "terminal", "cart"):
+            registry.register(name, f"{url}/api")
+        container = KugelContainer()
+        container.registry.override(providers.Object(registry))
+        container.clock.override(providers.Object(FakeClock()))
+        set_default_pool(container.http_client())
+        with set_testing(True):
+            yield container
+        await close_all_clients()
+
+
+def clock_of(container: KugelContainer) -> FakeClock:
+    clock = container.clock()
+    assert isinstance(clock, FakeClock)
+    return clock
+
+
+async def test_each_repository_returns_typed_models(container: KugelContainer) -> None:
+    item = await ItemMasterWebRepository().get_item(TENANT, "s1", "A/1")  # "/" stays a segment
+    assert (item.item_code, item.unit_price, item.tax_rate) == ("A/1", Decimal("1.10"),
+                                                                Decimal("0.10"))
+    assert (await PaymentMasterWebRepository().get_payment(TENANT, "cash")).can_change
+    settings = SettingsMasterWebRepository()
+    assert len(await settings.get_settings(TENANT, store="s1")) == 2
+    assert await settings.get_setting_value(TENANT, "receipt_header", store="s1") == "Thank you"
+    assert await settings.get_setting_value(TENANT, "receipt_header", default="-") == "-"
+    assert (await StaffMasterWebRepository().get_staff(TENANT, "st1")).roles == ("cashier",)
+    assert (await StoreInfoWebRepository().get_store(TENANT, "s1")).name == "Main street"
+    assert (await TerminalInfoWebRepository().get_terminal(TENANT, "t1-s1-3")).terminal_no == 3
+
+
+async def test_pages_are_followed_lazily(container: KugelContainer, knobs: Knobs) -> None:
+    terminals = TerminalInfoWebRepository().list_terminals(TENANT, store="s1")
+    first = await anext(terminals)
+    assert first.terminal_no == 1
+    assert knobs.hits["/api/tenants/t1/terminals"] == 1  # one page, not all of them
+    assert [t.terminal_no async for t in terminals] == [2, 3, 4, 5]
+    assert knobs.hits["/api/tenants/t1/terminals"] == 3
+
+    sales = TranlogWebRepository().list_transactions(TENANT, "s1", "t1-s1-1", page_size=3)
+    assert [t.transaction_no async for t in sales] == [1, 2, 3, 4, 5, 6, 7]
+    assert knobs.hits["/api/tenants/t1/stores/s1/terminals/t1-s1-1/transactions"] == 3
+
+
+async def test_not_found_and_bad_bodies_are_domain_errors(
+    container: KugelContainer, knobs: Knobs
+) -> None:
+    with pytest.raises(NotFound):
+        await ItemMasterWebRepository().get_item(TENANT, "s1", "missing")
+    knobs.bad_body = True
+    with pytest.raises(BadUpstreamResponse) as info:
+        await ItemMasterWebRepository().get_item(TENANT, "s1", "A/1")
+    assert info.value.field == "unit_price"
+    assert info.value.service == "master-data"
+
+
+async def test_a_503_that_recovers_and_a_breaker_that_opens(
+    container: KugelContainer, knobs: Knobs
+) -> None:
+    staff = StaffMasterWebRepository()
+    knobs.fail_next = [503]
+    assert (await staff.get_staff(TENANT, "st1")).name == "Aiko"  # retried, then served
+    knobs.fail_next = [500] * 100
+    for _ in range(5):
+        with pytest.raises(RepositoryUnavailable):
+            await staff.get_staff(TENANT, "st1")
+    assert container.breakers()["master-data"] is BreakerState.OPEN
+    hits = sum(knobs.hits.values())
+    with pytest.raises(RepositoryUnavailable) as info:
+        await staff.get_staff(TENANT, "st1")
+    assert info.value.retry_after is not None and info.value.retry_after > 0
+    assert sum(knobs.hits.values()) == hits  # failed fast: the server saw nothing
+
+
+async def test_concurrent_misses_make_one_call_and_entries_expire(
+    container: KugelContainer, knobs: Knobs
+) -> None:
+    items = ItemMasterWebRepository(ttl=60, clock=clock_of(container))
+    knobs.delay = 0.05
+    results = await asyncio.gather(*(items.get_item(TENANT, "s1", "A/1") for _ in range(100)))
+    assert {r.item_code for r in results} == {"A/1"}
+    path = "/api/tenants/t1/stores/s1/items/A/1"  # as the server decodes it
+    assert knobs.hits[path] == 1
+    clock_of(container).advance(59)
+    await items.get_item(TENANT, "s1", "A/1")
+    assert knobs.hits[path] == 1  # still fresh
+    clock_of(container).advance(2)
+    await items.get_item(TENANT, "s1", "A/1")
+    assert knobs.hits[path] == 2  # expired, fetched again
+
+
+async def test_the_cache_keeps_at_most_max_size_entries(container: KugelContainer,
+                                                        knobs: Knobs) -> None:
+    payments = PaymentMasterWebRepository(max_size=1, clock=clock_of(container))
+    await payments.get_payment(TENANT, "cash")
+    with pytest.raises(NotFound):  # failures are not cached, and do not evict
+        await payments.get_payment(TENANT, "card")
+    await payments.get_payment(TENANT, "cash")
+    assert knobs.hits["/api/tenants/t1/payments/cash"] == 1

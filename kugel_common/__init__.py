@@ -1,5 +1,6 @@
 """kugel: service-to-service calls for FastAPI microservices on Dapr."""
 
+from ._app_settings import AppSettings
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, TokenProvider
 from ._breaker import BreakerState
 from ._client import HttpClientHelper
@@ -48,6 +49,7 @@ from .errors import (
 
 __all__ = [
     "ApiKeyAuth",
+    "AppSettings",
     "BadSidecarReplyError",
     "BasicAuth",
     "BearerAuth",

@@ -22,7 +22,9 @@ class AppSettings(BaseSettings):
         description='Inbound API keys (`X-API-KEY`) and the tenant each may act for, `"*"` for '
         'any: `{"key-1": "tenant-a"}`. Keep them in a secret store, not in images.')
     jwt_secret: SecretStr | None = Field(
-        None, description="HS256 secret for service JWTs, inbound and outbound. Unset: none.")
+        None, min_length=32,
+        description="HS256 secret for service JWTs, inbound and outbound; at least 32 bytes "
+        "(RFC 7518). Unset: no JWTs.")
     jwt_ttl: PositiveInt = Field(60, description="Seconds an outbound service JWT lives.")
     dapr_enabled: bool = Field(
         False, description="The service has a Dapr sidecar: wait for it at start-up, and "

@@ -63,6 +63,10 @@ class ServiceClientPool:
         self._added: dict[str, ServiceAddress] = {}
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def add(self, address: ServiceAddress) -> None:
         """Serve ``address.name`` from this address, ahead of the registry: for kugel's own
         targets such as the Dapr sidecar, which get a pool, breaker and metrics of their own."""

@@ -6,12 +6,14 @@ import json
 
 from pydantic_core import PydanticUndefined
 
-from kugel_common import ClientSettings
+from pydantic_settings import BaseSettings
+
+from kugel_common import AppSettings, ClientSettings
 
 HEADER = """\
 # Configuration
 
-Generated from `kugel_common.ClientSettings` by `make docs`; a test fails when this file and the
+Generated from `kugel_common.ClientSettings` and `AppSettings` by `make docs`; a test fails when this file and the
 model disagree.
 
 ## Where services live
@@ -34,8 +36,8 @@ Durations are in seconds. Dict values are JSON.
 """
 
 
-def default_of(name: str) -> str:
-    field = ClientSettings.model_fields[name]
+def default_of(model: type[BaseSettings], name: str) -> str:
+    field = model.model_fields[name]
     if field.default is PydanticUndefined and field.default_factory is not None:
         value = field.default_factory()  # type: ignore[call-arg]
     else:
@@ -49,12 +51,26 @@ def default_of(name: str) -> str:
     return f"`{value}`"
 
 
+SERVICE_HEADER = """
+
+## Service settings
+
+Read once per service by `kugel_common.AppSettings`, which the container and `create_app` use.
+
+| variable | default | meaning |
+|---|---|---|
+"""
+
+
+def rows(model: type[BaseSettings]) -> str:
+    return "\n".join(
+        f"| `KUGEL_{name.upper()}` | {default_of(model, name)} | {field.description} |"
+        for name, field in model.model_fields.items()
+    )
+
+
 def render() -> str:
-    rows = [
-        f"| `KUGEL_{name.upper()}` | {default_of(name)} | {field.description} |"
-        for name, field in ClientSettings.model_fields.items()
-    ]
-    return HEADER + "\n".join(rows) + "\n"
+    return HEADER + rows(ClientSettings) + SERVICE_HEADER + rows(AppSettings) + "\n"
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@ import kugel_common
 
 EXPECTED = [
     "ApiKeyAuth",
+    "AppSettings",
     "BadSidecarReplyError",
     "BasicAuth",
     "BearerAuth",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from pydantic_core import PydanticUndefined
-
 from pydantic_settings import BaseSettings
 
 from kugel_common import AppSettings, ClientSettings

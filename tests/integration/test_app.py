@@ -1,10 +1,13 @@
-"""A kugel FastAPI service end to end: wiring, auth, errors, overrides, health and lifespan."""
+"""A kugel FastAPI service end to end: wiring, auth, errors, overrides, health and lifespan.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` in a module of endpoints: dependency-injector finds
+``Annotated[..., Depends(Provide[...])]`` markers only in evaluated annotations.
+"""
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import httpx
 import pytest
@@ -17,10 +20,9 @@ from kugel_common.container import KugelContainer
 from kugel_common.fastapi import Principal, authenticated, create_app, issue_service_token
 from kugel_common.repositories import ItemMasterWebRepository
 from kugel_common.schemas import Item
-from kugel_common.testing import FakeClock
 
 from .server import serve_here
-from .upstream import ITEM, Knobs, upstream_app
+from .upstream import ITEM, Knobs, point_at, upstream_app
 
 SECRET = "test-jwt-secret-of-at-least-32-bytes"
 KEYS = {"key-t1": "t1", "key-t2": "t2", "key-any": "*"}
@@ -37,14 +39,16 @@ router = APIRouter()
 @inject
 async def get_item(
     tenant_id: str, store: str, code: str,
-    principal: Principal = Depends(authenticated),
-    items: ItemMasterWebRepository = Depends(Provide[Container.item_master]),
+    principal: Annotated[Principal, Depends(authenticated)],
+    items: Annotated[ItemMasterWebRepository, Depends(Provide[Container.item_master])],
 ) -> Item:
     return await items.get_item(tenant_id, store, code)
 
 
 @router.get("/tenants/{tenant_id}/count")
-async def count(tenant_id: str, n: int, principal: Principal = Depends(authenticated)) -> int:
+async def count(
+    tenant_id: str, n: int, principal: Annotated[Principal, Depends(authenticated)]
+) -> int:
     return n
 
 
@@ -65,11 +69,7 @@ async def upstream(knobs: Knobs) -> AsyncIterator[str]:
 
 
 def build(upstream: str) -> tuple[Container, FastAPI]:
-    container = Container()
-    registry = ServiceRegistry(environ={})
-    registry.register("master-data", f"{upstream}/api")
-    container.registry.override(providers.Object(registry))
-    container.clock.override(providers.Object(FakeClock()))
+    container = point_at(Container(), upstream)
     container.app_settings.override(providers.Object(AppSettings(
         app_id="cart", api_keys=KEYS, jwt_secret=SECRET, outbox_path=":memory:")))
     return container, create_app(container, [router], wire=[__name__])

@@ -7,11 +7,9 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from dependency_injector import providers
 
 from kugel_common import (
     BreakerState,
-    ServiceRegistry,
     close_all_clients,
     set_default_pool,
     set_testing,
@@ -32,7 +30,7 @@ from kugel_common.repositories import (
 from kugel_common.testing import FakeClock
 
 from .server import serve_here
-from .upstream import TENANT, Knobs, upstream_app
+from .upstream import TENANT, Knobs, point_at, upstream_app
 
 
 @pytest.fixture
@@ -49,12 +47,7 @@ def knobs() -> Knobs:
 @pytest.fixture
 async def container(knobs: Knobs) -> AsyncIterator[KugelContainer]:
     async with serve_here(upstream_app(knobs)) as url:
-        registry = ServiceRegistry(environ={})
-        for name in ("master-data", "terminal", "cart"):
-            registry.register(name, f"{url}/api")
-        container = KugelContainer()
-        container.registry.override(providers.Object(registry))
-        container.clock.override(providers.Object(FakeClock()))
+        container = point_at(KugelContainer(), url)
         set_default_pool(container.http_client())
         with set_testing(True):
             yield container

@@ -6,9 +6,16 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from dependency_injector import providers
 from fastapi import FastAPI, Request, Response
+
+from kugel_common import ServiceRegistry
+from kugel_common.container import KugelContainer
+from kugel_common.testing import FakeClock
+
+C = TypeVar("C", bound=KugelContainer)
 
 TENANT = "t1"
 ITEM = {"tenant_id": TENANT, "store_code": "s1", "item_code": "A/1", "description": "Tea",
@@ -96,3 +103,14 @@ def upstream_app(knobs: Knobs) -> FastAPI:
                 "next_cursor": str(end) if end < 7 else None}
 
     return app
+
+
+def point_at(container: C, url: str) -> C:
+    """Send the container's master-data, terminal and cart calls to the upstream app at
+    ``url``, on a fake clock: the overrides a test of a kugel service makes."""
+    registry = ServiceRegistry(environ={})
+    for name in ("master-data", "terminal", "cart"):
+        registry.register(name, f"{url}/api")
+    container.registry.override(providers.Object(registry))
+    container.clock.override(providers.Object(FakeClock()))
+    return container

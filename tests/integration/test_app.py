@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from kugel_common import AppSettings, ServiceClientPool, ServiceRegistry, set_testing
 from kugel_common.container import KugelContainer
+from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 from kugel_common.fastapi import Principal, authenticated, create_app, issue_service_token
 from kugel_common.repositories import ItemMasterWebRepository
 from kugel_common.schemas import Item
@@ -68,10 +69,11 @@ async def upstream(knobs: Knobs) -> AsyncIterator[str]:
         yield url
 
 
-def build(upstream: str) -> tuple[Container, FastAPI]:
+def build(upstream: str, *, dapr_enabled: bool = False) -> tuple[Container, FastAPI]:
     container = point_at(Container(), upstream)
     container.app_settings.override(providers.Object(AppSettings(
-        app_id="cart", api_keys=KEYS, jwt_secret=SECRET, outbox_path=":memory:")))
+        app_id="cart", api_keys=KEYS, jwt_secret=SECRET, outbox_path=":memory:",
+        dapr_enabled=dapr_enabled, sidecar_timeout=5)))
     return container, create_app(container, [router], wire=[__name__])
 
 
@@ -174,3 +176,20 @@ async def test_shutdown_leaves_no_pool_or_task_open(upstream: str) -> None:
     assert pool.closed
     assert pool.breaker_states() == {}  # every channel, and its httpx client, closed
     assert asyncio.all_tasks() - before == set()
+
+
+async def test_a_service_with_a_sidecar_waits_for_it_and_reports_it(
+    upstream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sidecar = LocalSidecar([AppSpec("cart")], [Component("statestore", "state.redis")])
+    await sidecar.start()
+    monkeypatch.setenv("DAPR_HTTP_ENDPOINT", sidecar.url("cart"))
+    _, app = build(upstream, dapr_enabled=True)
+    async with serve_here(app, lifespan="on") as url, httpx.AsyncClient(base_url=url) as http:
+        ready = await http.get("/ready")
+        assert (ready.status_code, ready.json()["sidecar"]) == (200, "reachable")
+        await sidecar.stop()
+        with set_testing(True):
+            gone = await http.get("/ready")
+        assert (gone.status_code, gone.json()["sidecar"]) == (503, "unreachable")
+        assert (await http.get("/health")).status_code == 200  # liveness is not readiness

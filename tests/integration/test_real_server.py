@@ -92,7 +92,9 @@ async def test_open_breaker_fails_fast() -> None:
         with pytest.raises(CircuitOpenError):
             await pool.client("svc").get("/ok")
         timings.append(time.perf_counter() - started)
-    assert max(timings) < 0.005
+    # All but the slowest call: one pause of a shared machine (GC, another process) is not the
+    # breaker's; a breaker that touched the network would be slow on every call.
+    assert sorted(timings)[-2] < 0.005
     await pool.aclose()
 
 

@@ -19,6 +19,12 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[index]
 
 
+def _latency(ordered: list[float]) -> dict[str, float | None]:
+    if not ordered:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None}
+    return {f"p{p}_ms": round(_percentile(ordered, p / 100) * 1000, 3) for p in (50, 95, 99)}
+
+
 @dataclass(slots=True)
 class EndpointMetrics:
     requests: int = 0
@@ -30,15 +36,7 @@ class EndpointMetrics:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
 
     def snapshot(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
-        latency = (
-            {
-                f"p{p}_ms": round(_percentile(ordered, p / 100) * 1000, 3)
-                for p in (50, 95, 99)
-            }
-            if ordered
-            else {"p50_ms": None, "p95_ms": None, "p99_ms": None}
-        )
+        latency = _latency(sorted(self.latencies))
         return {
             "requests": self.requests,
             "successes": self.successes,
@@ -63,7 +61,16 @@ class ServiceMetrics:
         return metrics
 
     def snapshot(self) -> dict[str, Any]:
+        """Per endpoint template, and ``total`` over the whole service."""
+        endpoints = self.endpoints.values()
+        total = {
+            "requests": sum(m.requests for m in endpoints),
+            "retries": sum(m.retries for m in endpoints),
+            "failures": sum(sum(m.failures.values()) for m in endpoints),
+            **_latency(sorted(t for m in endpoints for t in m.latencies)),
+        }
         return {
+            "total": total,
             "connections_opened": self.connections_opened,
             "breaker_transitions": dict(self.breaker_transitions),
             "endpoints": {name: m.snapshot() for name, m in self.endpoints.items()},

@@ -84,4 +84,11 @@ def _health_router(container: KugelContainer) -> APIRouter:
         body["status"] = "ready" if is_ready else "not_ready"
         return JSONResponse(body, 200 if is_ready else 503)
 
+    @router.get("/dependencies")
+    async def dependencies() -> dict[str, Any]:
+        """What this service saw of the ones it calls (metrics per service and endpoint
+        template), and its outbox: for operators and the demo's dependency table."""
+        outbox = {status.value: n for status, n in (await container.outbox().counts()).items()}
+        return {"services": container.http_client().metrics_snapshot(), "outbox": outbox}
+
     return router

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from .._paths import path
+from .._paths import fill_path
 from .._pool import get_service_client
 from ..errors import CircuitOpenError, HttpClientError, NotFoundError, ServiceUnavailableError
 from ._errors import BadUpstreamResponse, NotFound, RepositoryError, RepositoryUnavailable
@@ -29,7 +29,7 @@ def _adapter(model: Any) -> TypeAdapter[Any]:
 class WebRepository:
     """Calls ``service`` through ``get_service_client``, so through the running app's pool.
 
-    Paths are built from URL-encoded segments: an item code of ``a/../b`` stays one segment.
+    Path values are URL-encoded segments: an item code of ``a/../b`` stays one segment.
     """
 
     service: ClassVar[str]
@@ -38,14 +38,15 @@ class WebRepository:
         self.auth = auth
         self.service_name = service or self.service
 
-    async def fetch(self, model: type[T], *segments: object,
-                    params: Mapping[str, Any] | None = None) -> T:
-        """GET ``/<segment>/...`` and validate the body as ``model`` (a type, or an annotation
-        such as ``tuple[Setting, ...]``)."""
-        endpoint = path(*segments)
+    async def fetch(self, model: type[T], template: str, *,
+                    params: Mapping[str, Any] | None = None, **path_params: object) -> T:
+        """GET ``template`` filled from ``path_params`` (each URL-encoded as one segment) and
+        validate the body as ``model`` (a type, or an annotation such as
+        ``tuple[Setting, ...]``). Metrics are kept per template."""
+        endpoint = fill_path(template, path_params)
         try:
             async with get_service_client(self.service_name, auth=self.auth) as client:
-                body = await client.get(endpoint, params=params)
+                body = await client.get(template, params=params, path_params=path_params)
         except NotFoundError as exc:
             raise NotFound(f"{self.service_name}: {endpoint} not found",
                            service=self.service_name) from exc

@@ -19,6 +19,7 @@ class TranlogWebRepository(WebRepository):
                           business_date: date | None = None,
                           page_size: int = 100) -> AsyncIterator[Tranlog]:
         """Every matching transaction, oldest first; pages are fetched as iteration needs them."""
-        return paginate(self, Tranlog, "tenants", tenant, "stores", store, "terminals", terminal,
-                        "transactions",
-                        params={"business_date": business_date, "limit": page_size})
+        return paginate(
+            self, Tranlog, "/tenants/{tenant}/stores/{store}/terminals/{terminal}/transactions",
+            {"tenant": tenant, "store": store, "terminal": terminal},
+            params={"business_date": business_date, "limit": page_size})

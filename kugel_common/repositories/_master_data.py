@@ -34,7 +34,8 @@ class ItemMasterWebRepository(_MasterData):
     async def get_item(self, tenant: str, store: str, item_code: str) -> Item:
         return await self._cache.get(
             (tenant, store, item_code),
-            lambda: self.fetch(Item, "tenants", tenant, "stores", store, "items", item_code))
+            lambda: self.fetch(Item, "/tenants/{tenant}/stores/{store}/items/{code}",
+                               tenant=tenant, store=store, code=item_code))
 
 
 class PaymentMasterWebRepository(_MasterData):
@@ -46,15 +47,17 @@ class PaymentMasterWebRepository(_MasterData):
 
     async def get_payment(self, tenant: str, code: str) -> Payment:
         return await self._cache.get(
-            (tenant, code), lambda: self.fetch(Payment, "tenants", tenant, "payments", code))
+            (tenant, code),
+            lambda: self.fetch(Payment, "/tenants/{tenant}/payments/{code}", tenant=tenant,
+                               code=code))
 
 
 class SettingsMasterWebRepository(_MasterData):
     async def get_settings(self, tenant: str, store: str | None = None,
                            terminal: str | None = None) -> tuple[Setting, ...]:
         """The settings in effect: the service resolves terminal over store over tenant."""
-        return await self.fetch(tuple[Setting, ...], "tenants", tenant, "settings",
-                                params={"store": store, "terminal": terminal})
+        return await self.fetch(tuple[Setting, ...], "/tenants/{tenant}/settings",
+                                tenant=tenant, params={"store": store, "terminal": terminal})
 
     async def get_setting_value(self, tenant: str, name: str, *, store: str | None = None,
                                 terminal: str | None = None,
@@ -67,4 +70,5 @@ class SettingsMasterWebRepository(_MasterData):
 
 class StaffMasterWebRepository(_MasterData):
     async def get_staff(self, tenant: str, staff_id: str) -> Staff:
-        return await self.fetch(Staff, "tenants", tenant, "staff", staff_id)
+        return await self.fetch(Staff, "/tenants/{tenant}/staff/{staff_id}", tenant=tenant,
+                                staff_id=staff_id)

@@ -13,12 +13,14 @@ __all__ = ["paginate"]
 T = TypeVar("T")
 
 
-async def paginate(repository: WebRepository, model: type[T], *segments: object,
+async def paginate(repository: WebRepository, model: type[T], template: str,
+                   path_params: Mapping[str, object],
                    params: Mapping[str, Any]) -> AsyncIterator[T]:
     cursor: str | None = None
     while True:
-        page: Page[T] = await repository.fetch(Page[model], *segments,  # type: ignore[valid-type]
-                                               params={**params, "cursor": cursor})
+        page: Page[T] = await repository.fetch(
+            Page[model], template, params={**params, "cursor": cursor},  # type: ignore[valid-type]
+            **path_params)
         for item in page.items:
             yield item
         cursor = page.next_cursor

@@ -130,6 +130,11 @@ async def test_health_and_ready(client: httpx.AsyncClient, knobs: Knobs) -> None
     ready = await client.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["dependencies"] == {"master-data": "closed"}
+    seen = (await client.get("/dependencies")).json()
+    master_data = seen["services"]["master-data"]
+    assert list(master_data["endpoints"]) == ["/tenants/{tenant}/stores/{store}/items/{code}"]
+    assert master_data["total"]["requests"] == 1 and master_data["connections_opened"] == 1
+    assert seen["outbox"] == {"pending": 0, "delivered": 0, "failed": 0}
     knobs.fail_next = [500] * 100
     with set_testing(True):
         for _ in range(5):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
 import pytest
@@ -87,33 +87,52 @@ async def test_pages_are_followed_lazily(container: KugelContainer, knobs: Knobs
     assert knobs.hits["/api/tenants/t1/stores/s1/terminals/t1-s1-1/transactions"] == 3
 
 
-async def test_not_found_and_bad_bodies_are_domain_errors(
-    container: KugelContainer, knobs: Knobs
+async def first(items: AsyncIterator[object]) -> object:
+    return await anext(items)
+
+
+# One call of each repository; the cached ones get a fresh instance so the cache is cold.
+CALLS: dict[str, tuple[str, Callable[[], Awaitable[object]]]] = {
+    "item": ("master-data", lambda: ItemMasterWebRepository().get_item(TENANT, "s1", "A/1")),
+    "payment": ("master-data",
+                lambda: PaymentMasterWebRepository().get_payment(TENANT, "cash")),
+    "settings": ("master-data", lambda: SettingsMasterWebRepository().get_settings(TENANT)),
+    "staff": ("master-data", lambda: StaffMasterWebRepository().get_staff(TENANT, "st1")),
+    "store": ("terminal", lambda: StoreInfoWebRepository().get_store(TENANT, "s1")),
+    "terminal": ("terminal",
+                 lambda: TerminalInfoWebRepository().get_terminal(TENANT, "t1-s1-1")),
+    "terminals": ("terminal",
+                  lambda: first(TerminalInfoWebRepository().list_terminals(TENANT))),
+    "transactions": ("cart", lambda: first(
+        TranlogWebRepository().list_transactions(TENANT, "s1", "t1-s1-1"))),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+async def test_each_repository_maps_404_bad_bodies_503s_and_an_open_breaker(
+    container: KugelContainer, knobs: Knobs, name: str
 ) -> None:
+    service, call = CALLS[name]
+    knobs.fail_next = [404]
     with pytest.raises(NotFound):
-        await ItemMasterWebRepository().get_item(TENANT, "s1", "missing")
+        await call()
     knobs.bad_body = True
     with pytest.raises(BadUpstreamResponse) as info:
-        await ItemMasterWebRepository().get_item(TENANT, "s1", "A/1")
-    assert info.value.field == "unit_price"
-    assert info.value.service == "master-data"
-
-
-async def test_a_503_that_recovers_and_a_breaker_that_opens(
-    container: KugelContainer, knobs: Knobs
-) -> None:
-    staff = StaffMasterWebRepository()
+        await call()
+    assert info.value.service == service
+    assert info.value.field and info.value.field in str(info.value)  # says where it broke
+    knobs.bad_body = False
     knobs.fail_next = [503]
-    assert (await staff.get_staff(TENANT, "st1")).name == "Aiko"  # retried, then served
+    assert await call() is not None  # retried, then served
     knobs.fail_next = [500] * 100
     for _ in range(5):
         with pytest.raises(RepositoryUnavailable):
-            await staff.get_staff(TENANT, "st1")
-    assert container.breakers()["master-data"] is BreakerState.OPEN
+            await call()
+    assert container.breakers()[service] is BreakerState.OPEN
     hits = sum(knobs.hits.values())
-    with pytest.raises(RepositoryUnavailable) as info:
-        await staff.get_staff(TENANT, "st1")
-    assert info.value.retry_after is not None and info.value.retry_after > 0
+    with pytest.raises(RepositoryUnavailable) as unavailable:
+        await call()
+    assert unavailable.value.retry_after is not None and unavailable.value.retry_after > 0
     assert sum(knobs.hits.values()) == hits  # failed fast: the server saw nothing
 
 

@@ -47,7 +47,7 @@ def tranlog(n: int) -> dict[str, Any]:
 class Knobs:
     hits: Counter[str] = field(default_factory=Counter)
     fail_next: list[int] = field(default_factory=list)  # statuses for the next requests
-    bad_body: bool = False
+    bad_body: bool = False  # every answer is JSON that fits no schema
     delay: float = 0.0
 
 
@@ -59,6 +59,9 @@ def upstream_app(knobs: Knobs) -> FastAPI:
         knobs.hits[request.url.path] += 1
         if knobs.fail_next:
             return Response(status_code=knobs.fail_next.pop(0))
+        if knobs.bad_body:
+            return Response(b'{"items": [{"unexpected": true}], "unexpected": true}',
+                            media_type="application/json")
         return await call_next(request)  # type: ignore[no-any-return]
 
     @app.get("/api/tenants/{tenant}/stores/{store}/items/{code:path}")  # codes may hold "/"
@@ -66,7 +69,7 @@ def upstream_app(knobs: Knobs) -> FastAPI:
         await asyncio.sleep(knobs.delay)
         if code != ITEM["item_code"]:
             return Response(status_code=404)
-        return {**ITEM, "unit_price": "not money"} if knobs.bad_body else ITEM
+        return ITEM
 
     @app.get("/api/tenants/{tenant}/payments/{code}")
     async def payment(tenant: str, code: str) -> Any:

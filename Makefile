@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP) lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check kugel_common tests bench scripts
+	$(BIN)/ruff check kugel_common services tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict kugel_common

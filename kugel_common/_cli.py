@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         "sidecar", help="run the local Dapr sidecar (daprd's HTTP API) for one or more apps",
         description="Serves daprd's HTTP API for each app on its own port, with shared "
                     "brokers and state stores. DAPR_API_TOKEN and APP_API_TOKEN are read "
-                    "from the environment, as daprd reads them.")
+                    "from the environment, as daprd reads them. SIGUSR1 takes the message "
+                    "broker down (publishes get 500 ERR_PUBSUB_PUBLISH_MESSAGE) and SIGUSR2 "
+                    "brings it back.")
     sidecar.add_argument("--app", action="append", type=_app, default=[],
                          metavar="APP_ID:SIDECAR_PORT[:APP_URL]",
                          help="an app to serve; repeat for several")
@@ -65,6 +67,10 @@ async def _serve(sidecar: LocalSidecar) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    # SIGUSR1 takes the message broker down and SIGUSR2 brings it back, state staying up.
+    for sig, available in ((signal.SIGUSR1, False), (signal.SIGUSR2, True)):
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(sig, sidecar.broker.set_available, available)
     async with sidecar:
         for app_id, spec in sidecar.apps.items():
             target = f" -> app {spec.app_url}" if spec.app_url else ""

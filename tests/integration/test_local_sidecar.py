@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from kugel_common import DaprClientHelper, ServiceClientPool
+from kugel_common import DaprClientHelper, DaprUnavailableError, ServiceClientPool, set_testing
 from kugel_common.dapr import CloudEvent, Subscriber
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 
@@ -165,3 +165,22 @@ async def test_delivery_answers_redelivery_dead_letters_and_expiry() -> None:
     assert attempts == {"ok": 1, "flaky": 3, "crash": 2, "poison": 1}  # never "expired"
     assert ("dead", "poison") in seen
     assert [s for s in seen if s[0] == "dead"] == [("dead", "poison")]
+
+
+async def test_a_broker_outage_is_daprds_500_and_state_stays_up() -> None:
+    async with LocalSidecar([AppSpec("pub")], COMPONENTS) as sidecar:
+        pool = ServiceClientPool()
+        dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("pub"), environ={})
+        sidecar.broker.set_available(False)
+        with set_testing(True), pytest.raises(DaprUnavailableError) as info:
+            await dapr.publish_event("pubsub", "orders", {"n": 1})
+        assert info.value.error_code == "ERR_PUBSUB_PUBLISH_MESSAGE"
+        with set_testing(True):
+            result = await dapr.publish_events("pubsub", "orders", [1, 2], event_ids=["a", "b"])
+        assert [entry.entry_id for entry in result.failed] == ["a", "b"]
+        await dapr.save_state("statestore", "k", 1)  # state does not depend on the broker
+        sidecar.broker.set_available(True)
+        dapr.pool.reset_breaker("dapr:pubsub")
+        await dapr.publish_event("pubsub", "orders", {"n": 2})
+        assert sidecar.broker.pending("nobody", "pubsub", "orders") == 1
+        await pool.aclose()

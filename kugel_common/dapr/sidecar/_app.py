@@ -24,12 +24,16 @@ from ._components import Component
 from ._delivery import Subscription
 from ._state import EtagMismatch, StateStore, Write
 
-__all__ = ["DaprHTTPError", "Published", "SidecarApp"]
+__all__ = ["BrokerUnavailable", "DaprHTTPError", "Published", "SidecarApp"]
 
 RUNTIME_VERSION = "1.18.0-kugel"
 _VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 Invoke = Callable[[Request, str, str], Awaitable[Response]]
 _HEALTH_PATHS = ("/v1.0/healthz", "/v1.0/healthz/outbound")
+
+
+class BrokerUnavailable(Exception):
+    """Raised by ``on_publish`` when the broker behind the pub/sub component is down."""
 
 
 class DaprHTTPError(Exception):
@@ -136,11 +140,11 @@ class SidecarApp:
         body = await request.body()
         content_type = request.headers.get("content-type", "text/plain")
         if raw == "true":
-            self.on_publish(Published(pubsub, topic, body, raw=True))
+            self._hand_over([Published(pubsub, topic, body, raw=True)])
             return Response(status_code=204)
         envelope = self._envelope(pubsub, topic, body, content_type, metadata,
                                   "ERR_PUBSUB_CLOUD_EVENTS_SER", 500)
-        self.on_publish(Published(pubsub, topic, envelope))
+        self._hand_over([Published(pubsub, topic, envelope)])
         return Response(status_code=204)
 
     async def _bulk_publish(self, request: Request) -> Response:
@@ -159,9 +163,20 @@ class SidecarApp:
             metadata = {**_metadata(request), **(entry.get("metadata") or {})}
             envelopes.append(self._envelope(pubsub, topic, body, content_type, metadata,
                                             "ERR_PUBSUB_EVENTS_SER", 400))
-        for envelope in envelopes:
-            self.on_publish(Published(pubsub, topic, envelope))
+        try:
+            self._hand_over([Published(pubsub, topic, envelope) for envelope in envelopes])
+        except DaprHTTPError as exc:
+            failed = [{"entryId": i, "error": exc.message} for i in ids]
+            return JSONResponse({"failedEntries": failed, "errorCode": exc.code}, 500)
         return Response(status_code=204)
+
+    def _hand_over(self, events: list[Published]) -> None:
+        """To the broker; a broker that is down is daprd's 500 ERR_PUBSUB_PUBLISH_MESSAGE."""
+        try:
+            for event in events:
+                self.on_publish(event)
+        except BrokerUnavailable as exc:
+            raise DaprHTTPError(500, "ERR_PUBSUB_PUBLISH_MESSAGE", str(exc)) from exc
 
     def _envelope(self, pubsub: str, topic: str, body: bytes, content_type: str,
                   metadata: dict[str, str], bad_code: str, bad_status: int) -> dict[str, Any]:

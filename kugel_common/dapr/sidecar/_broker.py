@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ._app import Published
+from ._app import BrokerUnavailable, Published
 from ._delivery import Subscription, Verdict
 
 __all__ = ["Broker", "Message"]
@@ -65,8 +65,24 @@ class Broker:
         self._initial, self._max = redelivery_initial, redelivery_max
         self._wakeups: dict[tuple[str, str], list[asyncio.Event]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._available = True
+
+    @property
+    def available(self) -> bool:
+        return self._available
+
+    def set_available(self, available: bool) -> None:
+        """Take the broker down (publishes fail, deliveries pause) or bring it back: how the
+        local stack shows an outage of the event path while state stays up."""
+        self._available = available
+        logger.warning("broker %s", "back up" if available else "down")
+        for wakeups in self._wakeups.values():
+            for wakeup in wakeups:
+                wakeup.set()
 
     def publish(self, published: Published) -> int:
+        if not self._available:
+            raise BrokerUnavailable("the message broker is down")
         body = published.body if published.raw else json.dumps(published.body).encode()
         expires_at = None
         if not published.raw and "expiration" in published.body:
@@ -129,6 +145,10 @@ class Broker:
         ready: list[Message] = []
         retries: list[tuple[float, int, int, Message]] = []  # (due, seq, attempt, message)
         while True:
+            if not self._available:
+                wakeup.clear()
+                await wakeup.wait()
+                continue
             now = self._clock()
             if retries and retries[0][0] <= now:
                 _, _, attempt, message = heapq.heappop(retries)

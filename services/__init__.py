@@ -1,0 +1,1 @@
+"""The reference point-of-sale stack, built only on kugel_common's public API."""

@@ -1,0 +1,272 @@
+"""cart: carts and completed transactions (state store ``cartstore``, written with etags).
+
+A completed sale is saved and put in the outbox before the call returns, so no tranlog is
+lost even when the sidecar is down; the relay publishes it to ``topic-tranlog``.
+"""
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Literal
+
+from dependency_injector import providers
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from kugel_common import DaprClientHelper
+from kugel_common.dapr import Outbox
+from kugel_common.fastapi import ApiError, authenticated, create_app
+from kugel_common.repositories import (
+    ItemMasterWebRepository,
+    NotFound,
+    PaymentMasterWebRepository,
+    SettingsMasterWebRepository,
+    StoreInfoWebRepository,
+    TerminalInfoWebRepository,
+)
+from kugel_common.schemas import Page, Tranlog, TranlogLine, TranlogPayment
+
+from ..common import ServiceContainer, load, update
+
+STORE = "cartstore"
+PUBSUB, TOPIC = "pubsub-tranlog-report", "topic-tranlog"
+CENT = Decimal("0.01")
+
+
+class Container(ServiceContainer):
+    items = providers.Singleton(ItemMasterWebRepository, auth=ServiceContainer.own_token,
+                                clock=ServiceContainer.clock)
+    payments = providers.Singleton(PaymentMasterWebRepository, auth=ServiceContainer.own_token,
+                                   clock=ServiceContainer.clock)
+    settings_master = providers.Singleton(SettingsMasterWebRepository,
+                                          auth=ServiceContainer.own_token)
+    terminals = providers.Singleton(TerminalInfoWebRepository, auth=ServiceContainer.own_token)
+    stores = providers.Singleton(StoreInfoWebRepository, auth=ServiceContainer.own_token)
+
+
+Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
+router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+
+
+class Cart(BaseModel):
+    tenant_id: str
+    cart_id: str
+    store_code: str
+    terminal_id: str
+    business_date: date
+    staff_id: str | None
+    receipt_header: str = ""
+    status: Literal["open", "completed"] = "open"
+    lines: list[TranlogLine] = []
+    payments: list[TranlogPayment] = []
+    change: Decimal = Decimal("0")
+    transaction_no: int | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0"))
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((p.amount for p in self.payments), Decimal("0"))
+
+    @property
+    def tax(self) -> Decimal:
+        """Prices include tax: each line's share is amount x rate / (1 + rate)."""
+        return sum((_cents(line.amount * line.tax_rate / (1 + line.tax_rate))
+                    for line in self.lines), Decimal("0"))
+
+
+class CartView(Cart):
+    total_amount: Decimal
+    paid_amount: Decimal
+    tax_amount: Decimal
+
+
+class NewCart(BaseModel):
+    terminal_id: str
+
+
+class AddItem(BaseModel):
+    item_code: str
+    quantity: int = Field(1, gt=0, le=999)
+
+
+class AddPayment(BaseModel):
+    payment_code: str
+    amount: Decimal = Field(gt=0, decimal_places=2)
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _view(cart: Cart) -> CartView:
+    return CartView(**cart.model_dump(), total_amount=cart.total, paid_amount=cart.paid,
+                    tax_amount=cart.tax)
+
+
+@router.post("/carts", status_code=201)
+@inject
+async def create_cart(
+    tenant_id: str, body: NewCart, dapr: Dapr,
+    terminals: Annotated[TerminalInfoWebRepository, Depends(Provide[Container.terminals])],
+    stores: Annotated[StoreInfoWebRepository, Depends(Provide[Container.stores])],
+    settings: Annotated[SettingsMasterWebRepository, Depends(Provide[Container.settings_master])],
+) -> CartView:
+    try:
+        terminal = await terminals.get_terminal(tenant_id, body.terminal_id)
+    except NotFound as exc:
+        raise ApiError(422, "unknown_terminal", f"no terminal {body.terminal_id!r}") from exc
+    if terminal.status != "opened" or terminal.business_date is None:
+        raise ApiError(409, "terminal_not_open", f"terminal {body.terminal_id} is not open")
+    await stores.get_store(tenant_id, terminal.store_code)
+    header = await settings.get_setting_value(tenant_id, "receipt_header",
+                                              store=terminal.store_code, default="")
+    cart = Cart(tenant_id=tenant_id, cart_id=str(uuid.uuid4()), store_code=terminal.store_code,
+                terminal_id=terminal.terminal_id, business_date=terminal.business_date,
+                staff_id=terminal.staff_id, receipt_header=header or "")
+    await dapr.save_state(STORE, _key(cart), cart.model_dump(mode="json"),
+                          concurrency="first-write")
+    return _view(cart)
+
+
+@router.get("/carts/{cart_id}")
+@inject
+async def get_cart(tenant_id: str, cart_id: str, dapr: Dapr) -> CartView:
+    return _view(await load(dapr, STORE, f"cart:{tenant_id}:{cart_id}", Cart, "cart"))
+
+
+@router.post("/carts/{cart_id}/items")
+@inject
+async def add_item(
+    tenant_id: str, cart_id: str, body: AddItem, dapr: Dapr,
+    items: Annotated[ItemMasterWebRepository, Depends(Provide[Container.items])],
+) -> CartView:
+    cart = await _open_cart(dapr, tenant_id, cart_id)
+    try:
+        item = await items.get_item(tenant_id, cart.store_code, body.item_code)
+    except NotFound as exc:
+        raise ApiError(422, "unknown_item", f"no item {body.item_code!r}") from exc
+    line = TranlogLine(item_code=item.item_code, description=item.description,
+                       quantity=body.quantity, unit_price=item.unit_price,
+                       tax_rate=item.tax_rate, amount=_cents(item.unit_price * body.quantity))
+
+    def add(current: object) -> object:
+        cart = _still_open(current)
+        if cart.payments:
+            raise ApiError(409, "payment_started", "items cannot change once payment began")
+        cart.lines.append(line)
+        return cart.model_dump(mode="json")
+
+    return _view(Cart.model_validate(await update(dapr, STORE, _key(cart), add)))
+
+
+@router.post("/carts/{cart_id}/payments")
+@inject
+async def add_payment(
+    tenant_id: str, cart_id: str, body: AddPayment, dapr: Dapr,
+    payments: Annotated[PaymentMasterWebRepository, Depends(Provide[Container.payments])],
+) -> CartView:
+    cart = await _open_cart(dapr, tenant_id, cart_id)
+    try:
+        method = await payments.get_payment(tenant_id, body.payment_code)
+    except NotFound as exc:
+        raise ApiError(422, "unknown_payment", f"no payment {body.payment_code!r}") from exc
+
+    def pay(current: object) -> object:
+        cart = _still_open(current)
+        if not cart.lines:
+            raise ApiError(409, "empty_cart", "add items before paying")
+        remaining = cart.total - cart.paid
+        if remaining <= 0:
+            raise ApiError(409, "already_paid", "the cart is paid in full")
+        if body.amount > remaining and not method.can_change:
+            raise ApiError(422, "overpayment", f"{method.payment_code} gives no change")
+        cart.payments.append(TranlogPayment(payment_code=method.payment_code,
+                                            amount=body.amount))
+        cart.change = max(Decimal("0"), cart.paid - cart.total)
+        return cart.model_dump(mode="json")
+
+    return _view(Cart.model_validate(await update(dapr, STORE, _key(cart), pay)))
+
+
+@router.post("/carts/{cart_id}/complete")
+@inject
+async def complete(tenant_id: str, cart_id: str, dapr: Dapr,
+                   outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]) -> Tranlog:
+    cart = await _open_cart(dapr, tenant_id, cart_id)
+    if not cart.lines or cart.paid < cart.total:
+        raise ApiError(409, "not_paid", f"paid {cart.paid} of {cart.total}")
+    number = await update(dapr, STORE, f"txno:{tenant_id}:{cart.terminal_id}",
+                          lambda n: (n or 0) + 1)
+
+    def finish(current: object) -> object:
+        cart = _still_open(current)
+        cart.status, cart.transaction_no = "completed", number
+        return cart.model_dump(mode="json")
+
+    cart = Cart.model_validate(await update(dapr, STORE, _key(cart), finish))
+    tranlog = Tranlog(
+        tenant_id=tenant_id, store_code=cart.store_code, terminal_id=cart.terminal_id,
+        transaction_no=number, business_date=cart.business_date, staff_id=cart.staff_id,
+        lines=tuple(cart.lines), payments=tuple(cart.payments), total=cart.total, tax=cart.tax,
+        change=cart.change, completed_at=datetime.now(UTC))
+    body = tranlog.model_dump(mode="json")
+    await dapr.save_state(STORE, _tranlog_key(tranlog), body)
+    await update(dapr, STORE, _index_key(tenant_id, cart.store_code, cart.terminal_id,
+                                         cart.business_date),
+                 lambda numbers: [*(numbers or []), number])
+    event_id = f"tranlog:{tenant_id}:{cart.terminal_id}:{number}"
+    await outbox.publish(PUBSUB, TOPIC, body, event_id=event_id)
+    return tranlog
+
+
+@router.get("/stores/{store}/terminals/{terminal}/transactions")
+@inject
+async def list_transactions(tenant_id: str, store: str, terminal: str, business_date: date,
+                            dapr: Dapr, cursor: int = 0,
+                            limit: Annotated[int, Query(gt=0, le=500)] = 100) -> Page[Tranlog]:
+    numbers: list[int] = await dapr.get_state(
+        STORE, _index_key(tenant_id, store, terminal, business_date)) or []
+    page = numbers[cursor:cursor + limit]
+    keys = [f"tranlog:{tenant_id}:{terminal}:{n}" for n in page]
+    found = await dapr.get_bulk_state(STORE, keys)
+    more = cursor + limit < len(numbers)
+    return Page[Tranlog](items=tuple(Tranlog.model_validate(found[k]) for k in keys
+                                     if k in found),
+                         next_cursor=str(cursor + limit) if more else None)
+
+
+def _key(cart: Cart) -> str:
+    return f"cart:{cart.tenant_id}:{cart.cart_id}"
+
+
+def _tranlog_key(tranlog: Tranlog) -> str:
+    return f"tranlog:{tranlog.tenant_id}:{tranlog.terminal_id}:{tranlog.transaction_no}"
+
+
+def _index_key(tenant: str, store: str, terminal: str, business_date: date) -> str:
+    return f"tx:{tenant}:{store}:{terminal}:{business_date.isoformat()}"
+
+
+async def _open_cart(dapr: DaprClientHelper, tenant: str, cart_id: str) -> Cart:
+    cart = await load(dapr, STORE, f"cart:{tenant}:{cart_id}", Cart, "cart")
+    return _still_open(cart.model_dump(mode="json"))
+
+
+def _still_open(current: object) -> Cart:
+    if current is None:
+        raise ApiError(404, "not_found", "cart not found")
+    cart = Cart.model_validate(current)
+    if cart.status != "open":
+        raise ApiError(409, "already_completed", "the cart is already completed")
+    return cart
+
+
+def build() -> object:
+    return create_app(Container(), [router], wire=[__name__], title="cart")
+
+
+app = build()

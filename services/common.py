@@ -1,0 +1,51 @@
+"""What every reference service shares: state helpers and the service-to-service container."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from dependency_injector import providers
+from pydantic import BaseModel
+
+from kugel_common import DaprClientHelper, EtagMismatchError
+from kugel_common.container import KugelContainer
+from kugel_common.fastapi import ApiError, service_token
+
+__all__ = ["ServiceContainer", "load", "update"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ServiceContainer(KugelContainer):
+    """Adds the service's own outbound credential: a short-lived JWT for each call."""
+
+    own_token = providers.Singleton(service_token, KugelContainer.app_settings)
+
+
+async def load(dapr: DaprClientHelper, store: str, key: str, model: type[M], what: str) -> M:
+    """The stored model, or a 404 that says what was missing."""
+    value = await dapr.get_state(store, key)
+    if value is None:
+        raise ApiError(404, "not_found", f"{what} not found")
+    return model.model_validate(value)
+
+
+async def update(dapr: DaprClientHelper, store: str, key: str,
+                 change: Callable[[Any], Awaitable[Any] | Any], *, attempts: int = 20) -> Any:
+    """Read, change and write one key with its etag, again when another writer won."""
+    for _ in range(attempts):
+        entry = await dapr.get_state_with_etag(store, key)
+        current = None if entry is None else entry.value
+        new = change(current)
+        if isinstance(new, Awaitable):
+            new = await new
+        try:
+            if entry is None:
+                await dapr.save_state(store, key, new, concurrency="first-write")
+            else:
+                await dapr.save_state(store, key, new, etag=entry.etag)
+        except EtagMismatchError:
+            continue
+        return new
+    raise ApiError(409, "conflict", f"{key}: too many concurrent writers, try again")

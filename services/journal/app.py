@@ -1,0 +1,99 @@
+"""journal: every completed sale as a journal entry, searchable by terminal and date, and a
+reconciliation against cart's own transaction list."""
+
+from datetime import date
+from typing import Annotated
+
+from dependency_injector import providers
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from kugel_common import DaprClientHelper
+from kugel_common.dapr import CloudEvent, Subscriber
+from kugel_common.fastapi import authenticated, create_app
+from kugel_common.repositories import TranlogWebRepository
+from kugel_common.schemas import Tranlog
+
+from ..common import ServiceContainer, update
+
+STORE = "statestore"
+
+
+class Container(ServiceContainer):
+    tranlogs = providers.Singleton(TranlogWebRepository, auth=ServiceContainer.own_token)
+
+
+class Journal(BaseModel):
+    count: int
+    entries: list[Tranlog]
+
+
+class Reconciliation(BaseModel):
+    cart: int
+    journal: int
+    missing_in_journal: list[int]
+
+
+Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
+router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+
+
+def _index(tenant: str, terminal: str, day: date) -> str:
+    return f"journal:{tenant}:{terminal}:{day.isoformat()}"
+
+
+async def _entries(dapr: DaprClientHelper, tenant: str, terminal: str,
+                   day: date) -> list[Tranlog]:
+    numbers: list[int] = await dapr.get_state(STORE, _index(tenant, terminal, day)) or []
+    keys = [f"entry:{tenant}:{terminal}:{n}" for n in numbers]
+    found = await dapr.get_bulk_state(STORE, keys)
+    return [Tranlog.model_validate(found[k]) for k in keys if k in found]
+
+
+@router.get("/journal")
+@inject
+async def search(tenant_id: str, terminal: str, business_date: date, dapr: Dapr) -> Journal:
+    entries = await _entries(dapr, tenant_id, terminal, business_date)
+    return Journal(count=len(entries), entries=entries)
+
+
+@router.get("/stores/{store}/terminals/{terminal}/reconcile")
+@inject
+async def reconcile(
+    tenant_id: str, store: str, terminal: str, business_date: date, dapr: Dapr,
+    tranlogs: Annotated[TranlogWebRepository, Depends(Provide[Container.tranlogs])],
+) -> Reconciliation:
+    journal = {t.transaction_no for t in await _entries(dapr, tenant_id, terminal,
+                                                          business_date)}
+    cart = [t.transaction_no async for t in tranlogs.list_transactions(
+        tenant_id, store, terminal, business_date=business_date)]
+    return Reconciliation(cart=len(cart), journal=len(journal),
+                          missing_in_journal=[n for n in cart if n not in journal])
+
+
+def subscriptions(container: Container) -> Subscriber:
+    subscriber = Subscriber()
+
+    @subscriber.subscribe("pubsub-tranlog-report", "topic-tranlog")
+    async def on_tranlog(event: CloudEvent[Tranlog]) -> None:
+        sale = event.data
+        dapr = container.dapr()
+        async with container.idempotent_consumer().once(event.id) as first:
+            if first:
+                key = f"entry:{sale.tenant_id}:{sale.terminal_id}:{sale.transaction_no}"
+                await dapr.save_state(STORE, key, sale.model_dump(mode="json"))
+                await update(dapr, STORE, _index(sale.tenant_id, sale.terminal_id,
+                                                 sale.business_date),
+                             lambda numbers: sorted({*(numbers or []), sale.transaction_no}))
+
+    return subscriber
+
+
+def build() -> object:
+    container = Container()
+    return create_app(container, [router, subscriptions(container).router], wire=[__name__],
+                      title="journal")
+
+
+app = build()

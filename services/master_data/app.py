@@ -1,0 +1,123 @@
+"""master-data: items, payments, staff and settings per tenant (state store ``statestore``).
+
+Every route needs an API key or a service JWT for the path's tenant.
+"""
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from kugel_common import DaprClientHelper
+from kugel_common.fastapi import authenticated, create_app
+from kugel_common.schemas import Item, Payment, Setting, Staff
+
+from ..common import ServiceContainer, load
+
+STORE = "statestore"
+Dapr = Annotated[DaprClientHelper, Depends(Provide[ServiceContainer.dapr])]
+router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+
+
+class ItemIn(BaseModel):
+    description: str
+    unit_price: Decimal = Field(ge=0, decimal_places=2)
+    tax_rate: Decimal = Field(ge=0, le=1)
+    category: str = ""
+
+
+class PaymentIn(BaseModel):
+    description: str
+    can_change: bool = False
+    can_refund: bool = True
+
+
+class StaffIn(BaseModel):
+    name: str
+    roles: tuple[str, ...] = ()
+
+
+class SettingIn(BaseModel):
+    value: str
+    scope: Literal["tenant", "store", "terminal"] = "tenant"
+    target: str | None = None  # the store code or terminal id the setting is for
+
+
+@router.put("/stores/{store}/items/{code:path}")
+@inject
+async def put_item(tenant_id: str, store: str, code: str, body: ItemIn, dapr: Dapr) -> Item:
+    item = Item(tenant_id=tenant_id, store_code=store, item_code=code, **body.model_dump())
+    await dapr.save_state(STORE, f"item:{tenant_id}:{store}:{code}", item.model_dump(mode="json"))
+    return item
+
+
+@router.get("/stores/{store}/items/{code:path}")
+@inject
+async def get_item(tenant_id: str, store: str, code: str, dapr: Dapr) -> Item:
+    return await load(dapr, STORE, f"item:{tenant_id}:{store}:{code}", Item, f"item {code!r}")
+
+
+@router.put("/payments/{code}")
+@inject
+async def put_payment(tenant_id: str, code: str, body: PaymentIn, dapr: Dapr) -> Payment:
+    payment = Payment(tenant_id=tenant_id, payment_code=code, **body.model_dump())
+    await dapr.save_state(STORE, f"payment:{tenant_id}:{code}", payment.model_dump(mode="json"))
+    return payment
+
+
+@router.get("/payments/{code}")
+@inject
+async def get_payment(tenant_id: str, code: str, dapr: Dapr) -> Payment:
+    return await load(dapr, STORE, f"payment:{tenant_id}:{code}", Payment, f"payment {code!r}")
+
+
+@router.put("/staff/{staff_id}")
+@inject
+async def put_staff(tenant_id: str, staff_id: str, body: StaffIn, dapr: Dapr) -> Staff:
+    staff = Staff(tenant_id=tenant_id, staff_id=staff_id, **body.model_dump())
+    await dapr.save_state(STORE, f"staff:{tenant_id}:{staff_id}", staff.model_dump(mode="json"))
+    return staff
+
+
+@router.get("/staff/{staff_id}")
+@inject
+async def get_staff(tenant_id: str, staff_id: str, dapr: Dapr) -> Staff:
+    return await load(dapr, STORE, f"staff:{tenant_id}:{staff_id}", Staff,
+                      f"staff {staff_id!r}")
+
+
+@router.put("/settings/{name}")
+@inject
+async def put_setting(tenant_id: str, name: str, body: SettingIn, dapr: Dapr) -> Setting:
+    key = f"settings:{tenant_id}"
+    stored = await dapr.get_state(STORE, key) or {}
+    stored[f"{body.scope}:{body.target or ''}:{name}"] = body.value
+    await dapr.save_state(STORE, key, stored)
+    return Setting(name=name, value=body.value, scope=body.scope)
+
+
+@router.get("/settings")
+@inject
+async def get_settings(tenant_id: str, dapr: Dapr, store: str | None = None,
+                       terminal: str | None = None) -> list[Setting]:
+    """The settings in effect: a terminal's over its store's over the tenant's."""
+    stored: dict[str, str] = await dapr.get_state(STORE, f"settings:{tenant_id}") or {}
+    effective: dict[str, Setting] = {}
+    for scope, target in (("tenant", ""), ("store", store), ("terminal", terminal)):
+        if target is None:
+            continue
+        for key, value in stored.items():
+            key_scope, key_target, name = key.split(":", 2)
+            if (key_scope, key_target) == (scope, target):
+                effective[name] = Setting(name=name, value=value, scope=key_scope)  # type: ignore[arg-type]
+    return list(effective.values())
+
+
+def build() -> object:
+    container = ServiceContainer()
+    return create_app(container, [router], wire=[__name__], title="master-data")
+
+
+app = build()

@@ -1,0 +1,134 @@
+"""report: daily sales per store and terminal, from tranlog and open/close events.
+
+Each event is applied once (IdempotentConsumer), and the day's totals are updated with etags,
+so concurrent deliveries never lose an update.
+"""
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from dependency_injector import providers
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from kugel_common import DaprClientHelper
+from kugel_common.dapr import CloudEvent, DropEvent, Subscriber
+from kugel_common.fastapi import authenticated, create_app
+from kugel_common.repositories import NotFound, TerminalInfoWebRepository
+from kugel_common.schemas import Money, Tranlog
+
+from ..common import ServiceContainer, update
+
+STORE = "statestore"
+
+
+class Container(ServiceContainer):
+    terminals = providers.Singleton(TerminalInfoWebRepository, auth=ServiceContainer.own_token)
+
+
+class TerminalDay(BaseModel):
+    count: int = 0
+    total: Money = Decimal("0")
+    tax: Money = Decimal("0")
+    opened: bool = False
+    closed: bool = False
+
+
+class DailyReport(BaseModel):
+    tenant_id: str
+    store_code: str
+    business_date: date
+    count: int = 0
+    total: Money = Decimal("0")
+    tax: Money = Decimal("0")
+    terminals: dict[str, TerminalDay] = {}
+
+
+class OpenCloseLog(BaseModel):
+    action: str
+    tenant_id: str
+    store_code: str
+    terminal_id: str
+    business_date: date | None = None
+
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+
+
+@router.get("/stores/{store}/daily")
+@inject
+async def daily(tenant_id: str, store: str, business_date: date,
+                dapr: Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
+                ) -> DailyReport:
+    stored = await dapr.get_state(STORE, _key(tenant_id, store, business_date))
+    if stored is None:
+        return DailyReport(tenant_id=tenant_id, store_code=store, business_date=business_date)
+    return DailyReport.model_validate(stored)
+
+
+def _key(tenant: str, store: str, day: date) -> str:
+    return f"daily:{tenant}:{store}:{day.isoformat()}"
+
+
+def subscriptions(container: Container) -> Subscriber:
+    subscriber = Subscriber()
+
+    async def apply(tenant: str, store: str, day: date, terminal_id: str,
+                    change: Any) -> None:
+        def edit(current: object) -> object:
+            report = (DailyReport.model_validate(current) if current is not None else
+                      DailyReport(tenant_id=tenant, store_code=store, business_date=day))
+            terminal = report.terminals.setdefault(terminal_id, TerminalDay())
+            change(report, terminal)
+            return report.model_dump(mode="json")
+
+        await update(container.dapr(), STORE, _key(tenant, store, day), edit)
+
+    @subscriber.subscribe("pubsub-tranlog-report", "topic-tranlog")
+    async def on_tranlog(event: CloudEvent[Tranlog]) -> None:
+        sale = event.data
+
+        def add(report: DailyReport, terminal: TerminalDay) -> None:
+            report.count, report.total, report.tax = (report.count + 1, report.total + sale.total,
+                                                      report.tax + sale.tax)
+            terminal.count, terminal.total, terminal.tax = (
+                terminal.count + 1, terminal.total + sale.total, terminal.tax + sale.tax)
+
+        async with container.idempotent_consumer().once(event.id) as first:
+            if first:
+                await apply(sale.tenant_id, sale.store_code, sale.business_date,
+                            sale.terminal_id, add)
+
+    @subscriber.subscribe("pubsub-opencloselog-report", "topic-opencloselog")
+    async def on_open_close(event: CloudEvent[OpenCloseLog]) -> None:
+        log = event.data
+        try:  # the terminal must exist at the terminal service
+            await container.terminals().get_terminal(log.tenant_id, log.terminal_id)
+        except NotFound as exc:
+            raise DropEvent from exc
+        if log.business_date is None:
+            raise DropEvent
+
+        def mark(report: DailyReport, terminal: TerminalDay) -> None:
+            if log.action == "open":
+                terminal.opened = True
+            else:
+                terminal.closed = True
+
+        async with container.idempotent_consumer().once(event.id) as first:
+            if first:
+                await apply(log.tenant_id, log.store_code, log.business_date,
+                            log.terminal_id, mark)
+
+    return subscriber
+
+
+def build() -> object:
+    container = Container()
+    return create_app(container, [router, subscriptions(container).router], wire=[__name__],
+                      title="report")
+
+
+app = build()

@@ -1,0 +1,156 @@
+"""terminal: stores, terminals, sign-in, open and close (state store ``statestore``).
+
+Opening and closing a terminal publishes an open/close log through the outbox.
+"""
+
+from datetime import date
+from typing import Annotated
+
+from dependency_injector import providers
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from kugel_common import DaprClientHelper
+from kugel_common.dapr import Outbox
+from kugel_common.fastapi import ApiError, authenticated, create_app
+from kugel_common.repositories import NotFound, StaffMasterWebRepository
+from kugel_common.schemas import Page, Store, Terminal
+
+from ..common import ServiceContainer, load, update
+
+STORE = "statestore"
+PUBSUB, TOPIC = "pubsub-opencloselog-report", "topic-opencloselog"
+PAGE = 50
+
+
+class Container(ServiceContainer):
+    staff_master = providers.Singleton(StaffMasterWebRepository, auth=ServiceContainer.own_token)
+
+
+Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
+router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+
+
+class StoreIn(BaseModel):
+    name: str
+    currency: str = "JPY"
+
+
+class TerminalIn(BaseModel):
+    store_code: str
+    terminal_no: int
+
+
+class SignIn(BaseModel):
+    staff_id: str
+
+
+class OpenIn(BaseModel):
+    business_date: date
+
+
+@router.put("/stores/{store}")
+@inject
+async def put_store(tenant_id: str, store: str, body: StoreIn, dapr: Dapr) -> Store:
+    info = Store(tenant_id=tenant_id, store_code=store, **body.model_dump())
+    await dapr.save_state(STORE, f"store:{tenant_id}:{store}", info.model_dump(mode="json"))
+    return info
+
+
+@router.get("/stores/{store}")
+@inject
+async def get_store(tenant_id: str, store: str, dapr: Dapr) -> Store:
+    return await load(dapr, STORE, f"store:{tenant_id}:{store}", Store, f"store {store!r}")
+
+
+@router.post("/terminals", status_code=201)
+@inject
+async def create_terminal(tenant_id: str, body: TerminalIn, dapr: Dapr) -> Terminal:
+    await get_store(tenant_id, body.store_code, dapr)
+    terminal = Terminal(tenant_id=tenant_id, store_code=body.store_code,
+                        terminal_no=body.terminal_no,
+                        terminal_id=f"{tenant_id}-{body.store_code}-{body.terminal_no}")
+    await dapr.save_state(STORE, _key(tenant_id, terminal.terminal_id),
+                          terminal.model_dump(mode="json"))
+    await update(dapr, STORE, f"terminals:{tenant_id}",
+                 lambda ids: sorted({*(ids or []), terminal.terminal_id}))
+    return terminal
+
+
+@router.get("/terminals/{terminal_id}")
+@inject
+async def get_terminal(tenant_id: str, terminal_id: str, dapr: Dapr) -> Terminal:
+    return await load(dapr, STORE, _key(tenant_id, terminal_id), Terminal,
+                      f"terminal {terminal_id!r}")
+
+
+@router.get("/terminals")
+@inject
+async def list_terminals(tenant_id: str, dapr: Dapr, store: str | None = None,
+                         cursor: int = 0) -> Page[Terminal]:
+    ids: list[str] = await dapr.get_state(STORE, f"terminals:{tenant_id}") or []
+    found = await dapr.get_bulk_state(STORE, [_key(tenant_id, i) for i in ids])
+    terminals = [Terminal.model_validate(found[_key(tenant_id, i)]) for i in ids
+                 if _key(tenant_id, i) in found]
+    terminals = [t for t in terminals if store is None or t.store_code == store]
+    page = terminals[cursor:cursor + PAGE]
+    more = cursor + PAGE < len(terminals)
+    return Page[Terminal](items=tuple(page), next_cursor=str(cursor + PAGE) if more else None)
+
+
+@router.post("/terminals/{terminal_id}/sign-in")
+@inject
+async def sign_in(tenant_id: str, terminal_id: str, body: SignIn, dapr: Dapr,
+                  staff: Annotated[StaffMasterWebRepository,
+                                   Depends(Provide[Container.staff_master])]) -> Terminal:
+    try:
+        await staff.get_staff(tenant_id, body.staff_id)
+    except NotFound as exc:
+        raise ApiError(422, "unknown_staff", f"no staff {body.staff_id!r}") from exc
+    return await _change(dapr, tenant_id, terminal_id, staff_id=body.staff_id)
+
+
+@router.post("/terminals/{terminal_id}/open")
+@inject
+async def open_terminal(tenant_id: str, terminal_id: str, body: OpenIn, dapr: Dapr,
+                        outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]) -> Terminal:
+    terminal = await _change(dapr, tenant_id, terminal_id, status="opened",
+                             business_date=body.business_date)
+    await _log(outbox, terminal, "open")
+    return terminal
+
+
+@router.post("/terminals/{terminal_id}/close")
+@inject
+async def close_terminal(tenant_id: str, terminal_id: str, dapr: Dapr,
+                         outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]
+                         ) -> Terminal:
+    terminal = await _change(dapr, tenant_id, terminal_id, status="closed")
+    await _log(outbox, terminal, "close")
+    return terminal
+
+
+def _key(tenant: str, terminal_id: str) -> str:
+    return f"terminal:{tenant}:{terminal_id}"
+
+
+async def _change(dapr: DaprClientHelper, tenant: str, terminal_id: str,
+                  **changes: object) -> Terminal:
+    def apply(current: object) -> object:
+        if current is None:
+            raise ApiError(404, "not_found", f"terminal {terminal_id!r} not found")
+        return Terminal.model_validate(current).model_copy(update=changes).model_dump(mode="json")
+
+    return Terminal.model_validate(await update(dapr, STORE, _key(tenant, terminal_id), apply))
+
+
+async def _log(outbox: Outbox, terminal: Terminal, action: str) -> None:
+    await outbox.publish(PUBSUB, TOPIC, {"action": action, **terminal.model_dump(mode="json")})
+
+
+def build() -> object:
+    return create_app(Container(), [router], wire=[__name__], title="terminal")
+
+
+app = build()

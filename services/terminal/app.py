@@ -61,13 +61,13 @@ async def put_store(tenant_id: str, store: str, body: StoreIn, dapr: Dapr) -> St
 @router.get("/stores/{store}")
 @inject
 async def get_store(tenant_id: str, store: str, dapr: Dapr) -> Store:
-    return await load(dapr, STORE, f"store:{tenant_id}:{store}", Store, f"store {store!r}")
+    return await _store(dapr, tenant_id, store)
 
 
 @router.post("/terminals", status_code=201)
 @inject
 async def create_terminal(tenant_id: str, body: TerminalIn, dapr: Dapr) -> Terminal:
-    await get_store(tenant_id, body.store_code, dapr)
+    await _store(dapr, tenant_id, body.store_code)
     terminal = Terminal(tenant_id=tenant_id, store_code=body.store_code,
                         terminal_no=body.terminal_no,
                         terminal_id=f"{tenant_id}-{body.store_code}-{body.terminal_no}")
@@ -129,6 +129,10 @@ async def close_terminal(tenant_id: str, terminal_id: str, dapr: Dapr,
     terminal = await _change(dapr, tenant_id, terminal_id, status="closed")
     await _log(outbox, terminal, "close")
     return terminal
+
+
+async def _store(dapr: DaprClientHelper, tenant: str, store: str) -> Store:
+    return await load(dapr, STORE, f"store:{tenant}:{store}", Store, f"store {store!r}")
 
 
 def _key(tenant: str, terminal_id: str) -> str:

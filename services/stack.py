@@ -1,0 +1,147 @@
+"""The local stack: one `kugel sidecar` process for the five app ids, and the five services as
+uvicorn processes, all on 127.0.0.1. `make stack` runs it until Ctrl-C; the demo and the
+end-to-end test drive it from Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "demo-api-key"  # local stack only; real deployments read keys from a secret store
+SERVICES = {  # app id: (package, app port, sidecar port)
+    "terminal": ("terminal", 8001, 3501),
+    "master-data": ("master_data", 8002, 3502),
+    "cart": ("cart", 8003, 3503),
+    "report": ("report", 8004, 3504),
+    "journal": ("journal", 8005, 3505),
+}
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    port_offset: int = 0  # tests move the whole stack to free ports
+    env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def app_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{SERVICES[name][1] + self.port_offset}"
+
+    def sidecar_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{SERVICES[name][2] + self.port_offset}"
+
+    def _secrets(self) -> dict[str, str]:
+        return {"DAPR_API_TOKEN": "local-dapr-token", "APP_API_TOKEN": "local-app-token"}
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.start_sidecar()
+        for name in SERVICES:
+            self.start_service(name, wait=False)
+        for name in SERVICES:
+            self.wait_healthy(name)
+
+    def start_sidecar(self) -> None:
+        apps = [f"--app={name}:{SERVICES[name][2] + self.port_offset}:{self.app_url(name)}"
+                for name in SERVICES]
+        command = [sys.executable, "-m", "kugel_common._cli", "sidecar", *apps,
+                   "--resources-path", str(ROOT / "dapr" / "components"),
+                   "--data-dir", str(self.data_dir / "sidecar"), "--log-level", "warning"]
+        self.processes["sidecar"] = self._spawn(command, self._secrets(), "sidecar")
+
+    def start_service(self, name: str, *, wait: bool = True) -> None:
+        package = SERVICES[name][0]
+        env = {
+            **self._secrets(),
+            "KUGEL_APP_ID": name,
+            "DAPR_HTTP_ENDPOINT": self.sidecar_url(name),
+            "KUGEL_DAPR_ENABLED": "true",
+            "KUGEL_OUTBOX_PATH": str(self.data_dir / f"{name}-outbox.sqlite3"),
+            "KUGEL_API_KEYS": json.dumps({API_KEY: "*"}),
+            "KUGEL_JWT_SECRET": "local-stack-jwt-secret-of-32-bytes-or-more",
+            # A short reset timeout, so the demo shows a breaker recover within seconds.
+            "KUGEL_BREAKER_RESET_TIMEOUT": "2",
+            **{f"BASE_URL_{other.upper().replace('-', '_')}": f"{self.app_url(other)}/api/v1"
+               for other in SERVICES},
+            **self.env,
+        }
+        command = [sys.executable, "-m", "uvicorn", f"services.{package}.app:app",
+                   "--host", "127.0.0.1", "--port", str(SERVICES[name][1] + self.port_offset),
+                   "--log-level", "warning", "--no-access-log"]
+        self.processes[name] = self._spawn(command, env, name)
+        if wait:
+            self.wait_healthy(name)
+
+    def _spawn(self, command: list[str], env: dict[str, str],
+               name: str) -> subprocess.Popen[bytes]:
+        log = (self.data_dir / f"{name}.log").open("ab")
+        return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, name: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited; see {self.data_dir / (name + '.log')}")
+            try:
+                if httpx.get(f"{self.app_url(name)}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not become healthy in {timeout} s")
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def broker(self, up: bool) -> None:
+        """Take the sidecar's message broker down, or bring it back (state stays up)."""
+        self.processes["sidecar"].send_signal(signal.SIGUSR2 if up else signal.SIGUSR1)
+
+    def stop_all(self) -> None:
+        for name in [*SERVICES, "sidecar"]:
+            self.stop(name)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    stack = Stack(ROOT / ".kugel" / "stack")
+    try:
+        stack.start()
+        for name in SERVICES:
+            print(f"{name:<12} {stack.app_url(name)}/docs   (sidecar {stack.sidecar_url(name)})",
+                  flush=True)
+        print(f"API key: X-API-KEY: {API_KEY}. Ctrl-C stops everything.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop_all()
+        print("stack stopped")
+
+
+if __name__ == "__main__":
+    main()

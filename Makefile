@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit bench demo docs clean
+.PHONY: test lint typecheck unit bench demo stack docs clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
@@ -33,9 +33,11 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md
 
-demo:
-	@echo "make demo arrives with the reference services (issue 5)."
-	@echo "Until then, 'make bench' is the runnable showcase: it drives get_service_client against a real server."
+demo: $(STAMP)
+	$(BIN)/python -m services.demo
+
+stack: $(STAMP)
+	$(BIN)/python -m services.stack
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

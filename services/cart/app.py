@@ -21,6 +21,7 @@ from kugel_common.repositories import (
     ItemMasterWebRepository,
     NotFound,
     PaymentMasterWebRepository,
+    RepositoryUnavailable,
     SettingsMasterWebRepository,
     StoreInfoWebRepository,
     TerminalInfoWebRepository,
@@ -122,8 +123,11 @@ async def create_cart(
     if terminal.status != "opened" or terminal.business_date is None:
         raise ApiError(409, "terminal_not_open", f"terminal {body.terminal_id} is not open")
     await stores.get_store(tenant_id, terminal.store_code)
-    header = await settings.get_setting_value(tenant_id, "receipt_header",
-                                              store=terminal.store_code, default="")
+    try:
+        header = await settings.get_setting_value(tenant_id, "receipt_header",
+                                                  store=terminal.store_code, default="")
+    except RepositoryUnavailable:  # a receipt header is not worth refusing a sale for
+        header = ""
     cart = Cart(tenant_id=tenant_id, cart_id=str(uuid.uuid4()), store_code=terminal.store_code,
                 terminal_id=terminal.terminal_id, business_date=terminal.business_date,
                 staff_id=terminal.staff_id, receipt_header=header or "")

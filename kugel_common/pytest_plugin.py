@@ -9,7 +9,9 @@
 - ``service_stub``: ``service_stub("master-data").get("/items/1", json={...})`` registers the
   service in the container and answers its calls (built on pytest-httpx).
 - ``local_sidecar``: the local Dapr sidecar, in memory, on an ephemeral port, with
-  ``DAPR_HTTP_ENDPOINT`` pointing at it; ``sidecar_components`` says what it loads.
+  ``DAPR_HTTP_ENDPOINT`` pointing at it; ``sidecar_components`` says what it loads, and
+  ``sidecar_app_id`` as which app. With ``service_stub`` in the same test, mark it
+  ``pytest.mark.httpx_mock(should_mock=only_stubs)`` so that sidecar calls are real.
 
 The async fixtures need pytest-asyncio, and ``service_stub`` needs pytest-httpx
 (``pip install 'kugel[testing]'``); without them the other fixtures still work.
@@ -34,7 +36,7 @@ from .container import KugelContainer
 from .dapr.sidecar import AppSpec, Component, LocalSidecar, load_components
 from .testing import FakeClock
 
-__all__ = ["ServiceStub"]
+__all__ = ["ServiceStub", "only_stubs"]
 
 try:
     import pytest_asyncio
@@ -76,6 +78,18 @@ def kugel_container_class() -> type[KugelContainer]:
 
 
 @pytest.fixture
+def sidecar_app_id() -> str:
+    """The app id the local sidecar serves: the one that component scopes name."""
+    return "app"
+
+
+def only_stubs(request: Any) -> bool:
+    """For ``pytest.mark.httpx_mock(should_mock=only_stubs)``: pytest-httpx answers the stubbed
+    services, and everything else (the local sidecar) goes over the real socket."""
+    return str(request.url.host).endswith(".stub")
+
+
+@pytest.fixture
 def sidecar_components() -> list[Component]:
     """The project's ``dapr/components`` when there is one, else a ``pubsub`` and a
     ``statestore``; override this fixture to give ``local_sidecar`` others."""
@@ -112,9 +126,9 @@ if pytest_asyncio is not None:
         return stub
 
     @pytest_asyncio.fixture
-    async def local_sidecar(sidecar_components: list[Component],
+    async def local_sidecar(sidecar_components: list[Component], sidecar_app_id: str,
                             monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LocalSidecar]:
-        async with LocalSidecar([AppSpec("app")], sidecar_components) as sidecar:
-            monkeypatch.setenv("DAPR_HTTP_ENDPOINT", sidecar.url("app"))
+        async with LocalSidecar([AppSpec(sidecar_app_id)], sidecar_components) as sidecar:
+            monkeypatch.setenv("DAPR_HTTP_ENDPOINT", sidecar.url(sidecar_app_id))
             monkeypatch.delenv("DAPR_API_TOKEN", raising=False)
             yield sidecar

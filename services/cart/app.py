@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, Field
 
 from kugel_common import DaprClientHelper
@@ -30,6 +30,7 @@ from kugel_common.schemas import Page, Tranlog, TranlogLine, TranlogPayment
 
 from ..common import ServiceContainer, load, update
 
+APP_ID = "cart"
 STORE = "cartstore"
 PUBSUB, TOPIC = "pubsub-tranlog-report", "topic-tranlog"
 CENT = Decimal("0.01")
@@ -269,8 +270,10 @@ def _still_open(current: object) -> Cart:
     return cart
 
 
-def build() -> object:
-    return create_app(Container(), [router], wire=[__name__], title="cart")
+def build(container: Container | None = None) -> FastAPI:
+    """The app; tests pass a container with their overrides."""
+    container = container or Container()
+    return create_app(container, [router], wire=[__name__], title=APP_ID)
 
 
 app = build()

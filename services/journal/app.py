@@ -6,7 +6,7 @@ from typing import Annotated
 
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
@@ -17,6 +17,7 @@ from kugel_common.schemas import Tranlog
 
 from ..common import ServiceContainer, update
 
+APP_ID = "journal"
 STORE = "statestore"
 
 
@@ -90,10 +91,11 @@ def subscriptions(container: Container) -> Subscriber:
     return subscriber
 
 
-def build() -> object:
-    container = Container()
+def build(container: Container | None = None) -> FastAPI:
+    """The app; tests pass a container with their overrides."""
+    container = container or Container()
     return create_app(container, [router, subscriptions(container).router], wire=[__name__],
-                      title="journal")
+                      title=APP_ID)
 
 
 app = build()

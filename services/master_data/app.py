@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
 
 from kugel_common import DaprClientHelper
@@ -16,6 +16,7 @@ from kugel_common.schemas import Item, Payment, Setting, Staff
 
 from ..common import ServiceContainer, load
 
+APP_ID = "master-data"
 STORE = "statestore"
 Dapr = Annotated[DaprClientHelper, Depends(Provide[ServiceContainer.dapr])]
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
@@ -115,9 +116,10 @@ async def get_settings(tenant_id: str, dapr: Dapr, store: str | None = None,
     return list(effective.values())
 
 
-def build() -> object:
-    container = ServiceContainer()
-    return create_app(container, [router], wire=[__name__], title="master-data")
+def build(container: ServiceContainer | None = None) -> FastAPI:
+    """The app; tests pass a container with their overrides."""
+    container = container or ServiceContainer()
+    return create_app(container, [router], wire=[__name__], title=APP_ID)
 
 
 app = build()

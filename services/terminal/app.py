@@ -8,7 +8,7 @@ from typing import Annotated
 
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
@@ -19,6 +19,7 @@ from kugel_common.schemas import Page, Store, Terminal
 
 from ..common import ServiceContainer, load, update
 
+APP_ID = "terminal"
 STORE = "statestore"
 PUBSUB, TOPIC = "pubsub-opencloselog-report", "topic-opencloselog"
 PAGE = 50
@@ -153,8 +154,10 @@ async def _log(outbox: Outbox, terminal: Terminal, action: str) -> None:
     await outbox.publish(PUBSUB, TOPIC, {"action": action, **terminal.model_dump(mode="json")})
 
 
-def build() -> object:
-    return create_app(Container(), [router], wire=[__name__], title="terminal")
+def build(container: Container | None = None) -> FastAPI:
+    """The app; tests pass a container with their overrides."""
+    container = container or Container()
+    return create_app(container, [router], wire=[__name__], title=APP_ID)
 
 
 app = build()

@@ -105,7 +105,7 @@ class Stack:
     def stop(self, name: str) -> None:
         process = self.processes.pop(name, None)
         if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.terminate()  # SIGTERM: uvicorn and kugel sidecar shut down cleanly on it
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -133,7 +133,8 @@ def main() -> None:
             print(f"{name:<12} {stack.app_url(name)}/docs   (sidecar {stack.sidecar_url(name)})",
                   flush=True)
         print(f"API key: X-API-KEY: {API_KEY}. Ctrl-C stops everything.", flush=True)
-        signal.signal(signal.SIGTERM, _interrupt)
+        for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+            signal.signal(sig, _interrupt)
         while True:
             signal.pause()
     except KeyboardInterrupt:

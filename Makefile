@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit bench demo stack docs clean
+.PHONY: test lint typecheck unit bench demo stack docs deploy-files clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
@@ -32,6 +32,9 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md
+
+deploy-files: $(STAMP)
+	$(BIN)/python scripts/gen_deploy.py
 
 demo: $(STAMP)
 	$(BIN)/python -m services.demo

@@ -75,10 +75,15 @@ class Subscriber:
         self.router.add_api_route("/dapr/subscribe", self._list, methods=["GET"],
                                   include_in_schema=False)
 
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        """What ``GET /dapr/subscribe`` answers: pubsub, topic and routes of each."""
+        return [_compact(entry) for entry in self._entries.values()]
+
     async def _list(self, request: Request) -> Response:
         if not self._authorised(request):
             return PlainTextResponse("invalid app token", 401)
-        return JSONResponse([_compact(entry) for entry in self._entries.values()])
+        return JSONResponse(self.entries)
 
     def _authorised(self, request: Request) -> bool:
         if self._token is None:

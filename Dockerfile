@@ -1,0 +1,19 @@
+# One image per service: docker build --build-arg SERVICE=cart -t kugel/cart .
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY kugel_common ./kugel_common
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM ${PYTHON_IMAGE}
+ARG SERVICE
+ENV SERVICE=${SERVICE} PORT=8000 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+RUN useradd --create-home --uid 10001 kugel && mkdir /data && chown kugel /data
+COPY --from=build /install /usr/local
+COPY services /app/services
+WORKDIR /app
+USER 10001
+# No secrets here: API keys, the JWT secret and the Dapr tokens come from the environment.
+CMD ["sh", "-c", "exec python -m uvicorn services.${SERVICE}.app:app --host 0.0.0.0 --port ${PORT}"]

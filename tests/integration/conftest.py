@@ -7,10 +7,18 @@ import pytest
 from .server import RunningServer, serve
 
 
-@pytest.fixture(autouse=True, params=["aiohttp", "httpcore"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked ``both_transports`` run every test on each pool under httpx: every
+    socket-level rule holds on both, or the faster one would not be the default."""
+    if metafunc.definition.get_closest_marker("both_transports"):
+        metafunc.parametrize("transport", ["aiohttp", "httpcore"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
 def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every socket-level rule holds on both transports, or the faster one is not the default."""
-    name: str = request.param
+    name: str | None = getattr(request, "param", None)
+    if name is None:
+        return "default"
     monkeypatch.setenv("KUGEL_TRANSPORT", name)
     return name
 

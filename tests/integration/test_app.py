@@ -53,10 +53,6 @@ async def count(
     return n
 
 
-@pytest.fixture
-def transport() -> str:
-    return "default"
-
 
 @pytest.fixture
 def knobs() -> Knobs:

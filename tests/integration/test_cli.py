@@ -34,10 +34,6 @@ metadata:
 """
 
 
-@pytest.fixture
-def transport() -> str:
-    return "default"
-
 
 def test_sidecar_command_serves_reads_yaml_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     (tmp_path / "components").mkdir()

@@ -28,11 +28,6 @@ EVENTS = 1000
 COMPONENTS = [Component("pubsub", "pubsub.redis"), Component("statestore", "state.redis")]
 
 
-@pytest.fixture
-def transport() -> str:
-    """Once is enough here: the socket-level rules run on both transports elsewhere."""
-    return "default"
-
 
 class Tranlog(BaseModel):
     n: int

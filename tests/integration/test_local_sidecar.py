@@ -20,11 +20,6 @@ from .server import serve_here
 COMPONENTS = [Component("pubsub", "pubsub.redis"), Component("statestore", "state.redis")]
 
 
-@pytest.fixture
-def transport() -> str:
-    """The sidecar is the subject here, not kugel's transports."""
-    return "default"
-
 
 async def test_state_and_undelivered_events_survive_a_restart(tmp_path: Path) -> None:
     received: list[object] = []

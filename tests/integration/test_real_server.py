@@ -27,6 +27,8 @@ from kugel_common.testing import FakeClock
 
 from .server import RunningServer, refused_url
 
+pytestmark = pytest.mark.both_transports
+
 
 def make_pool(url: str, clock: FakeClock | None = None, **settings: object) -> ServiceClientPool:
     registry = ServiceRegistry(environ={})

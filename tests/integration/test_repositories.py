@@ -34,12 +34,6 @@ from .upstream import TENANT, Knobs, point_at, upstream_app
 
 
 @pytest.fixture
-def transport() -> str:
-    """The repositories are the subject here; both transports are covered elsewhere."""
-    return "default"
-
-
-@pytest.fixture
 def knobs() -> Knobs:
     return Knobs()
 

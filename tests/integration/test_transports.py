@@ -22,6 +22,8 @@ from kugel_common.testing import FakeClock
 
 from .server import RunningServer, refused_url
 
+pytestmark = pytest.mark.both_transports
+
 
 def make_pool(url: str, **settings: object) -> ServiceClientPool:
     registry = ServiceRegistry(environ={})

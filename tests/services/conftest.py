@@ -18,11 +18,6 @@ KEY = "service-test-key"
 
 
 @pytest.fixture
-def transport() -> str:
-    return "httpcore"
-
-
-@pytest.fixture
 def service(request: pytest.FixtureRequest) -> ModuleType:
     """The ``SERVICE`` of the test class or module: a services.<name>.app module."""
     found: ModuleType = getattr(request.cls, "SERVICE", None) or request.module.SERVICE

@@ -21,7 +21,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from services.stack import API_KEY, ROOT, SERVICES, Stack
+from services.stack import API_KEY, ROOT, SERVICES, Stack, free_offset
 
 TENANT, STORE, TERMINAL, DAY = "t1", "s1", "t1-s1-1", "2026-11-22"
 PAYMENTS = {"cash": True, "card": False, "qr": False}  # code: gives change
@@ -201,12 +201,14 @@ def main() -> None:
     console = Console(width=120)  # the dependency table is wide; a pipe would get 80
     data = ROOT / ".kugel" / "demo"
     shutil.rmtree(data, ignore_errors=True)
-    stack = Stack(data)
+    stack = Stack(data, port_offset=free_offset())
     started = time.monotonic()
     try:
         stack.start()
         console.print(f"stack up in {time.monotonic() - started:.1f} s: "
                       f"{', '.join(SERVICES)} and one local sidecar")
+        if stack.port_offset:
+            console.print(f"(the usual ports were busy: cart is at {stack.app_url('cart')})")
         outcome = run_scenario(stack, sales=50, say=console.print)
         shop = Shop(stack)
         report = shop.report()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,21 @@ SERVICES = {  # app id: (package, app port, sidecar port)
     "report": ("report", 8004, 3504),
     "journal": ("journal", 8005, 3505),
 }
+
+
+def free_offset(start: int = 0) -> int:
+    """The first shift, from ``start`` up, that puts all ten of the stack's ports on free ones:
+    0 keeps the documented ports (8001-8005, 3501-3505) when nothing else holds them."""
+    for offset in range(start, start + 20000, 97):
+        ports = [p + offset for _, app, sidecar in SERVICES.values() for p in (app, sidecar)]
+        try:
+            sockets = [socket.create_server(("127.0.0.1", p)) for p in ports]
+        except OSError:
+            continue
+        for sock in sockets:
+            sock.close()
+        return offset
+    raise RuntimeError("no free block of ports for the stack")
 
 
 @dataclass
@@ -126,7 +142,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    stack = Stack(ROOT / ".kugel" / "stack")
+    stack = Stack(ROOT / ".kugel" / "stack", port_offset=free_offset())
     try:
         stack.start()
         for name in SERVICES:

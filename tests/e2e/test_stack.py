@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -10,26 +9,12 @@ from pathlib import Path
 import pytest
 
 from services.demo import run_scenario
-from services.stack import SERVICES, Stack
-
-
-def free_offset() -> int:
-    """A shift that puts all ten of the stack's ports on free ones."""
-    for offset in range(20000, 40000, 97):
-        ports = [p + offset for _, app, sidecar in SERVICES.values() for p in (app, sidecar)]
-        try:
-            sockets = [socket.create_server(("127.0.0.1", p)) for p in ports]
-        except OSError:
-            continue
-        for sock in sockets:
-            sock.close()
-        return offset
-    raise RuntimeError("no free block of ports")
+from services.stack import Stack, free_offset
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(tmp_path, port_offset=free_offset())
+    stack = Stack(tmp_path, port_offset=free_offset(start=20000))
     try:
         stack.start()
         yield stack

@@ -33,7 +33,15 @@ class AppSettings(BaseSettings):
         30.0, description="Seconds to wait for the sidecar at start-up.")
     outbox_path: str = Field(
         "outbox.sqlite3", description="The outbox's SQLite file; `:memory:` keeps nothing.")
+    outbox_hold_timeout: PositiveFloat = Field(
+        60.0, description="Seconds after which the outbox relay settles the events of a "
+        "commit whose outcome its caller never learnt (a crash, a timeout); longer than any "
+        "state call's deadline.")
+    outbox_max_strikes: PositiveInt = Field(
+        5, description="Refusals of one event, while others get through, before the outbox "
+        "parks it for an operator (`kugel outbox`).")
     state_store: str = Field(
-        "statestore", description="State store of the idempotent consumer's claims.")
-    claim_ttl: PositiveInt = Field(
-        WEEK, description="Seconds a consumed event's claim lives: longer than any republish.")
+        "statestore", description="State store of the idempotent consumer's keys.")
+    applied_ttl: PositiveInt = Field(
+        WEEK, description="Seconds the idempotent consumer remembers an applied event's id: "
+        "longer than any redelivery or republish.")

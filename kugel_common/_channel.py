@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +61,9 @@ class Call:
     deadline: float
     stream: bool
     idempotent: bool = False  # the caller vouches that a resend is harmless, whatever the method
+    # A 5xx reply that reports the request's own fault (e.g. a Dapr errorCode), not a sick server:
+    # it must not count against the breaker.
+    caller_fault: Callable[[httpx.Response], bool] | None = None
     tried: list[str] = field(default_factory=list)
 
 
@@ -247,7 +250,9 @@ class ServiceChannel:
             if info is not None:
                 self._log(info, None, exc, started)
             raise
-        self.breaker.record(permit, classify(response) is not Failure.STATUS)
+        healthy = classify(response) is not Failure.STATUS or (
+            call.caller_fault is not None and call.caller_fault(response))
+        self.breaker.record(permit, healthy)
         if info is not None:
             self._log(info, response, None, started, streamed=call.stream)
         return response

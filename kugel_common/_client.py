@@ -7,7 +7,7 @@ request and never become defaults of the shared pool.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -66,6 +66,7 @@ class HttpClientHelper:
         path_params: Mapping[str, object] | None,
         idempotent: bool,
         stream: bool,
+        caller_fault: Callable[[httpx.Response], bool] | None = None,
     ) -> Call:
         merged = self._headers
         if headers:
@@ -85,6 +86,7 @@ class HttpClientHelper:
             deadline=channel.clock.now() + (timeout or channel.settings.deadline),
             stream=stream,
             idempotent=idempotent,
+            caller_fault=caller_fault,
         )
 
     async def request(
@@ -100,6 +102,7 @@ class HttpClientHelper:
         timeout: float | None = None,
         path_params: Mapping[str, object] | None = None,
         idempotent: bool = False,
+        caller_fault: Callable[[httpx.Response], bool] | None = None,
     ) -> httpx.Response:
         """Send one call and return the response, whose status is below 400.
 
@@ -107,10 +110,12 @@ class HttpClientHelper:
         be templates such as ``"/items/{code}"`` filled from ``path_params``, each value
         URL-encoded as one segment; metrics are kept per template. ``idempotent=True`` lets a
         POST or PATCH be resent like a GET, for calls the server dedupes (an event with its id).
+        ``caller_fault`` tells a 5xx that reports the request's own fault (a protocol's error
+        code) from a sick server, so that it does not count against the breaker.
         """
         call = self._call(method, endpoint, params=params, json=json, data=data, content=content,
                           headers=headers, timeout=timeout, path_params=path_params,
-                          idempotent=idempotent, stream=False)
+                          idempotent=idempotent, stream=False, caller_fault=caller_fault)
         return await self._channel.send(call)
 
     @asynccontextmanager

@@ -50,8 +50,10 @@ class KugelContainer(containers.DeclarativeContainer):
                                       clock=clock)
     breakers = providers.Callable(lambda pool: pool.breaker_states(), http_client)
     dapr = providers.Singleton(DaprClientHelper, http_client)
-    outbox = providers.Singleton(Outbox, dapr, app_settings.provided.outbox_path, clock=clock)
+    outbox = providers.Singleton(Outbox, dapr, app_settings.provided.outbox_path, clock=clock,
+                                 hold_timeout=app_settings.provided.outbox_hold_timeout,
+                                 max_strikes=app_settings.provided.outbox_max_strikes)
     idempotent_consumer = providers.Singleton(
         IdempotentConsumer, dapr, app_settings.provided.state_store,
-        ttl_seconds=app_settings.provided.claim_ttl)
+        ttl_seconds=app_settings.provided.applied_ttl)
     lifecycle = providers.Resource(_lifecycle, http_client, outbox)

@@ -16,6 +16,9 @@
     └── ServiceUnavailableError      transport failure, timeout, or 5xx/429 after retries ran out
         └── CircuitOpenError         the breaker refused the call without sending it
 
+    OutboxError                      the outbox's own storage failed (disk full, read-only,
+                                     locked, corrupt): the event was not accepted
+
 Errors from httpx are mapped to these in one place (``kugel_common._outcome``), with the original
 chained as ``__cause__``; sidecar replies are mapped in ``kugel_common.dapr._replies``. ``url``
 never contains the query string or credentials.
@@ -38,6 +41,7 @@ __all__ = [
     "HttpClientError",
     "InvalidEndpointError",
     "NotFoundError",
+    "OutboxError",
     "ResponseTooLargeError",
     "ServiceNotConfiguredError",
     "ServiceUnavailableError",
@@ -124,3 +128,14 @@ class DaprCircuitOpenError(DaprUnavailableError, CircuitOpenError):
     def __init__(self, message: str, *, retry_after: float = 0.0, **where: Any) -> None:
         super().__init__(message, **where)
         self.retry_after = retry_after
+
+
+class OutboxError(Exception):
+    """The outbox could not use its storage. From ``publish``: the event was **not** accepted,
+    so the caller may retry or fail the request; nothing accepted before is lost. ``path`` is
+    the outbox file, ``reason`` SQLite's own words ("database or disk is full", "database is
+    locked", "attempt to write a readonly database", "database disk image is malformed")."""
+
+    def __init__(self, message: str, *, path: str, reason: str) -> None:
+        super().__init__(message)
+        self.path, self.reason = path, reason

@@ -19,7 +19,7 @@ from ._outbox_store import (
     SqliteOutboxStore,
 )
 from .idempotency import IdempotentConsumer
-from .outbox import Outbox
+from .outbox import Outbox, OutboxMessage, RelayHealth
 from .subscriber import CloudEvent, DropEvent, RetryLater, Subscriber
 
 __all__ = [
@@ -33,9 +33,11 @@ __all__ = [
     "NonRaisingDaprClient",
     "Outbox",
     "OutboxEvent",
+    "OutboxMessage",
     "OutboxRecord",
     "OutboxStatus",
     "OutboxStore",
+    "RelayHealth",
     "RetryLater",
     "SqliteOutboxStore",
     "StateEntry",

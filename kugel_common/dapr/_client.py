@@ -22,8 +22,20 @@ from .._breaker import BreakerState
 from .._client import HttpClientHelper
 from .._pool import ServiceClientPool, default_pool
 from .._registry import ServiceAddress, dapr_sidecar_url
-from ..errors import BadSidecarReplyError, DaprError, HttpClientError
-from ._replies import decode_json, error_body, to_dapr_error
+from ..errors import (
+    BadSidecarReplyError,
+    DaprError,
+    DaprUnavailableError,
+    EtagMismatchError,
+    HttpClientError,
+)
+from ._replies import (
+    decode_json,
+    error_body,
+    first_write_refused,
+    is_caller_fault,
+    to_dapr_error,
+)
 
 __all__ = [
     "BulkPublishResult",
@@ -62,8 +74,9 @@ class StateOperation:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def upsert(cls, key: str, value: Any, *, etag: str | None = None) -> StateOperation:
-        return cls("upsert", key, value, etag)
+    def upsert(cls, key: str, value: Any, *, etag: str | None = None,
+               metadata: Mapping[str, str] | None = None) -> StateOperation:
+        return cls("upsert", key, value, etag, dict(metadata or {}))
 
     @classmethod
     def delete(cls, key: str, *, etag: str | None = None) -> StateOperation:
@@ -128,6 +141,13 @@ class DaprApi(Protocol):
 
     async def delete_state(self, store: str, key: str, *, etag: str | None = None) -> None: ...
 
+    async def get_state_with_etag(self, store: str, key: str, *,
+                                  consistency: Consistency | None = None
+                                  ) -> StateEntry | None: ...
+
+    async def execute_state_transaction(self, store: str,
+                                        operations: Iterable[StateOperation]) -> None: ...
+
 
 class DaprClientHelper:
     """The sidecar's pub/sub and state APIs, raising typed errors (``kugel_common.errors``).
@@ -178,6 +198,7 @@ class DaprClientHelper:
     async def _send(
         self, component: str, method: str, endpoint: str, **kwargs: Any
     ) -> httpx.Response:
+        kwargs.setdefault("caller_fault", is_caller_fault)
         try:
             return await self.client(component).request(method, endpoint, **kwargs)
         except HttpClientError as exc:
@@ -274,7 +295,12 @@ class DaprClientHelper:
         ttl_seconds: int | None = None,
     ) -> None:
         """Write one key. With ``etag`` (or ``concurrency="first-write"``) a concurrent write
-        makes this raise :class:`~kugel_common.errors.EtagMismatchError` instead of winning."""
+        makes this raise :class:`~kugel_common.errors.EtagMismatchError` instead of winning.
+
+        state.redis refuses a first-write of an existing key with a plain 500, not a 409: the
+        key is then read, and the refusal raised as the ``EtagMismatchError`` it is, without
+        counting against the breaker.
+        """
         item: dict[str, Any] = {"key": key, "value": value}
         if etag is not None:
             item["etag"] = etag
@@ -284,8 +310,21 @@ class DaprClientHelper:
             item["options"] = options
         if ttl_seconds is not None:
             item["metadata"] = {"ttlInSeconds": str(ttl_seconds)}
-        await self._send(store, "POST", "/v1.0/state/{store}", path_params={"store": store},
-                         json=[item])
+        claims_first = concurrency == "first-write" and etag is None
+        try:
+            await self._send(store, "POST", "/v1.0/state/{store}", path_params={"store": store},
+                             json=[item],
+                             caller_fault=first_write_refused if claims_first else is_caller_fault)
+        except DaprUnavailableError as exc:
+            if not (claims_first and exc.response is not None
+                    and first_write_refused(exc.response)):
+                raise
+            if await self.get_state_with_etag(store, key) is None:
+                raise
+            raise EtagMismatchError(f"{exc} (first-write: the key exists)",
+                                    status_code=exc.status_code, response=exc.response,
+                                    error_code=exc.error_code, service=exc.service,
+                                    method=exc.method, url=exc.url) from exc
 
     async def delete_state(self, store: str, key: str, *, etag: str | None = None) -> None:
         await self._send(store, "DELETE", "/v1.0/state/{store}/{key}",
@@ -311,7 +350,8 @@ class DaprClientHelper:
     async def execute_state_transaction(
         self, store: str, operations: Iterable[StateOperation]
     ) -> None:
-        """All operations apply, or none do."""
+        """Several writes in one call. Atomic only where the store says so: state.redis runs
+        MULTI/EXEC, and an operation whose etag check fails does not undo the others."""
         await self._send(store, "POST", "/v1.0/state/{store}/transaction",
                          path_params={"store": store},
                          json={"operations": [op.to_json() for op in operations]})

@@ -1,21 +1,35 @@
-"""Where the outbox keeps its events: a protocol, and the SQLite store used by default."""
+"""Where the outbox keeps its events: a protocol, and the SQLite store used by default.
+
+Every SQLite call runs on one worker thread of the store's own, never on the event loop: a lock
+held by another process, or a slow disk, stalls the store, not the service. Every SQLite failure
+becomes an :class:`~kugel_common.errors.OutboxError` that names the file and SQLite's reason.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import sqlite3
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from ..errors import OutboxError
 
 __all__ = ["OutboxEvent", "OutboxRecord", "OutboxStatus", "OutboxStore", "SqliteOutboxStore"]
 
+T = TypeVar("T")
+
 
 class OutboxStatus(enum.StrEnum):
+    HELD = "held"  # recorded with a state transaction whose outcome is not known yet
     PENDING = "pending"
     DELIVERED = "delivered"
-    FAILED = "failed"  # the sidecar refused it for good (e.g. no such pubsub); not retried
+    PARKED = "parked"  # refused for its own content; waits for an operator to requeue or drop
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +42,7 @@ class OutboxRecord:
     status: OutboxStatus
     attempts: int
     last_error: str | None
+    created_at: float  # wall-clock seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,25 +54,51 @@ class OutboxEvent:
     pubsub: str
     topic: str
     data: Any
-    metadata: dict[str, str]
+    metadata: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    strikes: int = 0
 
 
 class OutboxStore(Protocol):
-    """The seam for keeping the outbox in the service's own database."""
+    """The seam for keeping the outbox in the service's own database. Every method is durable
+    when it returns, and raises :class:`~kugel_common.errors.OutboxError` when it cannot be."""
 
-    async def add(self, event_id: str, pubsub: str, topic: str, data: Any,
-                  metadata: dict[str, str]) -> None:
-        """Durable when it returns."""
+    async def add(self, events: Sequence[OutboxEvent], *, marker: str | None = None) -> None:
+        """Record new events: held under ``marker`` (a state transaction's), else pending. An
+        id recorded before keeps its row; a held one becomes pending when added unheld."""
 
-    async def pending(self, limit: int) -> list[OutboxEvent]:
-        """The oldest pending events, in the order they were added."""
+    async def page(self, after: int, limit: int) -> list[OutboxEvent]:
+        """Pending events with ``seq > after``, oldest first."""
 
-    async def mark(self, seq: int, status: OutboxStatus, error: str | None = None) -> None:
-        """Record an attempt and its outcome."""
+    async def delivered(self, seq: int) -> None: ...
+
+    async def failed(self, seq: int, error: str, *, strike: bool, park: bool) -> None:
+        """Record a failed attempt; ``strike`` counts it against the event, ``park`` parks it."""
+
+    async def held_markers(self, before: float) -> list[str]:
+        """Markers of events held since before ``before`` (wall-clock seconds)."""
+
+    async def settle(self, marker: str, committed: bool) -> None:
+        """The marker's transaction committed (its events become pending) or never did (they
+        are dropped)."""
+
+    async def records(self, status: OutboxStatus | None, limit: int) -> list[OutboxRecord]: ...
 
     async def record(self, event_id: str) -> OutboxRecord | None: ...
 
     async def counts(self) -> dict[OutboxStatus, int]: ...
+
+    async def oldest_waiting(self) -> float | None:
+        """``created_at`` of the oldest held or pending event."""
+
+    async def requeue(self, event_id: str | None) -> int:
+        """Parked events back to pending (all of them for None); how many."""
+
+    async def drop(self, event_id: str) -> bool:
+        """Forget a parked event for good."""
+
+    async def prune(self, before: float) -> int:
+        """Forget delivered events recorded before ``before``."""
 
     def close(self) -> None: ...
 
@@ -66,50 +107,203 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
     pubsub TEXT NOT NULL, topic TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
-    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+    strikes INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL DEFAULT 0, marker TEXT);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
 """
+# Columns added since the first release; a file from then gets them on open.
+_ADDED = {"strikes": "INTEGER NOT NULL DEFAULT 0", "created_at": "REAL NOT NULL DEFAULT 0",
+          "marker": "TEXT"}
+_RECORD = "event_id, pubsub, topic, status, attempts, last_error, created_at"
 
 
 class SqliteOutboxStore:
-    """A SQLite file with ``synchronous=FULL``: an added event survives a crash of the process
-    or of the machine. Each call is one short statement, so it runs on the event loop."""
+    """A SQLite file in WAL mode with ``synchronous=FULL``: an added event survives a crash of
+    the process or of the machine. Several processes may share the file (one relay runs)."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + _SCHEMA)
+    def __init__(self, path: str | Path = ":memory:", *, lock_timeout: float = 5.0,
+                 now: Callable[[], float] = time.time) -> None:
+        self.path = str(path)
+        self._lock_timeout = lock_timeout
+        self._now = now
+        self._db: sqlite3.Connection | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kugel-outbox")
 
-    async def add(self, event_id: str, pubsub: str, topic: str, data: Any,
-                  metadata: dict[str, str]) -> None:
-        self._db.execute(
-            "INSERT INTO outbox (event_id, pubsub, topic, data, metadata, status) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (event_id, pubsub, topic, json.dumps(data, default=str), json.dumps(metadata),
-             OutboxStatus.PENDING.value))
+    # -- the worker thread -------------------------------------------------------------------
 
-    async def pending(self, limit: int) -> list[OutboxEvent]:
-        rows = self._db.execute(
-            "SELECT seq, event_id, pubsub, topic, data, metadata FROM outbox WHERE status = ? "
-            "ORDER BY seq LIMIT ?", (OutboxStatus.PENDING.value, limit)).fetchall()
-        return [OutboxEvent(seq, event_id, pubsub, topic, json.loads(data), json.loads(meta))
-                for seq, event_id, pubsub, topic, data, meta in rows]
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, self._call, work)
 
-    async def mark(self, seq: int, status: OutboxStatus, error: str | None = None) -> None:
-        self._db.execute("UPDATE outbox SET status = ?, attempts = attempts + 1, "
-                         "last_error = COALESCE(?, last_error) WHERE seq = ?",
-                         (status.value, error, seq))
+    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return work(self._connection())
+        except sqlite3.Error as exc:
+            reason = str(exc)
+            if self._db is not None and not _transient(reason):
+                self._db.close()  # disk errors, corruption: open afresh on the next call
+                self._db = None
+            raise OutboxError(f"outbox {self.path}: {reason}", path=self.path,
+                              reason=reason) from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                 timeout=self._lock_timeout)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                with _transaction(db):  # one process at a time creates or upgrades the file
+                    for statement in _SCHEMA.split(";"):
+                        db.execute(statement)
+                    have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+                    for name, kind in _ADDED.items():
+                        if name not in have:
+                            db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+                    db.execute("UPDATE outbox SET status = 'parked' WHERE status = 'failed'")
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    # -- the protocol --------------------------------------------------------------------------
+
+    async def add(self, events: Sequence[OutboxEvent], *, marker: str | None = None) -> None:
+        status = OutboxStatus.HELD if marker else OutboxStatus.PENDING
+        rows = [(e.event_id, e.pubsub, e.topic, json.dumps(e.data, default=str),
+                 json.dumps(e.metadata), status.value, self._now(), marker) for e in events]
+
+        def add(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.executemany(
+                    "INSERT INTO outbox (event_id, pubsub, topic, data, metadata, status, "
+                    "created_at, marker) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (event_id) DO UPDATE SET status = 'pending', marker = NULL "
+                    "WHERE status = 'held' AND excluded.status = 'pending'", rows)
+
+        await self._run(add)
+
+    async def page(self, after: int, limit: int) -> list[OutboxEvent]:
+        def page(db: sqlite3.Connection) -> list[OutboxEvent]:
+            rows = db.execute(
+                "SELECT seq, event_id, pubsub, topic, data, metadata, attempts, strikes "
+                "FROM outbox WHERE status = 'pending' AND seq > ? ORDER BY seq LIMIT ?",
+                (after, limit)).fetchall()
+            return [OutboxEvent(seq, event_id, pubsub, topic, json.loads(data), json.loads(meta),
+                                attempts, strikes)
+                    for seq, event_id, pubsub, topic, data, meta, attempts, strikes in rows]
+
+        return await self._run(page)
+
+    async def delivered(self, seq: int) -> None:
+        await self._write("UPDATE outbox SET status = 'delivered', attempts = attempts + 1 "
+                          "WHERE seq = ?", (seq,))
+
+    async def failed(self, seq: int, error: str, *, strike: bool, park: bool) -> None:
+        await self._write(
+            "UPDATE outbox SET attempts = attempts + 1, strikes = strikes + ?, last_error = ?, "
+            "status = CASE WHEN ? THEN 'parked' ELSE status END WHERE seq = ?",
+            (int(strike), error, int(park), seq))
+
+    async def held_markers(self, before: float) -> list[str]:
+        def markers(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute("SELECT DISTINCT marker FROM outbox WHERE status = 'held' "
+                              "AND created_at < ?", (before,)).fetchall()
+            return [str(row[0]) for row in rows]
+
+        return await self._run(markers)
+
+    async def settle(self, marker: str, committed: bool) -> None:
+        if committed:
+            await self._write("UPDATE outbox SET status = 'pending', marker = NULL "
+                              "WHERE marker = ? AND status = 'held'", (marker,))
+        else:
+            await self._write("DELETE FROM outbox WHERE marker = ? AND status = 'held'",
+                              (marker,))
+
+    async def records(self, status: OutboxStatus | None, limit: int) -> list[OutboxRecord]:
+        def records(db: sqlite3.Connection) -> list[OutboxRecord]:
+            if status is None:
+                rows = db.execute(f"SELECT {_RECORD} FROM outbox ORDER BY seq LIMIT ?",
+                                  (limit,))
+            else:
+                rows = db.execute(f"SELECT {_RECORD} FROM outbox WHERE status = ? "
+                                  "ORDER BY seq LIMIT ?", (status.value, limit))
+            return [_record(row) for row in rows.fetchall()]
+
+        return await self._run(records)
 
     async def record(self, event_id: str) -> OutboxRecord | None:
-        row = self._db.execute(
-            "SELECT event_id, pubsub, topic, status, attempts, last_error FROM outbox "
-            "WHERE event_id = ?", (event_id,)).fetchone()
-        if row is None:
-            return None
-        return OutboxRecord(row[0], row[1], row[2], OutboxStatus(row[3]), row[4], row[5])
+        def record(db: sqlite3.Connection) -> OutboxRecord | None:
+            row = db.execute(f"SELECT {_RECORD} FROM outbox WHERE event_id = ?",
+                             (event_id,)).fetchone()
+            return None if row is None else _record(row)
+
+        return await self._run(record)
 
     async def counts(self) -> dict[OutboxStatus, int]:
-        counted = dict(self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
-        return {status: counted.get(status.value, 0) for status in OutboxStatus}
+        def counts(db: sqlite3.Connection) -> dict[OutboxStatus, int]:
+            counted = dict(db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"))
+            return {status: counted.get(status.value, 0) for status in OutboxStatus}
+
+        return await self._run(counts)
+
+    async def oldest_waiting(self) -> float | None:
+        def oldest(db: sqlite3.Connection) -> float | None:
+            row = db.execute("SELECT MIN(created_at) FROM outbox "
+                             "WHERE status IN ('held', 'pending')").fetchone()
+            return None if row[0] is None else float(row[0])
+
+        return await self._run(oldest)
+
+    async def requeue(self, event_id: str | None) -> int:
+        if event_id is None:
+            return await self._write("UPDATE outbox SET status = 'pending', strikes = 0 "
+                                     "WHERE status = 'parked'", ())
+        return await self._write("UPDATE outbox SET status = 'pending', strikes = 0 "
+                                 "WHERE status = 'parked' AND event_id = ?", (event_id,))
+
+    async def drop(self, event_id: str) -> bool:
+        return bool(await self._write("DELETE FROM outbox WHERE status = 'parked' AND "
+                                      "event_id = ?", (event_id,)))
+
+    async def prune(self, before: float) -> int:
+        return await self._write("DELETE FROM outbox WHERE status = 'delivered' AND "
+                                 "created_at < ?", (before,))
+
+    async def _write(self, sql: str, parameters: Sequence[Any]) -> int:
+        return await self._run(lambda db: db.execute(sql, parameters).rowcount)
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file; calls already queued run first."""
+        def close() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        self._worker.submit(close).result()
+        self._worker.shutdown(wait=True)
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def _transient(reason: str) -> bool:
+    """Errors after which the connection is still good: a lock held elsewhere."""
+    return "locked" in reason or "busy" in reason
+
+
+def _record(row: Sequence[Any]) -> OutboxRecord:
+    event_id, pubsub, topic, status, attempts, last_error, created_at = row
+    return OutboxRecord(event_id, pubsub, topic, OutboxStatus(status), attempts, last_error,
+                        created_at)

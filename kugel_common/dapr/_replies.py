@@ -20,7 +20,8 @@ from ..errors import (
     ServiceUnavailableError,
 )
 
-__all__ = ["decode_json", "error_body", "to_dapr_error"]
+__all__ = ["decode_json", "error_body", "first_write_refused", "is_caller_fault",
+           "to_dapr_error"]
 
 _COMPONENT_MISSING = frozenset({
     "ERR_PUBSUB_NOT_FOUND",
@@ -43,6 +44,23 @@ def error_body(response: httpx.Response | None) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _error_code(response: httpx.Response) -> str | None:
+    code = error_body(response).get("errorCode")
+    return code if isinstance(code, str) else None
+
+
+def is_caller_fault(response: httpx.Response) -> bool:
+    """A 5xx whose errorCode reports a bad request: the breaker must not count it."""
+    return _error_code(response) in _CALLER_FAULTS
+
+
+def first_write_refused(response: httpx.Response) -> bool:
+    """state.redis refuses a first-write save of an existing key with a plain 500
+    ERR_STATE_SAVE, not a 409; the caller tells it from a store failure by reading the key."""
+    return is_caller_fault(response) or (
+        response.status_code == 500 and _error_code(response) == "ERR_STATE_SAVE")
+
+
 def to_dapr_error(error: HttpClientError) -> DaprError:
     """Map an HTTP error from the sidecar channel to the Dapr error a caller can act on."""
     if isinstance(error, DaprError):
@@ -51,7 +69,7 @@ def to_dapr_error(error: HttpClientError) -> DaprError:
     if isinstance(error, CircuitOpenError):
         return DaprCircuitOpenError(str(error), retry_after=error.retry_after, **where)
     body = error_body(error.response)
-    code = body.get("errorCode") if isinstance(body.get("errorCode"), str) else None
+    code = None if error.response is None else _error_code(error.response)
     status = error.status_code
     cls: type[DaprError] = DaprError
     if code in _COMPONENT_MISSING:

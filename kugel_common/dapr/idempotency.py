@@ -1,14 +1,18 @@
-"""Apply each event once, however often it is delivered: an atomic claim in the state store.
+"""Apply each event's effect exactly once: the effect and the record of it are one write.
 
-A claim is a ``first-write`` save of ``<prefix>:<event id>``: the sidecar refuses the second
-one with 409, so two deliveries racing for one event cannot both win (a check-then-act read
-could). The claim lives a week by default, well past any republish window.
+Claiming an event id first and applying its effect after loses events: a process killed between
+the two leaves a claim that makes every redelivery look like a duplicate. Here the key that the
+effect changes also keeps the ids of the events applied to it, and one etag-checked save of that
+key writes both. A single-key save is atomic on every Dapr state store, state.redis included (one
+Lua script), where a multi-key transaction is not: state.redis does not roll back an operation
+whose etag check fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import EtagMismatchError
 from ._client import DaprApi
@@ -19,42 +23,64 @@ WEEK = 7 * 24 * 3600
 
 
 class IdempotentConsumer:
-    """``async with consumer.once(event.id) as first: if first: apply(event)``."""
+    """``await consumer.apply(event.id, key, change)``; ``await consumer.read(key)``.
+
+    The key's stored value is ``{"value": ..., "applied": {event id: when}}``: read it with
+    :meth:`read`. An event id is remembered ``ttl_seconds`` (a week), well past any redelivery.
+    An effect on several keys makes all but one of them safe to repeat (a deterministic key
+    written last-write, such as ``entry:<event id>``), writes those first, and applies the one
+    that must not repeat (a counter, a total) through :meth:`apply`.
+    """
 
     def __init__(self, dapr: DaprApi, store: str, *, ttl_seconds: int = WEEK,
-                 prefix: str = "claimed") -> None:
+                 now: Callable[[], float] = time.time, attempts: int = 50) -> None:
         self._dapr = dapr
         self._store = store
         self._ttl = ttl_seconds
-        self._prefix = prefix
+        self._now = now
+        self._attempts = attempts
 
-    def _key(self, event_id: str) -> str:
-        return f"{self._prefix}:{event_id}"
+    async def apply(self, event_id: str, key: str, change: Callable[[Any], Any]) -> bool:
+        """Write ``change(current value or None)`` to ``key`` unless ``event_id`` was applied
+        to it before. True when applied now, False for a duplicate.
 
-    async def claim(self, event_id: str) -> bool:
-        """True for the first claim of the id; False when it was claimed before.
-
-        A sidecar that cannot be reached raises: failing open would apply the event twice.
+        Concurrent deliveries race on the key's etag and the loser reads again, so ``change``
+        may run more than once; only one result is written. If ``change`` raises, nothing is
+        written and the redelivery applies the event. A sidecar that cannot be reached raises:
+        failing open would apply the event twice.
         """
-        try:
-            await self._dapr.save_state(self._store, self._key(event_id), {"claimed": True},
-                                        concurrency="first-write", ttl_seconds=self._ttl)
-        except EtagMismatchError:
-            return False
-        return True
+        refused: EtagMismatchError | None = None
+        for _ in range(self._attempts):
+            entry = await self._dapr.get_state_with_etag(self._store, key)
+            stored = _unwrap(None if entry is None else entry.value)
+            applied: dict[str, float] = stored["applied"]
+            if event_id in applied:
+                return False
+            now = self._now()
+            kept = {seen: at for seen, at in applied.items() if at > now - self._ttl}
+            record = {"value": change(stored["value"]), "applied": {**kept, event_id: now}}
+            try:
+                if entry is None:
+                    await self._dapr.save_state(self._store, key, record,
+                                                concurrency="first-write")
+                else:
+                    await self._dapr.save_state(self._store, key, record, etag=entry.etag)
+            except EtagMismatchError as exc:
+                refused = exc
+                continue
+            return True
+        assert refused is not None
+        raise refused
 
-    async def release(self, event_id: str) -> None:
-        """Give a claim back, so that a redelivery can apply the event after a failure."""
-        await self._dapr.delete_state(self._store, self._key(event_id))
+    async def read(self, key: str) -> Any:
+        """The value that :meth:`apply` keeps under ``key``, or None."""
+        entry = await self._dapr.get_state_with_etag(self._store, key)
+        return _unwrap(None if entry is None else entry.value)["value"]
 
-    @asynccontextmanager
-    async def once(self, event_id: str) -> AsyncIterator[bool]:
-        """Yields whether this delivery is the first; if the block raises, the claim is given
-        back, so the event is not lost, only retried."""
-        first = await self.claim(event_id)
-        try:
-            yield first
-        except BaseException:
-            if first:
-                await self.release(event_id)
-            raise
+
+def _unwrap(stored: Any) -> dict[str, Any]:
+    if stored is None:
+        return {"value": None, "applied": {}}
+    if not isinstance(stored, dict) or not isinstance(stored.get("applied"), dict):
+        raise ValueError("not a value kept by IdempotentConsumer.apply")
+    return stored

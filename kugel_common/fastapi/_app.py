@@ -67,9 +67,13 @@ def _health_router(container: KugelContainer) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/health")
-    async def health() -> dict[str, str]:
-        """Liveness: the process answers. It touches no dependency and publishes nothing."""
-        return {"status": "ok", "app_id": container.app_settings().app_id}
+    async def health() -> JSONResponse:
+        """Liveness: the process answers and its outbox relay lives. It touches no dependency;
+        a backlog of events never fails it (riding out a broker outage is the outbox's job)."""
+        relay = container.outbox().health()
+        body = {"status": "ok" if relay.alive else "unhealthy",
+                "app_id": container.app_settings().app_id, "outbox_relay": relay.state}
+        return JSONResponse(body, 200 if relay.alive else 503)
 
     @router.get("/ready")
     async def ready() -> JSONResponse:
@@ -87,8 +91,9 @@ def _health_router(container: KugelContainer) -> APIRouter:
     @router.get("/dependencies")
     async def dependencies() -> dict[str, Any]:
         """What this service saw of the ones it calls (metrics per service and endpoint
-        template), and its outbox: for operators and the demo's dependency table."""
-        outbox = {status.value: n for status, n in (await container.outbox().counts()).items()}
-        return {"services": container.http_client().metrics_snapshot(), "outbox": outbox}
+        template), and its outbox (relay health, counts, oldest waiting event): for operators
+        and the demo's dependency table."""
+        return {"services": container.http_client().metrics_snapshot(),
+                "outbox": await container.outbox().snapshot()}
 
     return router

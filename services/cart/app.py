@@ -1,7 +1,9 @@
 """cart: carts and completed transactions (state store ``cartstore``, written with etags).
 
-A completed sale is saved and put in the outbox before the call returns, so no tranlog is
-lost even when the sidecar is down; the relay publishes it to ``topic-tranlog``.
+Completing a sale is re-drivable: a retry after a crash or a timeout gets the first attempt's
+tranlog. The cart takes its transaction number and freezes (one etag write), then the completed
+cart, its tranlog and the tranlog event commit together through ``Outbox.commit``; the relay
+publishes the event to ``topic-tranlog`` once the commit is known.
 """
 
 import uuid
@@ -15,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, Field
 
 from kugel_common import DaprClientHelper
-from kugel_common.dapr import Outbox
+from kugel_common.dapr import Outbox, OutboxMessage, StateOperation
 from kugel_common.fastapi import ApiError, authenticated, create_app
 from kugel_common.repositories import (
     ItemMasterWebRepository,
@@ -59,11 +61,12 @@ class Cart(BaseModel):
     business_date: date
     staff_id: str | None
     receipt_header: str = ""
-    status: Literal["open", "completed"] = "open"
+    status: Literal["open", "completing", "completed"] = "open"
     lines: list[TranlogLine] = []
     payments: list[TranlogPayment] = []
     change: Decimal = Decimal("0")
     transaction_no: int | None = None
+    completed_at: datetime | None = None
 
     @property
     def total(self) -> Decimal:
@@ -132,8 +135,9 @@ async def create_cart(
     cart = Cart(tenant_id=tenant_id, cart_id=str(uuid.uuid4()), store_code=terminal.store_code,
                 terminal_id=terminal.terminal_id, business_date=terminal.business_date,
                 staff_id=terminal.staff_id, receipt_header=header or "")
-    await dapr.save_state(STORE, _key(cart), cart.model_dump(mode="json"),
-                          concurrency="first-write")
+    # A fresh uuid needs no first-write: on state.redis a key written first-write refuses every
+    # later write without its etag, the completing transaction's included.
+    await dapr.save_state(STORE, _key(cart), cart.model_dump(mode="json"))
     return _view(cart)
 
 
@@ -201,31 +205,62 @@ async def add_payment(
 @inject
 async def complete(tenant_id: str, cart_id: str, dapr: Dapr,
                    outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]) -> Tranlog:
-    cart = await _open_cart(dapr, tenant_id, cart_id)
-    if not cart.lines or cart.paid < cart.total:
+    key = f"cart:{tenant_id}:{cart_id}"
+    cart = await load(dapr, STORE, key, Cart, "cart")
+    if cart.status == "completed":  # a retry: the first attempt's result, its event re-driven
+        tranlog = await load(dapr, STORE, _tranlog_key(tenant_id, cart), Tranlog, "tranlog")
+        await outbox.publish(PUBSUB, TOPIC, tranlog.model_dump(mode="json"),
+                             event_id=_event_id(tranlog))
+        return tranlog
+    if cart.status == "open" and (not cart.lines or cart.paid < cart.total):
         raise ApiError(409, "not_paid", f"paid {cart.paid} of {cart.total}")
-    number = await update(dapr, STORE, f"txno:{tenant_id}:{cart.terminal_id}",
-                          lambda n: (n or 0) + 1)
-
-    def finish(current: object) -> object:
-        cart = _still_open(current)
-        cart.status, cart.transaction_no = "completed", number
-        return cart.model_dump(mode="json")
-
-    cart = Cart.model_validate(await update(dapr, STORE, _key(cart), finish))
+    if cart.transaction_no is None:
+        cart = await _freeze(dapr, key, await _number(dapr, cart))
     tranlog = Tranlog(
         tenant_id=tenant_id, store_code=cart.store_code, terminal_id=cart.terminal_id,
-        transaction_no=number, business_date=cart.business_date, staff_id=cart.staff_id,
-        lines=tuple(cart.lines), payments=tuple(cart.payments), total=cart.total, tax=cart.tax,
-        change=cart.change, completed_at=datetime.now(UTC))
+        transaction_no=cart.transaction_no, business_date=cart.business_date,
+        staff_id=cart.staff_id, lines=tuple(cart.lines), payments=tuple(cart.payments),
+        total=cart.total, tax=cart.tax, change=cart.change, completed_at=cart.completed_at)
     body = tranlog.model_dump(mode="json")
-    await dapr.save_state(STORE, _tranlog_key(tranlog), body)
-    await update(dapr, STORE, _index_key(tenant_id, cart.store_code, cart.terminal_id,
-                                         cart.business_date),
-                 lambda numbers: [*(numbers or []), number])
-    event_id = f"tranlog:{tenant_id}:{cart.terminal_id}:{number}"
-    await outbox.publish(PUBSUB, TOPIC, body, event_id=event_id)
+    done = cart.model_copy(update={"status": "completed"}).model_dump(mode="json")
+    # No etags: the frozen cart's values are fixed, so a concurrent retry writes the same ones.
+    await outbox.commit(STORE, [StateOperation.upsert(key, done),
+                                StateOperation.upsert(_tranlog_key(tenant_id, cart), body)],
+                        [OutboxMessage(PUBSUB, TOPIC, body, event_id=_event_id(tranlog))])
     return tranlog
+
+
+async def _number(dapr: DaprClientHelper, cart: Cart) -> int:
+    """The terminal's next transaction number. The counter remembers the cart that took the
+    last one, so a retry after a crash takes the same number, not a second one."""
+    day = cart.business_date.isoformat()
+
+    def take(current: object) -> object:
+        counter = dict(current) if isinstance(current, dict) else {"last": 0, "days": {}}
+        if counter.get("cart") != cart.cart_id:
+            number = counter["last"] + 1
+            counter.update(last=number, cart=cart.cart_id,
+                           days={day: number, **counter["days"]})
+        return counter
+
+    counter = await update(dapr, STORE, _counter_key(cart.tenant_id, cart.terminal_id), take)
+    return int(counter["last"])
+
+
+async def _freeze(dapr: DaprClientHelper, key: str, number: int) -> Cart:
+    """Open -> completing, with the number: from here on the cart's values are fixed. A
+    concurrent attempt that froze it first keeps its number."""
+
+    def freeze(current: object) -> object:
+        if current is None:
+            raise ApiError(404, "not_found", "cart not found")
+        cart = Cart.model_validate(current)
+        if cart.transaction_no is None:
+            cart.status, cart.transaction_no = "completing", number
+            cart.completed_at = datetime.now(UTC)
+        return cart.model_dump(mode="json")
+
+    return Cart.model_validate(await update(dapr, STORE, key, freeze))
 
 
 @router.get("/stores/{store}/terminals/{terminal}/transactions")
@@ -233,27 +268,38 @@ async def complete(tenant_id: str, cart_id: str, dapr: Dapr,
 async def list_transactions(tenant_id: str, store: str, terminal: str, business_date: date,
                             dapr: Dapr, cursor: int = 0,
                             limit: Annotated[int, Query(gt=0, le=500)] = 100) -> Page[Tranlog]:
-    numbers: list[int] = await dapr.get_state(
-        STORE, _index_key(tenant_id, store, terminal, business_date)) or []
-    page = numbers[cursor:cursor + limit]
-    keys = [f"tranlog:{tenant_id}:{terminal}:{n}" for n in page]
+    """The day's sales, read from the numbers the terminal gave out: a number whose sale never
+    committed has no tranlog and is skipped, so no list can disagree with the commits."""
+    counter = await dapr.get_state(STORE, _counter_key(tenant_id, terminal)) or {}
+    first = counter.get("days", {}).get(business_date.isoformat())
+    if first is None:
+        return Page[Tranlog](items=(), next_cursor=None)
+    start, last = max(first, cursor), int(counter["last"])
+    numbers = range(start, min(last, start + limit - 1) + 1)
+    keys = [f"tranlog:{tenant_id}:{terminal}:{n}" for n in numbers]
     found = await dapr.get_bulk_state(STORE, keys)
-    more = cursor + limit < len(numbers)
-    return Page[Tranlog](items=tuple(Tranlog.model_validate(found[k]) for k in keys
-                                     if k in found),
-                         next_cursor=str(cursor + limit) if more else None)
+    sales = [Tranlog.model_validate(found[k]) for k in keys if k in found]
+    more = start + limit <= last
+    return Page[Tranlog](
+        items=tuple(t for t in sales
+                    if t.business_date == business_date and t.store_code == store),
+        next_cursor=str(start + limit) if more else None)
 
 
 def _key(cart: Cart) -> str:
     return f"cart:{cart.tenant_id}:{cart.cart_id}"
 
 
-def _tranlog_key(tranlog: Tranlog) -> str:
+def _tranlog_key(tenant: str, cart: Cart) -> str:
+    return f"tranlog:{tenant}:{cart.terminal_id}:{cart.transaction_no}"
+
+
+def _counter_key(tenant: str, terminal: str) -> str:
+    return f"txno:{tenant}:{terminal}"
+
+
+def _event_id(tranlog: Tranlog) -> str:
     return f"tranlog:{tranlog.tenant_id}:{tranlog.terminal_id}:{tranlog.transaction_no}"
-
-
-def _index_key(tenant: str, store: str, terminal: str, business_date: date) -> str:
-    return f"tx:{tenant}:{store}:{terminal}:{business_date.isoformat()}"
 
 
 async def _open_cart(dapr: DaprClientHelper, tenant: str, cart_id: str) -> Cart:

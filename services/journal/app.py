@@ -1,5 +1,9 @@
 """journal: every completed sale as a journal entry, searchable by terminal and date, and a
-reconciliation against cart's own transaction list."""
+reconciliation against cart's own transaction list.
+
+An entry's key is the sale's own, so writing it twice is harmless; the day's index takes each
+event once (IdempotentConsumer.apply), so a crash between the two loses nothing.
+"""
 
 from datetime import date
 from typing import Annotated
@@ -10,12 +14,12 @@ from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
-from kugel_common.dapr import CloudEvent, Subscriber
+from kugel_common.dapr import CloudEvent, IdempotentConsumer, Subscriber
 from kugel_common.fastapi import authenticated, create_app
 from kugel_common.repositories import TranlogWebRepository
 from kugel_common.schemas import Tranlog
 
-from ..common import ServiceContainer, update
+from ..common import ServiceContainer
 
 APP_ID = "journal"
 STORE = "statestore"
@@ -37,6 +41,7 @@ class Reconciliation(BaseModel):
 
 
 Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
+Consumer = Annotated[IdempotentConsumer, Depends(Provide[Container.idempotent_consumer])]
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
 
 
@@ -44,9 +49,9 @@ def _index(tenant: str, terminal: str, day: date) -> str:
     return f"journal:{tenant}:{terminal}:{day.isoformat()}"
 
 
-async def _entries(dapr: DaprClientHelper, tenant: str, terminal: str,
-                   day: date) -> list[Tranlog]:
-    numbers: list[int] = await dapr.get_state(STORE, _index(tenant, terminal, day)) or []
+async def _entries(dapr: DaprClientHelper, consumer: IdempotentConsumer, tenant: str,
+                   terminal: str, day: date) -> list[Tranlog]:
+    numbers: list[int] = await consumer.read(_index(tenant, terminal, day)) or []
     keys = [f"entry:{tenant}:{terminal}:{n}" for n in numbers]
     found = await dapr.get_bulk_state(STORE, keys)
     return [Tranlog.model_validate(found[k]) for k in keys if k in found]
@@ -54,8 +59,9 @@ async def _entries(dapr: DaprClientHelper, tenant: str, terminal: str,
 
 @router.get("/journal")
 @inject
-async def search(tenant_id: str, terminal: str, business_date: date, dapr: Dapr) -> Journal:
-    entries = await _entries(dapr, tenant_id, terminal, business_date)
+async def search(tenant_id: str, terminal: str, business_date: date, dapr: Dapr,
+                 consumer: Consumer) -> Journal:
+    entries = await _entries(dapr, consumer, tenant_id, terminal, business_date)
     return Journal(count=len(entries), entries=entries)
 
 
@@ -63,9 +69,10 @@ async def search(tenant_id: str, terminal: str, business_date: date, dapr: Dapr)
 @inject
 async def reconcile(
     tenant_id: str, store: str, terminal: str, business_date: date, dapr: Dapr,
+    consumer: Consumer,
     tranlogs: Annotated[TranlogWebRepository, Depends(Provide[Container.tranlogs])],
 ) -> Reconciliation:
-    journal = {t.transaction_no for t in await _entries(dapr, tenant_id, terminal,
+    journal = {t.transaction_no for t in await _entries(dapr, consumer, tenant_id, terminal,
                                                           business_date)}
     cart = [t.transaction_no async for t in tranlogs.list_transactions(
         tenant_id, store, terminal, business_date=business_date)]
@@ -79,14 +86,11 @@ def subscriptions(container: Container) -> Subscriber:
     @subscriber.subscribe("pubsub-tranlog-report", "topic-tranlog")
     async def on_tranlog(event: CloudEvent[Tranlog]) -> None:
         sale = event.data
-        dapr = container.dapr()
-        async with container.idempotent_consumer().once(event.id) as first:
-            if first:
-                key = f"entry:{sale.tenant_id}:{sale.terminal_id}:{sale.transaction_no}"
-                await dapr.save_state(STORE, key, sale.model_dump(mode="json"))
-                await update(dapr, STORE, _index(sale.tenant_id, sale.terminal_id,
-                                                 sale.business_date),
-                             lambda numbers: sorted({*(numbers or []), sale.transaction_no}))
+        key = f"entry:{sale.tenant_id}:{sale.terminal_id}:{sale.transaction_no}"
+        await container.dapr().save_state(STORE, key, sale.model_dump(mode="json"))
+        await container.idempotent_consumer().apply(
+            event.id, _index(sale.tenant_id, sale.terminal_id, sale.business_date),
+            lambda numbers: sorted({*(numbers or []), sale.transaction_no}))
 
     return subscriber
 

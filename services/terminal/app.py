@@ -151,7 +151,12 @@ async def _change(dapr: DaprClientHelper, tenant: str, terminal_id: str,
 
 
 async def _log(outbox: Outbox, terminal: Terminal, action: str) -> None:
-    await outbox.publish(PUBSUB, TOPIC, {"action": action, **terminal.model_dump(mode="json")})
+    """The id names the change, so a retried open or close publishes the same event again,
+    which consumers drop as a duplicate, and never a second one."""
+    event_id = (f"{action}:{terminal.tenant_id}:{terminal.terminal_id}:"
+                f"{terminal.business_date}")
+    await outbox.publish(PUBSUB, TOPIC, {"action": action, **terminal.model_dump(mode="json")},
+                         event_id=event_id)
 
 
 def build(container: Container | None = None) -> FastAPI:

@@ -74,7 +74,7 @@ class Sidecar:
 
 def build(components: list[Component], clock: FakeClock) -> tuple[SidecarApp, list[Published]]:
     published: list[Published] = []
-    stores = {c.name: StateStore(clock.now) for c in components if c.kind == "state"}
+    stores = {c.name: StateStore.of(c, clock.now) for c in components if c.kind == "state"}
     app = SidecarApp("app-a", components, stores, published.append, api_token=TOKEN,
                      clock=clock.now)
     return app, published
@@ -114,16 +114,31 @@ async def test_state_rows(sidecar: Sidecar) -> None:
     etag = got.headers["etag"]
     await sidecar.expect("GET", f"{url}/{missing}", 204)
     await sidecar.expect("PUT", url, 204, json=[])
-    # etags: a stale one, one for a missing key, and first-write on an existing key all lose
+    # state.redis: a stale etag loses with 409; an etag for a missing key creates it
     await sidecar.expect("POST", url, 204, json=[{"key": k, "value": 2, "etag": etag}])
     await sidecar.expect("POST", url, 409, "ERR_STATE_SAVE",
                          json=[{"key": k, "value": 3, "etag": etag}])
-    await sidecar.expect("POST", url, 409, "ERR_STATE_SAVE",
-                         json=[{"key": sidecar.key("nope"), "value": 3, "etag": "1"}])
-    await sidecar.expect("POST", url, 409, "ERR_STATE_SAVE", json=[
-        {"key": k, "value": 3, "options": {"concurrency": "first-write"}}])
+    created = sidecar.key("created")
+    await sidecar.expect("POST", url, 204, json=[{"key": created, "value": 3, "etag": "1"}])
+    assert (await sidecar.expect("GET", f"{url}/{created}", 200)).json() == 3
+    await sidecar.expect("POST", url, 400, "ERR_STATE_SAVE",
+                         json=[{"key": k, "value": 3, "etag": "not-a-version"}])
     await sidecar.expect("POST", url, 400, "ERR_MALFORMED_REQUEST",
                          json=[{"key": k, "value": 3, "etag": 5}])
+    # first-write on a key written last-write overwrites it; last-write ignores a stale etag
+    await sidecar.expect("POST", url, 204, json=[
+        {"key": k, "value": 4, "options": {"concurrency": "first-write"}}])
+    plain = sidecar.key("plain")
+    await sidecar.expect("POST", url, 204, json=[{"key": plain, "value": 1}])
+    await sidecar.expect("POST", url, 204, json=[
+        {"key": plain, "value": 2, "etag": "99", "options": {"concurrency": "last-write"}}])
+    # a key written first-write refuses any write without its etag with a plain 500
+    await sidecar.expect("POST", url, 500, "ERR_STATE_SAVE", json=[
+        {"key": k, "value": 5, "options": {"concurrency": "first-write"}}])
+    await sidecar.expect("POST", url, 500, "ERR_STATE_SAVE", json=[{"key": k, "value": 5}])
+    current = (await sidecar.expect("GET", f"{url}/{k}", 200)).headers["etag"]
+    await sidecar.expect("POST", url, 204, json=[{"key": k, "value": 5, "etag": current}])
+    etag = current  # stale now
     await sidecar.expect("POST", url, 400, "ERR_MALFORMED_REQUEST", content=b"{not json")
     await sidecar.expect("POST", url, 400, "ERR_MALFORMED_REQUEST", json=[{"value": 1}])
     await sidecar.expect("POST", url, 400, "ERR_MALFORMED_REQUEST",
@@ -153,10 +168,13 @@ async def test_bulk_get_transaction_and_ttl(sidecar: Sidecar) -> None:
                           {"operation": "delete", "request": {"key": a}}]}
     await sidecar.expect("POST", f"{url}/transaction", 204, json=ops)
     await sidecar.expect("GET", f"{url}/{a}", 204)
-    atomic = {"operations": [{"operation": "upsert", "request": {"key": d, "value": 4}},
-                             {"operation": "delete", "request": {"key": c, "etag": "999"}}]}
-    await sidecar.expect("POST", f"{url}/transaction", 500, "ERR_STATE_TRANSACTION", json=atomic)
-    await sidecar.expect("GET", f"{url}/{d}", 204)  # nothing applied
+    # state.redis runs a transaction as MULTI/EXEC: a refused operation undoes nothing
+    partial = {"operations": [{"operation": "upsert", "request": {"key": d, "value": 4}},
+                              {"operation": "delete", "request": {"key": c, "etag": "999"}}]}
+    await sidecar.expect("POST", f"{url}/transaction", 500, "ERR_STATE_TRANSACTION",
+                         json=partial)
+    assert (await sidecar.expect("GET", f"{url}/{d}", 200)).json() == 4
+    assert (await sidecar.expect("GET", f"{url}/{c}", 200)).json() == 3
     await sidecar.expect("POST", f"{url}/transaction", 400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
                          json={"operations": [{"operation": "merge", "request": {"key": c}}]})
 

@@ -121,7 +121,8 @@ async def test_errors_share_one_body(client: httpx.AsyncClient, knobs: Knobs) ->
 
 
 async def test_health_and_ready(client: httpx.AsyncClient, knobs: Knobs) -> None:
-    assert (await client.get("/health")).json() == {"status": "ok", "app_id": "cart"}
+    assert (await client.get("/health")).json() == {"status": "ok", "app_id": "cart",
+                                                     "outbox_relay": "running"}
     await client.get(ITEM_PATH, headers={"X-API-KEY": "key-t1"})
     ready = await client.get("/ready")
     assert ready.status_code == 200
@@ -130,7 +131,9 @@ async def test_health_and_ready(client: httpx.AsyncClient, knobs: Knobs) -> None
     master_data = seen["services"]["master-data"]
     assert list(master_data["endpoints"]) == ["/tenants/{tenant}/stores/{store}/items/{code}"]
     assert master_data["total"]["requests"] == 1 and master_data["connections_opened"] == 1
-    assert seen["outbox"] == {"pending": 0, "delivered": 0, "failed": 0}
+    assert seen["outbox"] == {"relay": "running", "restarts": 0, "last_error": None, "held": 0,
+                              "pending": 0, "delivered": 0, "parked": 0,
+                              "oldest_waiting_seconds": None}
     knobs.fail_next = [500] * 100
     with set_testing(True):
         for _ in range(5):

@@ -50,9 +50,8 @@ class SubscriberApp:
             self.deliveries[n] += 1
             if n % 10 == 0 and self.deliveries[n] == 1:
                 raise RetryLater
-            async with consumer.once(event.id) as first:
-                if first:
-                    self.applied[n] += 1
+            if await consumer.apply(event.id, f"applied:{n}", lambda count: (count or 0) + 1):
+                self.applied[n] += 1
 
         self.app = FastAPI()
         self.app.include_router(subscriber.router)

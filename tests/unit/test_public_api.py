@@ -22,6 +22,7 @@ EXPECTED = [
     "HttpClientHelper",
     "InvalidEndpointError",
     "NotFoundError",
+    "OutboxError",
     "RequestInfo",
     "Resolver",
     "ResponseInfo",

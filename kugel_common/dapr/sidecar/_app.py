@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ._components import Component
 from ._delivery import Subscription
-from ._state import EtagMismatch, StateStore, Write
+from ._state import InvalidEtag, StateStore, Write, WriteRefused
 
 __all__ = ["BrokerUnavailable", "DaprHTTPError", "Published", "SidecarApp"]
 
@@ -229,12 +229,17 @@ class SidecarApp:
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "etag must be a string")
         options = item.get("options") or {}
         ttl = (item.get("metadata") or {}).get("ttlInSeconds")
+        try:
+            ttl_seconds = float(ttl) if ttl is not None else None
+        except ValueError as exc:
+            raise DaprHTTPError(500, "ERR_STATE_SAVE", f"ttlInSeconds {ttl!r}") from exc
         return Write(
             key=self._key(item.get("key")),
             value=None if delete else json.dumps(item.get("value")).encode(),
             etag=etag or None,
             first_write=options.get("concurrency") == "first-write",
-            ttl_seconds=float(ttl) if ttl is not None else None,
+            last_write=options.get("concurrency") == "last-write",
+            ttl_seconds=ttl_seconds,
         )
 
     async def _save(self, request: Request) -> Response:
@@ -245,8 +250,12 @@ class SidecarApp:
         writes = [self._write(item) for item in items]
         try:
             store.apply(writes)
-        except EtagMismatch as exc:
-            raise DaprHTTPError(409, "ERR_STATE_SAVE", f"etag mismatch for {exc}") from exc
+        except InvalidEtag as exc:
+            raise DaprHTTPError(400, "ERR_STATE_SAVE", str(exc)) from exc
+        except WriteRefused as exc:
+            if exc.etag_given:
+                raise DaprHTTPError(409, "ERR_STATE_SAVE", f"etag mismatch for {exc}") from exc
+            raise DaprHTTPError(500, "ERR_STATE_SAVE", f"failed to set key {exc}") from exc
         return Response(status_code=204)
 
     async def _get(self, request: Request) -> Response:
@@ -261,7 +270,7 @@ class SidecarApp:
         item = {"key": request.path_params["key"], "etag": request.headers.get("if-match")}
         try:
             store.apply([self._write(item, delete=True)])
-        except EtagMismatch as exc:
+        except WriteRefused as exc:
             raise DaprHTTPError(409, "ERR_STATE_DELETE", f"etag mismatch for {exc}") from exc
         return Response(status_code=204)
 
@@ -288,9 +297,9 @@ class SidecarApp:
                                     f"operation {kind!r} is not supported")
             writes.append(self._write(operation.get("request"), delete=kind == "delete"))
         try:
-            store.apply(writes)
-        except EtagMismatch as exc:
-            raise DaprHTTPError(500, "ERR_STATE_TRANSACTION", f"etag mismatch for {exc}") from exc
+            store.apply(writes, transaction=True)
+        except (WriteRefused, InvalidEtag) as exc:
+            raise DaprHTTPError(500, "ERR_STATE_TRANSACTION", f"refused: {exc}") from exc
         return Response(status_code=204)
 
 

@@ -81,7 +81,7 @@ class LocalSidecar:
 
         self.broker = Broker(database("broker"), clock=clock,
                              redelivery_initial=redelivery_initial, redelivery_max=redelivery_max)
-        self.stores = {c.name: StateStore(clock, database(f"state-{c.name}"))
+        self.stores = {c.name: StateStore.of(c, clock, database(f"state-{c.name}"))
                        for c in components if c.kind == "state"}
         self.sidecars = {
             spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,

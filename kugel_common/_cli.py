@@ -1,4 +1,5 @@
-"""The ``kugel`` command. ``kugel sidecar`` runs the local Dapr sidecar for one or more apps."""
+"""The ``kugel`` command. ``kugel sidecar`` runs the local Dapr sidecar for one or more apps;
+``kugel outbox`` lets an operator inspect an outbox file and requeue or drop parked events."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .dapr import OutboxStatus, SqliteOutboxStore
 from .dapr.sidecar import AppSpec, LocalSidecar, load_components
+from .errors import OutboxError
 
 __all__ = ["main"]
 
@@ -50,6 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     sidecar.add_argument("--in-memory", action="store_true",
                          help="keep nothing on disk (state and events die with the process)")
     sidecar.add_argument("--log-level", default="info")
+
+    outbox = commands.add_parser(
+        "outbox", help="inspect an outbox file; requeue or drop parked events",
+        description="Works on the file while the service runs: its relay sends a requeued "
+                    "event within a second.")
+    outbox.add_argument("--file", type=Path, required=True, help="the outbox's SQLite file "
+                        "(KUGEL_OUTBOX_PATH of the service)")
+    actions = outbox.add_subparsers(dest="action", required=True)
+    actions.add_parser("stats", help="events per status, and the oldest waiting one's age")
+    listing = actions.add_parser("list", help="events, oldest first")
+    listing.add_argument("--status", choices=[s.value for s in OutboxStatus], default="parked")
+    listing.add_argument("--limit", type=int, default=100)
+    requeue = actions.add_parser("requeue", help="parked events back to pending")
+    which = requeue.add_mutually_exclusive_group(required=True)
+    which.add_argument("event_id", nargs="?")
+    which.add_argument("--all", action="store_true", help="every parked event")
+    drop = actions.add_parser("drop", help="forget a parked event for good")
+    drop.add_argument("event_id")
     return parser
 
 
@@ -80,8 +102,43 @@ async def _serve(sidecar: LocalSidecar) -> None:
     print("sidecar stopped", flush=True)
 
 
+async def _outbox(args: argparse.Namespace) -> int:
+    store = SqliteOutboxStore(args.file)
+    try:
+        if args.action == "stats":
+            for status, count in (await store.counts()).items():
+                print(f"{status.value:<10} {count}")
+            oldest = await store.oldest_waiting()
+            age = "-" if oldest is None else f"{max(0.0, time.time() - oldest):.1f} s"
+            print(f"oldest waiting: {age}")
+            return 0
+        if args.action == "list":
+            for record in await store.records(OutboxStatus(args.status), args.limit):
+                print(f"{record.event_id}  {record.pubsub}/{record.topic}  "
+                      f"attempts={record.attempts}  {record.last_error or ''}".rstrip())
+            return 0
+        if args.action == "requeue":
+            count = await store.requeue(None if args.all else args.event_id)
+            print(f"requeued {count}")
+            return 0 if count else 1
+        dropped = await store.drop(args.event_id)
+        print("dropped" if dropped else f"no parked event {args.event_id}")
+        return 0 if dropped else 1
+    finally:
+        store.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "outbox":
+        if not args.file.is_file():
+            print(f"kugel outbox: no such file: {args.file}", file=sys.stderr)
+            return 2
+        try:
+            return asyncio.run(_outbox(args))
+        except OutboxError as exc:
+            print(f"kugel outbox: {exc}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     apps = _apps(args)
     if not apps:

@@ -1,7 +1,9 @@
-"""`kugel sidecar` as a user runs it: a real process, the component YAML daprd reads, Ctrl-C."""
+"""`kugel sidecar` as a user runs it (a real process, the component YAML daprd reads, Ctrl-C),
+and `kugel outbox` as an operator runs it."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import httpx
 import pytest
 
 from kugel_common._cli import main
+from kugel_common.dapr import OutboxEvent, SqliteOutboxStore
 
 from .server import free_port
 
@@ -75,3 +78,32 @@ def test_sidecar_command_refuses_bad_arguments(
 ) -> None:
     assert main(argv) == 2
     assert "kugel sidecar:" in capsys.readouterr().err
+
+
+def test_outbox_command_lists_requeues_and_drops_parked_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+
+    async def seed() -> None:
+        store = SqliteOutboxStore(path)
+        await store.add([OutboxEvent(0, f"e{n}", "pubsub", "t", {"n": n}) for n in range(3)])
+        for seq in (1, 2):  # the first two refused for good
+            await store.failed(seq, "DaprError: 400 bad event", strike=True, park=True)
+        store.close()
+
+    asyncio.run(seed())
+    file = ["outbox", "--file", str(path)]
+    assert main([*file, "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == ["e0", "e1"]
+    assert "DaprError: 400 bad event" in listed[0]
+    assert main([*file, "requeue", "e0"]) == 0
+    assert main([*file, "drop", "e1"]) == 0
+    assert main([*file, "drop", "e2"]) == 1  # pending, not parked: kept
+    capsys.readouterr()
+    assert main([*file, "stats"]) == 0
+    stats = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines()[:4])
+    assert stats == {"held": "0", "pending": "2", "delivered": "0", "parked": "0"}
+    assert main(["outbox", "--file", str(tmp_path / "missing.sqlite3"), "stats"]) == 2
+    assert not (tmp_path / "missing.sqlite3").exists()  # never creates an empty outbox

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit bench demo stack docs deploy-files clean
+.PHONY: test lint typecheck unit bench demo stack chaos docs deploy-files clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
@@ -35,6 +35,10 @@ docs: $(STAMP)
 
 deploy-files: $(STAMP)
 	$(BIN)/python scripts/gen_deploy.py
+
+# The crash suite: SIGKILL each part of the stack 20 times at random points (seeds printed).
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.crash --runs 100
 
 demo: $(STAMP)
 	$(BIN)/python -m services.demo

@@ -49,12 +49,19 @@ class Stack:
     port_offset: int = 0  # tests move the whole stack to free ports
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # More apps beside the five: app id -> ("module:app", app port, sidecar port).
+    extra: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    components: Path = ROOT / "dapr" / "components"
+
+    @property
+    def apps(self) -> dict[str, tuple[str, int, int]]:
+        return {**SERVICES, **self.extra}
 
     def app_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{SERVICES[name][1] + self.port_offset}"
+        return f"http://127.0.0.1:{self.apps[name][1] + self.port_offset}"
 
     def sidecar_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{SERVICES[name][2] + self.port_offset}"
+        return f"http://127.0.0.1:{self.apps[name][2] + self.port_offset}"
 
     def _secrets(self) -> dict[str, str]:
         return {"DAPR_API_TOKEN": "local-dapr-token", "APP_API_TOKEN": "local-app-token"}
@@ -62,21 +69,21 @@ class Stack:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.start_sidecar()
-        for name in SERVICES:
+        for name in self.apps:
             self.start_service(name, wait=False)
-        for name in SERVICES:
+        for name in self.apps:
             self.wait_healthy(name)
 
     def start_sidecar(self) -> None:
-        apps = [f"--app={name}:{SERVICES[name][2] + self.port_offset}:{self.app_url(name)}"
-                for name in SERVICES]
+        apps = [f"--app={name}:{self.apps[name][2] + self.port_offset}:{self.app_url(name)}"
+                for name in self.apps]
         command = [sys.executable, "-m", "kugel_common._cli", "sidecar", *apps,
-                   "--resources-path", str(ROOT / "dapr" / "components"),
+                   "--resources-path", str(self.components),
                    "--data-dir", str(self.data_dir / "sidecar"), "--log-level", "warning"]
         self.processes["sidecar"] = self._spawn(command, self._secrets(), "sidecar")
 
     def start_service(self, name: str, *, wait: bool = True) -> None:
-        package = SERVICES[name][0]
+        package, port, _ = self.apps[name]
         env = {
             **self._secrets(),
             "KUGEL_APP_ID": name,
@@ -91,8 +98,9 @@ class Stack:
                for other in SERVICES},
             **self.env,
         }
-        command = [sys.executable, "-m", "uvicorn", f"services.{package}.app:app",
-                   "--host", "127.0.0.1", "--port", str(SERVICES[name][1] + self.port_offset),
+        target = package if ":" in package else f"services.{package}.app:app"
+        command = [sys.executable, "-m", "uvicorn", target,
+                   "--host", "127.0.0.1", "--port", str(port + self.port_offset),
                    "--log-level", "warning", "--no-access-log"]
         self.processes[name] = self._spawn(command, env, name)
         if wait:
@@ -132,8 +140,14 @@ class Stack:
         """Take the sidecar's message broker down, or bring it back (state stays up)."""
         self.processes["sidecar"].send_signal(signal.SIGUSR2 if up else signal.SIGUSR1)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown code runs, as when a node dies or the OOM killer strikes."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
     def stop_all(self) -> None:
-        for name in [*SERVICES, "sidecar"]:
+        for name in [*self.apps, "sidecar"]:
             self.stop(name)
 
 

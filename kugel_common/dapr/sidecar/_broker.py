@@ -141,6 +141,8 @@ class Broker:
     async def _deliver_loop(
         self, app_id: str, sub: Subscription, deliver: Deliver, wakeup: asyncio.Event
     ) -> None:
+        """Deliver the subscription's events for good: no error stops it (daprd's rule). An
+        event whose delivery or dead-lettering fails is retried later, after the others."""
         cursor = 0
         ready: list[Message] = []
         retries: list[tuple[float, int, int, Message]] = []  # (due, seq, attempt, message)
@@ -150,28 +152,36 @@ class Broker:
                 await wakeup.wait()
                 continue
             now = self._clock()
-            if retries and retries[0][0] <= now:
-                _, _, attempt, message = heapq.heappop(retries)
-            else:
-                if not ready:
-                    ready = self._fetch(app_id, sub, cursor)
-                    if ready:
-                        cursor = ready[-1].seq
-                if not ready:
-                    wakeup.clear()
-                    timeout = retries[0][0] - now if retries else None
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wakeup.wait(), timeout)
+            message: Message | None = None
+            try:
+                if retries and retries[0][0] <= now:
+                    _, _, attempt, message = heapq.heappop(retries)
+                else:
+                    if not ready:
+                        ready = self._fetch(app_id, sub, cursor)
+                        if ready:
+                            cursor = ready[-1].seq
+                    if not ready:
+                        wakeup.clear()
+                        timeout = retries[0][0] - now if retries else None
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(wakeup.wait(), timeout)
+                        continue
+                    message, attempt = ready.pop(0), 0
+                verdict = await deliver(app_id, sub, message)
+                if verdict is Verdict.DROP and sub.dead_letter_topic:
+                    self._dead_letter(message, sub.dead_letter_topic)
+                if verdict is not Verdict.RETRY:
+                    self._ack(app_id, message.seq)
                     continue
-                message, attempt = ready.pop(0), 0
-            verdict = await deliver(app_id, sub, message)
-            if verdict is Verdict.RETRY:
-                delay = min(self._max, self._initial * 2 ** attempt)
-                heapq.heappush(retries, (now + delay, message.seq, attempt + 1, message))
-                continue
-            if verdict is Verdict.DROP and sub.dead_letter_topic:
-                self._dead_letter(message, sub.dead_letter_topic)
-            self._ack(app_id, message.seq)
+            except Exception:
+                logger.exception("delivery of %s to %s failed; retrying it later",
+                                 sub.topic, app_id)
+                if message is None:  # the broker's own store failed: wait, then read again
+                    await asyncio.sleep(self._initial or 0.1)
+                    continue
+            delay = min(self._max, self._initial * 2 ** attempt)
+            heapq.heappush(retries, (now + delay, message.seq, attempt + 1, message))
 
     def _dead_letter(self, message: Message, topic: str) -> None:
         body = message.body if message.raw else {**message.body, "topic": topic}

@@ -102,18 +102,26 @@ def deployment(name: str) -> list[dict[str, Any]]:
         return {"httpGet": {"path": path, "port": port}, "periodSeconds": 10,
                 "failureThreshold": 3}
 
+    # A StatefulSet, so that each replica's outbox file lives on its own PersistentVolumeClaim:
+    # a pod that is rescheduled to another node takes its pending events along. Scaling down
+    # keeps the claim (Retain), and the events on it go out when the replica comes back.
     resources: list[dict[str, Any]] = [{
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "replicas": 1,
+            "serviceName": name,
+            "podManagementPolicy": "Parallel",
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain",
+                                                     "whenScaled": "Retain"},
             "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
             "template": {
                 "metadata": {"labels": labels, "annotations": {
                     "dapr.io/enabled": "true", "dapr.io/app-id": name,
                     "dapr.io/app-port": str(port), "dapr.io/config": "kugel"}},
                 "spec": {
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001,
+                                        "fsGroup": 10001},
                     "containers": [{
                         "name": name, "image": f"kugel/{name}:{VERSION}",
                         "ports": [{"containerPort": port, "name": "http"}],
@@ -125,11 +133,13 @@ def deployment(name: str) -> list[dict[str, Any]]:
                                       "limits": {"cpu": "500m", "memory": "256Mi"}},
                         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                     }],
-                    # The outbox file: an emptyDir survives container restarts, not pod moves;
-                    # give it a PersistentVolumeClaim where that matters (docs/operations.md).
-                    "volumes": [{"name": "data", "emptyDir": {}}],
                 },
             },
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}},
+            }],
         },
     }, {
         "apiVersion": "v1", "kind": "Service",
@@ -141,7 +151,7 @@ def deployment(name: str) -> list[dict[str, Any]]:
         resources.append({
             "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": name},
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet",
                                         "name": name},
                      "minReplicas": 1, "maxReplicas": 5,
                      "metrics": [{"type": "Resource", "resource": {

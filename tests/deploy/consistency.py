@@ -27,7 +27,7 @@ def compose_apps(compose: Doc) -> dict[str, tuple[str, int]]:
 def k8s_apps(documents: Iterable[Doc]) -> dict[str, tuple[str, int]]:
     found = {}
     for doc in documents:
-        if doc.get("kind") == "Deployment":
+        if doc.get("kind") == "StatefulSet":
             annotations = doc["spec"]["template"]["metadata"]["annotations"]
             found[doc["metadata"]["name"]] = (annotations["dapr.io/app-id"],
                                               int(annotations["dapr.io/app-port"]))
@@ -49,7 +49,7 @@ def one_sidecar_per_service(compose: Doc, k8s: list[Doc], services: Iterable[str
         port = int(compose["services"][name]["environment"]["PORT"])
         if apps.get(name) != (name, port):
             problems.append(f"compose: {name}'s sidecar says {apps.get(name)}, app is {port}")
-        containers = [c for d in k8s if d.get("kind") == "Deployment"
+        containers = [c for d in k8s if d.get("kind") == "StatefulSet"
                       and d["metadata"]["name"] == name
                       for c in d["spec"]["template"]["spec"]["containers"]]
         if not containers or deployments.get(name) != (
@@ -105,7 +105,7 @@ def base_urls_are_set(compose: Doc, k8s: list[Doc], calls: Mapping[str, set[str]
     problems = []
     for app, targets in calls.items():
         compose_env = compose["services"][app]["environment"]
-        k8s_env = {e["name"] for d in k8s if d.get("kind") == "Deployment"
+        k8s_env = {e["name"] for d in k8s if d.get("kind") == "StatefulSet"
                    and d["metadata"]["name"] == app
                    for c in d["spec"]["template"]["spec"]["containers"] for e in c["env"]}
         for target in targets:
@@ -122,7 +122,7 @@ _PINNED = re.compile(r"^[\w./-]+:(\d+\.\d+[\w.-]*)$")
 
 def images_are_pinned(compose: Doc, k8s: list[Doc], dockerfile: str) -> list[str]:
     images = [s["image"] for s in compose["services"].values() if "image" in s]
-    images += [c["image"] for d in k8s if d.get("kind") == "Deployment"
+    images += [c["image"] for d in k8s if d.get("kind") == "StatefulSet"
                for c in d["spec"]["template"]["spec"]["containers"]]
     images += re.findall(r"^ARG PYTHON_IMAGE=(\S+)", dockerfile, flags=re.M)
     return [f"image {image!r} is not pinned to a version" for image in images

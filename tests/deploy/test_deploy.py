@@ -84,7 +84,7 @@ def test_compose_files_validate_against_the_compose_spec() -> None:
 
 def test_kubernetes_core_objects_validate() -> None:
     core = [d for d in K8S if not d["apiVersion"].startswith("dapr.io/")]
-    assert {d["kind"] for d in core} == {"Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert {d["kind"] for d in core} == {"StatefulSet", "Service", "HorizontalPodAutoscaler"}
     for doc in core:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
     broken = copy.deepcopy(core[0])
@@ -186,7 +186,7 @@ def test_image_tags_are_pinned() -> None:
 def test_compose_and_kubernetes_agree_on_app_ids_and_ports() -> None:
     assert check.compose_and_k8s_agree(COMPOSE, K8S) == []
     broken = copy.deepcopy(K8S)
-    deployment = next(d for d in broken if d.get("kind") == "Deployment")
+    deployment = next(d for d in broken if d.get("kind") == "StatefulSet")
     deployment["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-port"] = "1"
     assert check.compose_and_k8s_agree(COMPOSE, broken) != []
 
@@ -206,3 +206,19 @@ async def test_the_local_sidecar_accepts_every_component_file(tmp_path: Path) ->
             visible = {c.name for c in COMPONENTS if c.visible_to(name)}
             assert visible, f"{name} sees no component"
             assert all(app.can_use_pubsub(c) for c in visible if c.startswith("pubsub"))
+
+
+def test_every_outbox_lives_on_a_persistent_volume_claim() -> None:
+    """A rescheduled pod must take its pending events along: no emptyDir under the outbox."""
+    workloads = [d for d in load("deploy/k8s/services.yaml") if d["kind"] == "StatefulSet"]
+    assert {w["metadata"]["name"] for w in workloads} == set(SERVICES)
+    for workload in workloads:
+        spec = workload["spec"]
+        pod = spec["template"]["spec"]
+        [container] = pod["containers"]
+        outbox = next(e["value"] for e in container["env"] if e["name"] == "KUGEL_OUTBOX_PATH")
+        [mount] = [m for m in container["volumeMounts"] if outbox.startswith(m["mountPath"])]
+        claims = {c["metadata"]["name"] for c in spec["volumeClaimTemplates"]}
+        assert mount["name"] in claims
+        assert "volumes" not in pod or all("emptyDir" not in v for v in pod["volumes"])
+        assert spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"

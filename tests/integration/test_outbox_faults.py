@@ -1,0 +1,121 @@
+"""The outbox when its storage breaks, with real processes: a full disk, a lock held by
+another process, a read-only file, two processes on one file. Each asserts that the caller got
+a clear error, that no accepted event was lost or published twice, and that it recovered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kugel_common import OutboxError
+from kugel_common.dapr import Outbox, SqliteOutboxStore
+
+from .outbox_child import Recorder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def child(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "tests.integration.outbox_child", *args],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True, **kwargs)
+
+
+def published(log: Path) -> Counter[str]:
+    return Counter(log.read_text().split()) if log.exists() else Counter()
+
+
+async def relay_all(path: Path, log: Path) -> None:
+    async with Outbox(Recorder(str(log)), path) as outbox:  # type: ignore[arg-type]
+        await outbox.drain(timeout=20)
+
+
+async def test_a_full_disk_refuses_clearly_loses_nothing_and_recovers(tmp_path: Path) -> None:
+    path, log = tmp_path / "outbox.sqlite3", tmp_path / "published.log"
+    out, _ = child("publish", str(path), "e", "400", str(96 * 1024)).communicate(timeout=60)
+    result = json.loads(out)
+    refused = dict(result["refused"])
+    # SQLite says "database or disk is full" (ENOSPC) or "disk I/O error" (EFBIG in WAL mode)
+    assert refused and all(reason in ("database or disk is full", "disk I/O error")
+                           for reason in refused.values())
+    assert any(int(i.split("-")[1]) >= 200 for i in result["accepted"])  # recovered when fixed
+    await relay_all(path, log)
+    assert published(log) == Counter(result["accepted"])  # each accepted one once, no other
+
+
+async def test_a_held_lock_refuses_without_blocking_the_loop_then_recovers(
+    tmp_path: Path,
+) -> None:
+    path, log = tmp_path / "outbox.sqlite3", tmp_path / "published.log"
+    outbox = Outbox(Recorder(str(log)), SqliteOutboxStore(path, lock_timeout=0.5))  # type: ignore[arg-type]
+    first = await outbox.publish("pubsub", "t", {}, event_id="before")
+    holder = child("hold-lock", str(path), "2")
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    with pytest.raises(OutboxError) as refused:
+        await outbox.publish("pubsub", "t", {}, event_id="during")
+    ticking.cancel()
+    assert "locked" in refused.value.reason
+    assert ticks >= 20  # the loop ran all through the 0.5 s wait
+    holder.wait(timeout=10)
+    after = await outbox.publish("pubsub", "t", {}, event_id="after")
+    outbox._store.close()
+    await relay_all(path, log)
+    assert published(log) == Counter([first, after])
+
+
+def immutable(path: Path, on: bool) -> bool:
+    """``chattr +i``: the file cannot be written, even by root (a read-only volume)."""
+    done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+async def test_a_read_only_file_refuses_clearly_and_recovers_once_writable(
+    tmp_path: Path,
+) -> None:
+    path, log = tmp_path / "outbox.sqlite3", tmp_path / "published.log"
+    store = SqliteOutboxStore(path)
+    outbox = Outbox(Recorder(str(log)), store)  # type: ignore[arg-type]
+    await outbox.publish("pubsub", "t", {}, event_id="kept")
+    store.close()
+    if not immutable(path, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        outbox = Outbox(Recorder(str(log)), SqliteOutboxStore(path))  # type: ignore[arg-type]
+        with pytest.raises(OutboxError) as refused:
+            await outbox.publish("pubsub", "t", {}, event_id="refused")
+        assert "readonly" in refused.value.reason
+    finally:
+        immutable(path, False)  # fixed
+    after = await outbox.publish("pubsub", "t", {}, event_id="after")
+    outbox._store.close()
+    await relay_all(path, log)
+    assert published(log) == Counter(["kept", after])
+
+
+def test_two_processes_on_one_file_publish_each_event_once(tmp_path: Path) -> None:
+    path, log = tmp_path / "outbox.sqlite3", tmp_path / "published.log"
+    workers = [child("serve", str(path), name, "200", str(log), "3") for name in "ab"]
+    states = sorted(worker.communicate(timeout=60)[0].strip() for worker in workers)
+    assert states == ["running", "standby"]  # one relay for the file
+    expected = Counter(f"{name}-{n}" for name in "ab" for n in range(200))
+    deadline = time.monotonic() + 5
+    while published(log) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert published(log) == expected  # all 400, each exactly once

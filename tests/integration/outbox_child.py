@@ -34,9 +34,12 @@ class Recorder:
 
     async def publish_event(self, pubsub: str, topic: str, data: Any, *, event_id: str,
                             **_: Any) -> str:
+        await asyncio.to_thread(self._append, event_id)
+        return event_id
+
+    def _append(self, event_id: str) -> None:
         with open(self._log, "a") as file:
             file.write(event_id + "\n")
-        return event_id
 
 
 async def publish(path: str, prefix: str, count: int, fsize: int | None) -> None:

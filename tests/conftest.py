@@ -1,12 +1,39 @@
 from __future__ import annotations
 
+import faulthandler
 import random
-from collections.abc import AsyncIterator
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from types import FrameType
 
 import pytest
 
 from kugel_common import ClientSettings, ServiceClientPool, ServiceRegistry
 from kugel_common.testing import FakeClock
+
+TEST_LIMIT = 180  # seconds: no test may hang the suite, whatever it waits for
+
+
+class TestTookTooLong(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def time_limit() -> Iterator[None]:
+    """Fail a test that runs past TEST_LIMIT, with every thread's stack, instead of hanging."""
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        faulthandler.dump_traceback(file=sys.stderr)
+        raise TestTookTooLong(f"the test ran past {TEST_LIMIT} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(TEST_LIMIT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -59,8 +59,9 @@ class OutboxMessage:
 
 @dataclass(frozen=True, slots=True)
 class RelayHealth:
-    """``state``: stopped, standby (another process relays this file), running, restarting or
-    dead (its task ended, or it has failed for longer than ``dead_after``)."""
+    """``state``: stopped, standby (another process relays this file), running, restarting
+    (waiting out the backoff after a failure) or dead (its task ended, or it has kept failing for
+    longer than ``dead_after``)."""
 
     state: str
     restarts: int
@@ -247,6 +248,7 @@ class Outbox:
             while True:
                 try:
                     await acquire()
+                    self._state = "running"
                     await self._relay()
                 except Exception as exc:
                     now = self._clock.now()
@@ -295,7 +297,7 @@ class Outbox:
             self._wakeup.clear()
             await self._housekeeping()
             outage, next_due = await self._pass()
-            self._failing_since, self._state = None, "running"
+            self._failing_since = None
             self._restarts_before = self._restarts  # a clean pass: the next failure backs off anew
             if outage:
                 delay = self._backoff(outages)
@@ -381,8 +383,11 @@ class Outbox:
         """Until woken (a new event), the next retry is due, or the poll for events that
         other processes recorded."""
         if next_due is None:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+            # as the event is set, and stop() then waits for the relay for ever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wakeup.wait()
             return
         sleep = asyncio.ensure_future(
             self._clock.sleep(max(0.0, min(self._poll, next_due - self._clock.now()))))

@@ -33,7 +33,7 @@ from ._replies import (
     decode_json,
     error_body,
     first_write_refused,
-    is_caller_fault,
+    spares_breaker,
     to_dapr_error,
 )
 
@@ -65,18 +65,34 @@ class StateEntry(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class StateOperation:
-    """One step of :meth:`DaprClientHelper.execute_state_transaction`."""
+    """One step of :meth:`DaprClientHelper.execute_state_transaction`.
+
+    On a store with daprd's transactional outbox (``outboxPublishPubsub``), each upsert also
+    publishes an event: ``content_type="application/json"`` keeps its data an object (daprd
+    otherwise sends Go's text form of it), its ``metadata`` entries become CloudEvent
+    attributes (``type``, ``subject``...), and a :meth:`projection` of the same key replaces
+    the published data without being saved.
+    """
 
     operation: Literal["upsert", "delete"]
     key: str
     value: Any = None
     etag: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
 
     @classmethod
     def upsert(cls, key: str, value: Any, *, etag: str | None = None,
-               metadata: Mapping[str, str] | None = None) -> StateOperation:
-        return cls("upsert", key, value, etag, dict(metadata or {}))
+               metadata: Mapping[str, str] | None = None,
+               content_type: str | None = None) -> StateOperation:
+        return cls("upsert", key, value, etag, dict(metadata or {}), content_type)
+
+    @classmethod
+    def projection(cls, key: str, data: Any, *, content_type: str = JSON) -> StateOperation:
+        """What daprd's outbox publishes for the upsert of ``key`` in the same transaction,
+        instead of the saved value; it is not saved itself."""
+        return cls("upsert", key, data, metadata={"outbox.projection": "true"},
+                   content_type=content_type)
 
     @classmethod
     def delete(cls, key: str, *, etag: str | None = None) -> StateOperation:
@@ -90,6 +106,8 @@ class StateOperation:
             request["etag"] = self.etag
         if self.metadata:
             request["metadata"] = dict(self.metadata)
+        if self.content_type is not None:
+            request["contentType"] = self.content_type
         return {"operation": self.operation, "request": request}
 
 
@@ -198,7 +216,7 @@ class DaprClientHelper:
     async def _send(
         self, component: str, method: str, endpoint: str, **kwargs: Any
     ) -> httpx.Response:
-        kwargs.setdefault("caller_fault", is_caller_fault)
+        kwargs.setdefault("caller_fault", spares_breaker)
         try:
             return await self.client(component).request(method, endpoint, **kwargs)
         except HttpClientError as exc:
@@ -314,7 +332,7 @@ class DaprClientHelper:
         try:
             await self._send(store, "POST", "/v1.0/state/{store}", path_params={"store": store},
                              json=[item],
-                             caller_fault=first_write_refused if claims_first else is_caller_fault)
+                             caller_fault=first_write_refused if claims_first else spares_breaker)
         except DaprUnavailableError as exc:
             if not (claims_first and exc.response is not None
                     and first_write_refused(exc.response)):
@@ -351,7 +369,12 @@ class DaprClientHelper:
         self, store: str, operations: Iterable[StateOperation]
     ) -> None:
         """Several writes in one call. Atomic only where the store says so: state.redis runs
-        MULTI/EXEC, and an operation whose etag check fails does not undo the others."""
+        MULTI/EXEC, and an operation whose etag check fails does not undo the others.
+
+        On a store with daprd's outbox, a pub/sub that refuses the event fails the call with
+        :class:`~kugel_common.errors.DaprUnavailableError` (``ERR_PUBLISH_OUTBOX``) and nothing
+        is written; it does not count against the store's breaker.
+        """
         await self._send(store, "POST", "/v1.0/state/{store}/transaction",
                          path_params={"store": store},
                          json={"operations": [op.to_json() for op in operations]})

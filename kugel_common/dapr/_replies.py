@@ -20,7 +20,7 @@ from ..errors import (
     ServiceUnavailableError,
 )
 
-__all__ = ["decode_json", "error_body", "first_write_refused", "is_caller_fault",
+__all__ = ["decode_json", "error_body", "first_write_refused", "spares_breaker",
            "to_dapr_error"]
 
 _COMPONENT_MISSING = frozenset({
@@ -31,6 +31,9 @@ _COMPONENT_MISSING = frozenset({
 })
 # 5xx codes that report a bad request, not a sick sidecar or broker.
 _CALLER_FAULTS = frozenset({"ERR_PUBSUB_CLOUD_EVENTS_SER", "ERR_STATE_TRANSACTION"})
+# 5xx codes of a state call that report another component's failure: the state store is fine
+# when daprd's transactional outbox cannot hand its intent to the pub/sub.
+_OTHER_COMPONENT = frozenset({"ERR_PUBLISH_OUTBOX"})
 
 
 def error_body(response: httpx.Response | None) -> dict[str, Any]:
@@ -49,15 +52,16 @@ def _error_code(response: httpx.Response) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def is_caller_fault(response: httpx.Response) -> bool:
-    """A 5xx whose errorCode reports a bad request: the breaker must not count it."""
-    return _error_code(response) in _CALLER_FAULTS
+def spares_breaker(response: httpx.Response) -> bool:
+    """A 5xx that does not say this component is sick (a bad request, or another component's
+    failure): the component's breaker must not count it."""
+    return _error_code(response) in _CALLER_FAULTS | _OTHER_COMPONENT
 
 
 def first_write_refused(response: httpx.Response) -> bool:
     """state.redis refuses a first-write save of an existing key with a plain 500
     ERR_STATE_SAVE, not a 409; the caller tells it from a store failure by reading the key."""
-    return is_caller_fault(response) or (
+    return spares_breaker(response) or (
         response.status_code == 500 and _error_code(response) == "ERR_STATE_SAVE")
 
 

@@ -6,9 +6,11 @@ import httpx
 import pytest
 
 from kugel_common import (
+    BreakerState,
     ComponentNotFoundError,
     DaprClientHelper,
     DaprError,
+    DaprUnavailableError,
     EtagMismatchError,
     ServiceClientPool,
     StateOperation,
@@ -16,7 +18,7 @@ from kugel_common import (
 from kugel_common.dapr.sidecar import Component
 from kugel_common.testing import FakeClock
 
-from .test_state_and_publish import TOKEN, build
+from .harness import COMPONENTS, TOKEN, build
 
 
 @pytest.fixture
@@ -57,3 +59,29 @@ async def test_publish_through_the_helper(dapr: DaprClientHelper) -> None:
         await DaprClientHelper(pool, api_token="wrong").publish_event("pubsub", "t", {})
     assert info.value.status_code == 401
     assert info.value.error_code is None
+
+
+async def test_daprd_outbox_through_the_helper() -> None:
+    clock = FakeClock()
+    app, broker = build([c for c in COMPONENTS if c.name in ("outboxstore", "outbox-internal",
+                                                              "pubsub")], clock)
+    pool = ServiceClientPool(clock=clock, transport=lambda _n, _s: httpx.ASGITransport(app.asgi))
+    dapr = DaprClientHelper(pool, environ={"DAPR_API_TOKEN": TOKEN})
+    sale = {"total": "9.90", "lines": [1, 2]}
+    await dapr.execute_state_transaction("outboxstore", [
+        StateOperation.upsert("sale/1", sale, content_type="application/json",
+                              metadata={"type": "sale.completed"}),
+        StateOperation.projection("sale/1", {"total": "9.90"})])
+    assert await dapr.get_state("outboxstore", "sale/1") == sale
+    [intent] = broker
+    assert intent.body["type"] == "sale.completed"
+    assert intent.body["data"] == {"total": "9.90"}  # the projection, not the saved value
+
+    broker.down = True
+    for _ in range(10):
+        with pytest.raises(DaprUnavailableError) as info:
+            await dapr.execute_state_transaction("outboxstore",
+                                                 [StateOperation.upsert("sale/2", 1)])
+        assert info.value.error_code == "ERR_PUBLISH_OUTBOX"
+    assert await dapr.get_state("outboxstore", "sale/2") is None  # nothing written
+    assert dapr.breaker_state("outboxstore") is BreakerState.CLOSED  # the store is fine

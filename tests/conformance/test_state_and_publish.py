@@ -12,85 +12,12 @@ run only against the local one.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import httpx
 import pytest
 
-from kugel_common.dapr.sidecar import (
-    Component,
-    Published,
-    SidecarApp,
-    StateStore,
-    load_components,
-)
 from kugel_common.testing import FakeClock
 
-TOKEN = os.environ.get("DAPR_API_TOKEN", "conformance-token")
-EXTERNAL = os.environ.get("KUGEL_CONFORMANCE_URL")
-COMPONENTS = load_components([Path(__file__).parent / "components"])
-
-
-class Sidecar:
-    def __init__(self, client: httpx.AsyncClient, published: list[Published] | None = None,
-                 clock: FakeClock | None = None) -> None:
-        self.client = client
-        self._published = published
-        self._clock = clock
-        self.run = uuid.uuid4().hex[:8]  # keys unique per run: a real store keeps old ones
-
-    @property
-    def local(self) -> bool:
-        return self._published is not None
-
-    @property
-    def published(self) -> list[Published]:
-        if self._published is None:
-            pytest.skip("needs the local sidecar: it looks at what the sidecar published")
-        return self._published
-
-    @property
-    def clock(self) -> FakeClock:
-        if self._clock is None:
-            pytest.skip("needs the local sidecar's clock")
-        return self._clock
-
-    def key(self, name: str) -> str:
-        return f"{self.run}-{name}"
-
-    async def expect(self, method: str, path: str, status: int, code: str | None = None,
-                     **kwargs: Any) -> httpx.Response:
-        headers = {"dapr-api-token": TOKEN, **kwargs.pop("headers", {})}
-        response = await self.client.request(method, path, headers=headers, **kwargs)
-        assert response.status_code == status, response.text
-        if code is not None:
-            assert response.json()["errorCode"] == code
-        return response
-
-
-def build(components: list[Component], clock: FakeClock) -> tuple[SidecarApp, list[Published]]:
-    published: list[Published] = []
-    stores = {c.name: StateStore.of(c, clock.now) for c in components if c.kind == "state"}
-    app = SidecarApp("app-a", components, stores, published.append, api_token=TOKEN,
-                     clock=clock.now)
-    return app, published
-
-
-@pytest.fixture
-async def sidecar() -> AsyncIterator[Sidecar]:
-    if EXTERNAL:
-        async with httpx.AsyncClient(base_url=EXTERNAL) as client:
-            yield Sidecar(client)
-        return
-    clock = FakeClock()
-    app, published = build(COMPONENTS, clock)
-    transport = httpx.ASGITransport(app.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sidecar") as client:
-        yield Sidecar(client, published, clock)
+from .harness import EXTERNAL, Sidecar, build
 
 
 async def test_api_token_is_enforced_except_on_health(sidecar: Sidecar) -> None:
@@ -102,7 +29,9 @@ async def test_api_token_is_enforced_except_on_health(sidecar: Sidecar) -> None:
         assert (await sidecar.client.get(path)).status_code == 204
     metadata = (await sidecar.expect("GET", "/v1.0/metadata", 200)).json()
     assert metadata["id"] == "app-a"
-    assert {c["name"] for c in metadata["components"]} == {"statestore", "pubsub"}  # scopes
+    names = {c["name"] for c in metadata["components"]}
+    assert {"statestore", "pubsub", "outboxstore"} <= names
+    assert "other-apps-store" not in names  # scoped to app-b
 
 
 async def test_state_rows(sidecar: Sidecar) -> None:
@@ -241,7 +170,7 @@ async def test_no_components_at_all() -> None:
     app, _ = build([], FakeClock())
     transport = httpx.ASGITransport(app.asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://sidecar") as client:
-        sidecar = Sidecar(client, [], FakeClock())
+        sidecar = Sidecar(client, app, None, FakeClock())
         await sidecar.expect("POST", "/v1.0/publish/p/t", 400, "ERR_PUBSUB_NOT_CONFIGURED",
                              json={})
         await sidecar.expect("GET", "/v1.0/state/s/k", 500, "ERR_STATE_STORE_NOT_CONFIGURED")

@@ -4,16 +4,18 @@ It reads the same component files as daprd (``dapr/components/``). What differs 
 listed in docs/dapr.md.
 """
 
-from ._app import Published, SidecarApp
+from ._app import SidecarApp
 from ._broker import Broker, Message
 from ._components import Component, ComponentError, load_components
 from ._delivery import Subscription, Verdict, parse_subscriptions, verdict_of
+from ._events import BrokerUnavailable, Published
 from ._local import AppSpec, LocalSidecar
 from ._state import StateStore
 
 __all__ = [
     "AppSpec",
     "Broker",
+    "BrokerUnavailable",
     "Component",
     "ComponentError",
     "LocalSidecar",

@@ -22,9 +22,11 @@ from starlette.routing import Route
 
 from ._components import Component
 from ._delivery import Subscription
+from ._events import BrokerUnavailable, Published
+from ._outbox import OutboxConfig, outbox_intents
 from ._state import InvalidEtag, StateStore, Write, WriteRefused
 
-__all__ = ["BrokerUnavailable", "DaprHTTPError", "Published", "SidecarApp"]
+__all__ = ["DaprHTTPError", "SidecarApp"]
 
 RUNTIME_VERSION = "1.18.0-kugel"
 _VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -32,24 +34,10 @@ Invoke = Callable[[Request, str, str], Awaitable[Response]]
 _HEALTH_PATHS = ("/v1.0/healthz", "/v1.0/healthz/outbound")
 
 
-class BrokerUnavailable(Exception):
-    """Raised by ``on_publish`` when the broker behind the pub/sub component is down."""
-
-
 class DaprHTTPError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """An event the sidecar accepted: the envelope (or raw body) as subscribers will get it."""
-
-    pubsub: str
-    topic: str
-    body: Any
-    raw: bool = False
 
 
 @dataclass
@@ -63,6 +51,7 @@ class SidecarApp:
     api_token: str | None = None
     clock: Callable[[], float] = time.time
     invoke: Invoke | None = None
+    namespace: str = ""  # daprd's NAMESPACE: empty in self-hosted mode
     subscriptions: list[Subscription] = field(default_factory=list)
     asgi: Starlette = field(init=False)
 
@@ -70,6 +59,8 @@ class SidecarApp:
         visible = [c for c in self.components if c.visible_to(self.app_id)]
         self._pubsubs = {c.name: c for c in visible if c.kind == "pubsub"}
         self._state_names = {c.name for c in visible if c.kind == "state"}
+        self.outboxes = {c.name: config for c in visible
+                         if (config := OutboxConfig.of(c)) is not None}
         both = ["POST", "PUT"]
         self.asgi = Starlette(exception_handlers={DaprHTTPError: _error_response}, routes=[
             Route("/v1.0/healthz", self._healthz, methods=["GET"]),
@@ -126,8 +117,7 @@ class SidecarApp:
             raise DaprHTTPError(404, "ERR_PUBSUB_NOT_FOUND", f"pubsub {pubsub} not found")
         if not topic:
             raise DaprHTTPError(404, "ERR_TOPIC_NAME_EMPTY", "topic is empty")
-        allowed = component.metadata.get("allowedTopics")
-        if allowed and topic not in [t.strip() for t in allowed.split(",")]:
+        if not _allows(component, topic):
             raise DaprHTTPError(403, "ERR_PUBSUB_FORBIDDEN", f"topic {topic} is not allowed")
         return pubsub, topic
 
@@ -289,18 +279,46 @@ class SidecarApp:
     async def _transaction(self, request: Request) -> Response:
         store = self._store(request)
         operations = await _listed(request, "operations")
-        writes = []
+        writes: list[tuple[Write, dict[str, Any]]] = []
         for operation in operations:
             kind = operation.get("operation") if isinstance(operation, dict) else None
             if kind not in ("upsert", "delete"):
                 raise DaprHTTPError(400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
                                     f"operation {kind!r} is not supported")
-            writes.append(self._write(operation.get("request"), delete=kind == "delete"))
+            item = operation.get("request")
+            writes.append((self._write(item, delete=kind == "delete"), item))
+        committed = [write for write, _ in writes]
+        outbox = self.outboxes.get(request.path_params["store"])
+        if outbox is not None:
+            trace = {name: request.headers.get(name, "") for name in ("traceparent",
+                                                                      "tracestate")}
+            committed, intents = outbox_intents(outbox, self.app_id, self.namespace, writes,
+                                                trace)
+            for intent in intents:  # before the commit, as daprd does: failures orphan them
+                self._publish_intent(intent.published)
+            committed += [intent.marker for intent in intents]
         try:
-            store.apply(writes, transaction=True)
+            store.apply(committed, transaction=True)
         except (WriteRefused, InvalidEtag) as exc:
             raise DaprHTTPError(500, "ERR_STATE_TRANSACTION", f"refused: {exc}") from exc
         return Response(status_code=204)
+
+    def _publish_intent(self, intent: Published) -> None:
+        component = self._pubsubs.get(intent.pubsub)
+        try:
+            if component is None:
+                raise BrokerUnavailable(f"pubsub '{intent.pubsub}' not found")
+            if not _allows(component, intent.topic):
+                raise BrokerUnavailable(f"topic {intent.topic} is not allowed")
+            self.on_publish(intent)
+        except BrokerUnavailable as exc:
+            raise DaprHTTPError(500, "ERR_PUBLISH_OUTBOX",
+                                f"error while publishing outbox message: {exc}") from exc
+
+
+def _allows(component: Component, topic: str) -> bool:
+    allowed = component.metadata.get("allowedTopics")
+    return not allowed or topic in [t.strip() for t in allowed.split(",")]
 
 
 def _metadata(request: Request) -> dict[str, str]:

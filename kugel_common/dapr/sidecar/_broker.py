@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ._app import BrokerUnavailable, Published
 from ._delivery import Subscription, Verdict
+from ._events import BrokerUnavailable, Published
 
 __all__ = ["Broker", "Message"]
 
@@ -164,8 +164,9 @@ class Broker:
                     if not ready:
                         wakeup.clear()
                         timeout = retries[0][0] - now if retries else None
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(wakeup.wait(), timeout)
+                        with contextlib.suppress(TimeoutError):  # wait_for may swallow a cancel
+                            async with asyncio.timeout(timeout):
+                                await wakeup.wait()
                         continue
                     message, attempt = ready.pop(0), 0
                 verdict = await deliver(app_id, sub, message)

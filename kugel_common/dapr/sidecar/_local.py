@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from ._app import DaprHTTPError, SidecarApp
 from ._broker import Broker, Message
 from ._components import Component
 from ._delivery import Subscription, Verdict, parse_subscriptions, verdict_of
+from ._events import BrokerUnavailable, Published
+from ._outbox import OutboxRelay
 from ._state import StateStore
 
 __all__ = ["AppSpec", "LocalSidecar"]
@@ -67,7 +69,13 @@ class LocalSidecar:
         redelivery_initial: float = 0.5,
         redelivery_max: float = 30.0,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        namespace: str = "",
+        outbox_scan_delay: float = 1.0,
+        outbox_max_elapsed: float = 10.0,
     ) -> None:
+        """``sleep`` and the ``outbox_*`` timings are daprd's transactional outbox's: every
+        message waits ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``."""
         self.apps = {spec.app_id: spec for spec in apps}
         self.components = list(components)
         self._host = host
@@ -86,9 +94,11 @@ class LocalSidecar:
         self.sidecars = {
             spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
                                     self.broker.publish, api_token=api_token, clock=clock,
-                                    invoke=self._invoke)
+                                    invoke=self._invoke, namespace=namespace)
             for spec in apps
         }
+        self._sleep, self._namespace = sleep, namespace
+        self._outbox_timing = (outbox_scan_delay, outbox_max_elapsed)
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=2.0))
         self._servers: dict[str, _Server] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -118,6 +128,8 @@ class LocalSidecar:
                     raise RuntimeError(f"the sidecar of {app_id} did not start")
                 await asyncio.sleep(0.01)
             self.ports[app_id] = server.servers[0].sockets[0].getsockname()[1]
+        for app_id, sidecar in self.sidecars.items():
+            self._run_outboxes(app_id, sidecar)
         for spec in self.apps.values():
             if spec.app_url:
                 self._tasks.append(asyncio.create_task(self._discover(spec),
@@ -136,6 +148,23 @@ class LocalSidecar:
         for store in self.stores.values():
             store.close()
         await self._http.aclose()
+
+    def _run_outboxes(self, app_id: str, sidecar: SidecarApp) -> None:
+        """daprd subscribes to its internal outbox topics at start-up, app or no app."""
+        kinds = {c.name: c.type for c in self.components}
+        scan_delay, max_elapsed = self._outbox_timing
+
+        def publish(event: Published) -> None:
+            if not sidecar.can_use_pubsub(event.pubsub):
+                raise BrokerUnavailable(f"pubsub {event.pubsub} not found")
+            self.broker.publish(event)
+
+        for config in sidecar.outboxes.values():
+            relay = OutboxRelay(config, self.stores[config.store], publish, self._sleep,
+                                lossy=kinds.get(config.pubsub) == "pubsub.redis",
+                                scan_delay=scan_delay, max_elapsed=max_elapsed)
+            self.broker.attach(app_id, relay.subscription(self._namespace, app_id),
+                               relay.deliver)
 
     def _app_headers(self) -> dict[str, str]:
         return {"dapr-api-token": self._app_api_token} if self._app_api_token else {}

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .dapr import OutboxStatus, SqliteOutboxStore
+from .dapr import OutboxStatus, SqliteOutboxStore, salvage_outbox
 from .dapr.sidecar import AppSpec, LocalSidecar, load_components
 from .errors import OutboxError
 
@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every parked event")
     drop = actions.add_parser("drop", help="forget a parked event for good")
     drop.add_argument("event_id")
+    actions.add_parser("salvage", help="rewrite a damaged file from its readable events "
+                       "(stop the service first)")
     return parser
 
 
@@ -100,6 +102,18 @@ async def _serve(sidecar: LocalSidecar) -> None:
                   flush=True)
         await stop.wait()
     print("sidecar stopped", flush=True)
+
+
+def _salvage(path: Path) -> int:
+    saved = salvage_outbox(path)
+    print(f"kept {saved.kept} events; the damaged file is now {saved.damaged_copy}")
+    if saved.unreadable:
+        print(f"unreadable: {len(saved.unreadable)} rows, seq {saved.unreadable[0]} to "
+              f"{saved.unreadable[-1]}, recorded after event {saved.before or '-'} and before "
+              f"event {saved.after or '-'}; re-drive the events of that window from their "
+              "source")
+        return 1
+    return 0
 
 
 async def _outbox(args: argparse.Namespace) -> int:
@@ -135,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kugel outbox: no such file: {args.file}", file=sys.stderr)
             return 2
         try:
+            if args.action == "salvage":
+                return _salvage(args.file)
             return asyncio.run(_outbox(args))
         except OutboxError as exc:
             print(f"kugel outbox: {exc}", file=sys.stderr)

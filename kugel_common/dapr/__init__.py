@@ -11,6 +11,7 @@ from ._client import (
     get_dapr_client,
     set_dapr_client,
 )
+from ._outbox_salvage import Salvaged, salvage_outbox
 from ._outbox_store import (
     OutboxEvent,
     OutboxRecord,
@@ -39,10 +40,12 @@ __all__ = [
     "OutboxStore",
     "RelayHealth",
     "RetryLater",
+    "Salvaged",
     "SqliteOutboxStore",
     "StateEntry",
     "StateOperation",
     "Subscriber",
     "get_dapr_client",
+    "salvage_outbox",
     "set_dapr_client",
 ]

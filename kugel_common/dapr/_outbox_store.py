@@ -3,13 +3,17 @@
 Every SQLite call runs on one worker thread of the store's own, never on the event loop: a lock
 held by another process, or a slow disk, stalls the store, not the service. Every SQLite failure
 becomes an :class:`~kugel_common.errors.OutboxError` that names the file and SQLite's reason.
+A corrupt page fails every call that touches it, with an error that says to run
+``kugel outbox salvage``, which rewrites the file from what is still readable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +24,8 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import OutboxError
 
-__all__ = ["OutboxEvent", "OutboxRecord", "OutboxStatus", "OutboxStore", "SqliteOutboxStore"]
+__all__ = ["OutboxEvent", "OutboxRecord", "OutboxStatus", "OutboxStore", "SqliteOutboxStore",
+           "open_outbox_file", "take_relay_lock"]
 
 T = TypeVar("T")
 
@@ -142,28 +147,15 @@ class SqliteOutboxStore:
             if self._db is not None and not _transient(reason):
                 self._db.close()  # disk errors, corruption: open afresh on the next call
                 self._db = None
-            raise OutboxError(f"outbox {self.path}: {reason}", path=self.path,
-                              reason=reason) from exc
+            message = f"outbox {self.path}: {reason}"
+            if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc):
+                message += (" (the file is damaged: stop the service, then run "
+                            f"`kugel outbox --file {self.path} salvage`)")
+            raise OutboxError(message, path=self.path, reason=reason) from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                 timeout=self._lock_timeout)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                with _transaction(db):  # one process at a time creates or upgrades the file
-                    for statement in _SCHEMA.split(";"):
-                        db.execute(statement)
-                    have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-                    for name, kind in _ADDED.items():
-                        if name not in have:
-                            db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
-                    db.execute("UPDATE outbox SET status = 'parked' WHERE status = 'failed'")
-            except BaseException:
-                db.close()
-                raise
-            self._db = db
+            self._db = open_outbox_file(self.path, self._lock_timeout)
         return self._db
 
     # -- the protocol --------------------------------------------------------------------------
@@ -296,6 +288,45 @@ class _transaction:
 
     def __exit__(self, kind: object, *_: object) -> None:
         self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
+def open_outbox_file(path: str, lock_timeout: float = 5.0) -> sqlite3.Connection:
+    """A connection in autocommit mode, the file created or upgraded to the current schema."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                         timeout=lock_timeout)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        with _transaction(db):  # one process at a time creates or upgrades the file
+            for statement in _SCHEMA.split(";"):
+                db.execute(statement)
+            have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+            for name, kind in _ADDED.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+            db.execute("UPDATE outbox SET status = 'parked' WHERE status = 'failed'")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def take_relay_lock(path: str) -> int | None:
+    """One relay per outbox file across processes: an exclusive ``flock`` on
+    ``<file>.relay-lock``, which the kernel releases when the process dies. The descriptor to
+    close to release it, or None while another process holds it."""
+    fd = os.open(f"{path}.relay-lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _transient(reason: str) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import time
@@ -36,6 +35,7 @@ from ._outbox_store import (
     OutboxStatus,
     OutboxStore,
     SqliteOutboxStore,
+    take_relay_lock,
 )
 
 __all__ = ["Outbox", "OutboxMessage", "RelayHealth"]
@@ -265,8 +265,6 @@ class Outbox:
 
     @contextlib.contextmanager
     def _relay_lock(self) -> Iterator[Any]:
-        """One relay per outbox file across processes: an exclusive ``flock`` on
-        ``<file>.relay-lock``, which the kernel releases when the process dies."""
         path = getattr(self._store, "path", ":memory:")
         handle: int | None = None
 
@@ -275,15 +273,10 @@ class Outbox:
             if path == ":memory:":
                 return
             while handle is None:
-                fd = os.open(f"{path}.relay-lock", os.O_RDWR | os.O_CREAT, 0o644)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
+                handle = take_relay_lock(path)
+                if handle is None:
                     self._state = "standby"
                     await asyncio.sleep(self._poll)
-                    continue
-                handle = fd
 
         try:
             yield acquire

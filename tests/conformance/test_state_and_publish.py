@@ -174,3 +174,25 @@ async def test_no_components_at_all() -> None:
         await sidecar.expect("POST", "/v1.0/publish/p/t", 400, "ERR_PUBSUB_NOT_CONFIGURED",
                              json={})
         await sidecar.expect("GET", "/v1.0/state/s/k", 500, "ERR_STATE_STORE_NOT_CONFIGURED")
+
+
+async def test_malformed_state_items(sidecar: Sidecar) -> None:
+    """Go decodes metadata into map[string]string and TTLs with Atoi: anything else is refused
+    with daprd's codes, never a 500 from a crash."""
+    url = "/v1.0/state/statestore"
+    k = sidecar.key("m")
+    for bad in ({"metadata": [1]}, {"metadata": {"ttlInSeconds": 5}}, {"options": "x"},
+                {"contentType": ["a"]}):
+        await sidecar.expect("POST", url, 400, "ERR_MALFORMED_REQUEST",
+                             json=[{"key": k, "value": 1, **bad}])
+        await sidecar.expect("POST", f"{url}/transaction", 400, "ERR_MALFORMED_REQUEST",
+                             json={"operations": [{"operation": "upsert",
+                                                   "request": {"key": k, "value": 1, **bad}}]})
+    for ttl in ("1.5", "nan", "1e400"):
+        meta = {"metadata": {"ttlInSeconds": ttl}}
+        await sidecar.expect("POST", url, 500, "ERR_STATE_SAVE",
+                             json=[{"key": k, "value": 1, **meta}])
+        await sidecar.expect("POST", f"{url}/transaction", 500, "ERR_STATE_TRANSACTION",
+                             json={"operations": [{"operation": "upsert",
+                                                   "request": {"key": k, "value": 1, **meta}}]})
+    await sidecar.expect("GET", f"{url}/{k}", 204)  # nothing was written

@@ -211,18 +211,23 @@ class SidecarApp:
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"invalid key {key!r}")
         return f"{self.app_id}||{key}"
 
-    def _write(self, item: Any, delete: bool = False) -> Write:
+    def _write(self, item: Any, delete: bool = False, failed: str = "ERR_STATE_SAVE") -> Write:
         if not isinstance(item, dict):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "a state item must be an object")
         etag = item.get("etag")
         if etag is not None and not isinstance(etag, str):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "etag must be a string")
-        options = item.get("options") or {}
-        ttl = (item.get("metadata") or {}).get("ttlInSeconds")
-        try:
-            ttl_seconds = float(ttl) if ttl is not None else None
+        options, metadata = item.get("options") or {}, item.get("metadata") or {}
+        content_type = item.get("contentType")
+        if not (isinstance(options, dict) and _string_map(metadata)
+                and isinstance(content_type, str | None)):
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "options must be an object, "
+                                "metadata an object of strings, contentType a string")
+        ttl = metadata.get("ttlInSeconds")
+        try:  # daprd parses it as an integer (strconv.Atoi)
+            ttl_seconds = float(int(ttl)) if ttl is not None else None
         except ValueError as exc:
-            raise DaprHTTPError(500, "ERR_STATE_SAVE", f"ttlInSeconds {ttl!r}") from exc
+            raise DaprHTTPError(500, failed, f"ttlInSeconds {ttl!r}") from exc
         return Write(
             key=self._key(item.get("key")),
             value=None if delete else json.dumps(item.get("value")).encode(),
@@ -286,7 +291,7 @@ class SidecarApp:
                 raise DaprHTTPError(400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
                                     f"operation {kind!r} is not supported")
             item = operation.get("request")
-            writes.append((self._write(item, delete=kind == "delete"), item))
+            writes.append((self._write(item, kind == "delete", "ERR_STATE_TRANSACTION"), item))
         committed = [write for write, _ in writes]
         outbox = self.outboxes.get(request.path_params["store"])
         if outbox is not None:
@@ -314,6 +319,11 @@ class SidecarApp:
         except BrokerUnavailable as exc:
             raise DaprHTTPError(500, "ERR_PUBLISH_OUTBOX",
                                 f"error while publishing outbox message: {exc}") from exc
+
+
+def _string_map(value: Any) -> bool:
+    """Go decodes metadata into map[string]string: anything else is a malformed request."""
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
 def _allows(component: Component, topic: str) -> bool:

@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/http_client.py
 	$(BIN)/python bench/dapr_publish.py
+	$(BIN)/python bench/breaker_load.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md

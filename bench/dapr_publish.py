@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-from http_client import free_port  # bench/ is the script's folder
+from _servers import free_port  # bench/ is the script's folder
 
 from kugel_common import DaprClientHelper, ServiceClientPool
 from kugel_common.dapr import Outbox

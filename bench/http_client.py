@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,18 +25,13 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+from _servers import free_port, start_process  # bench/ is the script's folder
 
 import kugel_common
 from kugel_common import ClientSettings, ServiceClientPool, ServiceRegistry
 
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = (1, 10, 100)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
@@ -51,16 +45,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     except ImportError:
         command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
                    "--log-level", "warning", "server_app:app"]
-    process = subprocess.Popen(pin + command, cwd=HERE)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("benchmark server did not start")
+    return start_process(pin + command, port)
 
 
 Send = Callable[[], Awaitable[None]]

@@ -2,7 +2,8 @@
 
 ::
 
-    closed --(N consecutive failures, or failure ratio over the window)--> open
+    closed --(failure ratio over the window, once it holds min_calls)--> open
+    closed --(N consecutive failures, while the window holds fewer calls)--> open
     open --(reset timeout, jittered)--> half_open
     half_open --(M successful probes)--> closed
     half_open --(a failed probe)--> open
@@ -10,6 +11,11 @@
 
 Only dependency failures count: transport errors, timeouts, 5xx and 429. A 4xx means the server is
 healthy; a cancelled call or the caller's own bug says nothing about it either way.
+
+The ratio rule is the main one, as in Polly v8 and resilience4j: a dependency that fails 30 % of
+calls at random is sick but useful, and at 1000 callers a run of five failures in a row happens
+by chance within the first wave. Consecutive failures decide only while traffic is too thin for
+a ratio to mean anything.
 """
 
 from __future__ import annotations
@@ -37,9 +43,9 @@ class BreakerState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
-    failure_threshold: int = 5
+    failure_threshold: int = 10
     failure_ratio: float = 0.5
-    min_calls: int = 20
+    min_calls: int = 100
     window: float = 30.0
     reset_timeout: float = 10.0
     reset_jitter: float = 0.2
@@ -127,9 +133,11 @@ class CircuitBreaker:
         self._window.add(misses=1)
         successes, failures = self._window.totals()
         calls = successes + failures
-        if self._consecutive_failures >= self._config.failure_threshold or (
-            calls >= self._config.min_calls and failures / calls >= self._config.failure_ratio
-        ):
+        if calls >= self._config.min_calls:
+            tripped = failures / calls >= self._config.failure_ratio
+        else:
+            tripped = self._consecutive_failures >= self._config.failure_threshold
+        if tripped:
             self._open()
 
     def isolate(self) -> None:

@@ -51,7 +51,7 @@ class ClientSettings(BaseSettings):
         0.05, ge=0, description="No attempt starts with less than this much deadline left."
     )
     retry_budget_ratio: float = Field(
-        0.2, ge=0, le=1, description="Retries allowed as a share of requests in the window."
+        0.33, ge=0, le=1, description="Retries allowed as a share of requests in the window."
     )
     retry_budget_min_per_second: float = Field(
         1.0, ge=0, description="Retries always allowed per second, whatever the ratio."
@@ -62,13 +62,15 @@ class ClientSettings(BaseSettings):
 
     # Circuit breaker
     breaker_failure_threshold: PositiveInt = Field(
-        5, description="Consecutive failures that open the breaker."
+        10, description="Consecutive failures that open the breaker while the window holds "
+        "fewer than breaker_min_calls calls."
     )
     breaker_failure_ratio: float = Field(
         0.5, gt=0, le=1, description="Failure ratio over the window that opens the breaker."
     )
     breaker_min_calls: PositiveInt = Field(
-        20, description="Calls in the window before the failure ratio is considered."
+        100, description="Calls in the window from which the failure ratio decides, instead "
+        "of consecutive failures."
     )
     breaker_window: PositiveFloat = Field(
         30.0, description="Sliding window for the failure ratio, in seconds."

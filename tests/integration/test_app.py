@@ -15,7 +15,13 @@ from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, FastAPI
 
-from kugel_common import AppSettings, ServiceClientPool, ServiceRegistry, set_testing
+from kugel_common import (
+    AppSettings,
+    ClientSettings,
+    ServiceClientPool,
+    ServiceRegistry,
+    set_testing,
+)
 from kugel_common.container import KugelContainer
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 from kugel_common.fastapi import Principal, authenticated, create_app, issue_service_token
@@ -136,7 +142,7 @@ async def test_health_and_ready(client: httpx.AsyncClient, knobs: Knobs) -> None
                               "oldest_waiting_seconds": None}
     knobs.fail_next = [500] * 100
     with set_testing(True):
-        for _ in range(5):
+        for _ in range(ClientSettings().breaker_failure_threshold):
             await client.get("/tenants/t1/stores/s1/items/C", headers={"X-API-KEY": "key-t1"})
     not_ready = await client.get("/ready")
     assert not_ready.status_code == 503

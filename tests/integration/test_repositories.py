@@ -10,6 +10,7 @@ import pytest
 
 from kugel_common import (
     BreakerState,
+    ClientSettings,
     close_all_clients,
     set_default_pool,
     set_testing,
@@ -119,7 +120,7 @@ async def test_each_repository_maps_404_bad_bodies_503s_and_an_open_breaker(
     knobs.fail_next = [503]
     assert await call() is not None  # retried, then served
     knobs.fail_next = [500] * 100
-    for _ in range(5):
+    for _ in range(ClientSettings().breaker_failure_threshold):
         with pytest.raises(RepositoryUnavailable):
             await call()
     assert container.breakers()[service] is BreakerState.OPEN

@@ -64,6 +64,16 @@ def test_success_resets_the_consecutive_count() -> None:
     assert breaker.state is BreakerState.CLOSED
 
 
+def test_with_enough_traffic_only_the_ratio_opens() -> None:
+    breaker, _ = make(FakeClock(), failure_threshold=3, failure_ratio=0.5, min_calls=10)
+    for _ in range(10):
+        succeed(breaker)
+    fail(breaker, 9)  # 9 in a row, but 9 of 19 is under half: a flaky dependency, not a dead one
+    assert breaker.state is BreakerState.CLOSED
+    fail(breaker)  # 10 of 20
+    assert breaker.state is BreakerState.OPEN
+
+
 def test_failures_spread_over_a_day_do_not_open() -> None:
     clock = FakeClock()
     breaker, _ = make(clock, failure_threshold=3, failure_ratio=0.5, min_calls=3, window=30)

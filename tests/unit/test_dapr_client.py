@@ -13,6 +13,7 @@ from pytest_httpx import HTTPXMock
 from kugel_common import (
     BadSidecarReplyError,
     BreakerState,
+    ClientSettings,
     ComponentNotFoundError,
     DaprCircuitOpenError,
     DaprClientHelper,
@@ -202,7 +203,7 @@ async def test_sidecar_failures_open_one_breaker_per_component(
                             **error(500, "ERR_STATE_SAVE"), is_reusable=True)  # type: ignore[arg-type]
     httpx_mock.add_response(url=f"{SIDECAR}/v1.0/publish/pubsub/t?metadata.cloudevent.id=e1",
                             status_code=204)
-    for _ in range(5):
+    for _ in range(ClientSettings().breaker_failure_threshold):
         with pytest.raises(DaprUnavailableError):
             await dapr.save_state("statestore", "k", 1)
     with pytest.raises(DaprCircuitOpenError) as info:

@@ -117,5 +117,5 @@ async def test_budget_denies_retries_of_a_dead_dependency(
     sent = len(httpx_mock.get_requests())
     snapshot = pool.metrics_snapshot()["svc"]["endpoints"]["/thing"]
     await pool.aclose()
-    assert sent <= 100 * 1.2 + 1 + 1  # ratio 0.2 plus the 1-retry floor, not 300
+    assert sent <= 100 * (1 + settings.retry_budget_ratio) + 1 + 1  # plus the floor; not 300
     assert snapshot["budget_denials"] > 0

@@ -98,6 +98,14 @@ class CircuitBreaker:
             return max(0.0, self._reopen_at - self._clock.now())
         return 0.0
 
+    def rejects(self) -> bool:
+        """Whether a call would be refused now; unlike :meth:`try_acquire`, takes no permit."""
+        state = self.state
+        return state is not BreakerState.CLOSED and not (
+            state is BreakerState.HALF_OPEN
+            and self._probes_in_flight < self._config.half_open_probes
+        )
+
     def try_acquire(self) -> Permit | None:
         """A permit to make one call, or None when the call must fail fast."""
         state = self.state

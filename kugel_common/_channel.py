@@ -1,23 +1,27 @@
 """The call pipeline for one service, and the state that every caller of that service shares.
 
-One call: deadline -> [attempt: pick instance -> admission -> breaker -> send -> read] under the
-retry policy -> map the final outcome to a response or a kugel error.
+One call: check the request -> deadline -> [attempt: pick instance -> breaker -> admission ->
+breaker permit -> send -> read] under the retry policy -> map the final outcome to a response or
+a kugel error.
 
-The deadline is enforced without a timer per call (``asyncio.timeout`` costs about as much as
-the rest of kugel's bookkeeping): every phase timeout of an attempt is capped at the time left,
-no attempt starts without ``min_attempt_time`` left, and body reads check it between chunks.
+The deadline is hard: one timer per call cancels whatever is in progress when it expires, so a
+server that trickles its headers or body cannot hold a call past it. Each attempt's phase
+timeouts are also capped at the time left once it is admitted, and a timeout that the caller's
+deadline cut short says nothing about the dependency, so the breaker does not count it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -35,7 +39,9 @@ from ._settings import ClientSettings
 from .errors import (
     CircuitOpenError,
     InvalidEndpointError,
+    InvalidRequestError,
     ResponseTooLargeError,
+    WrongEventLoopError,
 )
 
 __all__ = ["Call", "ServiceChannel"]
@@ -43,6 +49,17 @@ __all__ = ["Call", "ServiceChannel"]
 logger = logging.getLogger("kugel_common.http")
 
 QueryParams = Mapping[str, Any]
+
+# RFC 9110: a field name is a token; a value holds no CR, LF, NUL or other control character.
+_FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+# Which configured phase timeout an httpx timeout exception reports.
+_PHASES: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
+    (httpx.ConnectTimeout, "connect"),
+    (httpx.ReadTimeout, "read"),
+    (httpx.WriteTimeout, "write"),
+    (httpx.PoolTimeout, "pool"),
+)
 
 
 @dataclass(slots=True)
@@ -126,22 +143,18 @@ class ServiceChannel:
             follow_redirects=False,
         )
         self._origins = {_origin(httpx.URL(url)) for url in address.base_urls}
-        self._phase_timeouts = httpx.Timeout(
-            connect=settings.connect_timeout,
-            read=settings.read_timeout,
-            write=settings.write_timeout,
-            pool=settings.pool_timeout,
-        )
-        self._longest_phase = max(settings.connect_timeout, settings.read_timeout,
-                                  settings.write_timeout, settings.pool_timeout)
+        self._phase_limits = {"connect": settings.connect_timeout, "read": settings.read_timeout,
+                              "write": settings.write_timeout, "pool": settings.pool_timeout}
+        self._longest_phase = max(self._phase_limits.values())
         self._extensions = {"trace": self._trace}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the pipeline ---------------------------------------------------------------------------
 
     async def send(self, call: Call) -> httpx.Response:
         """One call with retries; a response below 400, or a kugel error."""
-        if _is_absolute(call.endpoint):
-            self._check_origin(call)  # before metrics: a refused URL must not become a metric key
+        self._check_loop(call)
+        self._check_request(call)  # before metrics: a refused URL must not become a metric key
         started = self.clock.now()
         endpoint_metrics = self.metrics.endpoint(call.template)
         endpoint_metrics.requests += 1
@@ -155,25 +168,27 @@ class ServiceChannel:
 
         outcome: httpx.Response | BaseException
         try:
-            try:
-                outcome = await attempt()
-            except (httpx.HTTPError, TimeoutError) as exc:
-                outcome = exc
-            idempotency_key = call.idempotent or (
-                call.headers is not None and "idempotency-key" in call.headers
-            )
-            if self.policy.should_retry(call.method, idempotency_key, outcome):
-                outcome = await RetryRun(
-                    policy=self.policy,
-                    budget=self.budget,
-                    clock=self.clock,
-                    rng=self.rng,
-                    method=call.method,
-                    idempotency_key=idempotency_key,
-                    deadline=call.deadline,
-                    on_retry=functools.partial(self._on_retry, call, endpoint_metrics),
-                    on_budget_denied=functools.partial(self._on_budget_denied, endpoint_metrics),
-                ).run(attempt, outcome)
+            async with asyncio.timeout(call.deadline - started):
+                try:
+                    outcome = await attempt()
+                except (httpx.HTTPError, TimeoutError) as exc:
+                    outcome = exc
+                idempotency_key = call.idempotent or (
+                    call.headers is not None and "idempotency-key" in call.headers
+                )
+                if self.policy.should_retry(call.method, idempotency_key, outcome):
+                    outcome = await RetryRun(
+                        policy=self.policy,
+                        budget=self.budget,
+                        clock=self.clock,
+                        rng=self.rng,
+                        method=call.method,
+                        idempotency_key=idempotency_key,
+                        deadline=call.deadline,
+                        on_retry=functools.partial(self._on_retry, call, endpoint_metrics),
+                        on_budget_denied=functools.partial(self._on_budget_denied,
+                                                           endpoint_metrics),
+                    ).run(attempt, outcome)
         except (httpx.HTTPError, TimeoutError) as exc:
             outcome = exc
         except Exception as exc:  # kugel's own errors, and the caller's bugs, pass unchanged
@@ -196,38 +211,48 @@ class ServiceChannel:
         base = self.balancer.pick(call.tried)
         call.tried.append(base)
         url = self._url(call, base)
+        try:
+            request = self.client.build_request(
+                call.method,
+                url,
+                params=call.params,
+                json=call.json,
+                data=call.data,
+                content=call.content,
+                headers=call.headers,
+                extensions=self._extensions,
+            )
+        except (TypeError, ValueError) as exc:  # e.g. a body that JSON cannot encode
+            raise self._invalid(call, f"the request cannot be built: {exc}") from exc
+        if self.breaker.rejects():  # fail fast, without queueing for a slot first
+            raise self._circuit_open(call, request)
         remaining = call.deadline - self.clock.now()
         if remaining <= 0:
             raise TimeoutError("deadline exceeded before the attempt")
-        request = self.client.build_request(
-            call.method,
-            url,
-            params=call.params,
-            json=call.json,
-            data=call.data,
-            content=call.content,
-            headers=call.headers,
-            timeout=self._timeout(remaining),
-            extensions=self._extensions,
-        )
         await self.admission.acquire(remaining)
         try:
             permit = self.breaker.try_acquire()
             if permit is None:
-                self.metrics.endpoint(call.template).breaker_rejections += 1
-                raise CircuitOpenError(
-                    f"{self.name}: circuit open, failing fast",
-                    service=self.name,
-                    method=call.method,
-                    url=redact_url(request.url),
-                    retry_after=self.breaker.retry_after(),
-                )
-            return await self._exchange(call, request, permit, base, attempt)
+                raise self._circuit_open(call, request)
+            remaining = call.deadline - self.clock.now()  # the wait for a slot took some
+            request.extensions["timeout"] = self._timeout(remaining)
+            return await self._exchange(call, request, permit, base, attempt, remaining)
         finally:
             self.admission.release()
 
+    def _circuit_open(self, call: Call, request: httpx.Request) -> CircuitOpenError:
+        self.metrics.endpoint(call.template).breaker_rejections += 1
+        return CircuitOpenError(
+            f"{self.name}: circuit open, failing fast",
+            service=self.name,
+            method=call.method,
+            url=redact_url(request.url),
+            retry_after=self.breaker.retry_after(),
+        )
+
     async def _exchange(
-        self, call: Call, request: httpx.Request, permit: Permit, base: str, attempt: int
+        self, call: Call, request: httpx.Request, permit: Permit, base: str, attempt: int,
+        remaining: float,
     ) -> httpx.Response:
         hooks = self.hooks
         info = None
@@ -243,8 +268,7 @@ class ServiceChannel:
             if not call.stream or response.status_code >= 400:
                 await self._read(response, call)
         except BaseException as exc:
-            failure = classify(exc)
-            self.breaker.record(permit, False if failure is not None else None)
+            self.breaker.record(permit, self._judge(exc, remaining))
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                 self.balancer.eject(base)
             if info is not None:
@@ -257,12 +281,18 @@ class ServiceChannel:
             self._log(info, response, None, started, streamed=call.stream)
         return response
 
-    async def _read(self, response: httpx.Response, call: Call) -> None:
-        """Buffer the body, refusing to hold more than ``max_response_bytes`` decoded bytes.
+    def _judge(self, exc: BaseException, remaining: float) -> bool | None:
+        """False when a failed exchange says the dependency is sick; None when it says nothing:
+        a cancellation, a bug, or a timeout shortened to fit the caller's own deadline."""
+        if classify(exc) is None:
+            return None
+        for kind, phase in _PHASES:
+            if isinstance(exc, kind):
+                return None if remaining < self._phase_limits[phase] else False
+        return False
 
-        The deadline is checked between chunks, so a server that drips its body slowly cannot
-        hold a call past it; every phase timeout is already capped at the time left.
-        """
+    async def _read(self, response: httpx.Response, call: Call) -> None:
+        """Buffer the body, refusing to hold more than ``max_response_bytes`` decoded bytes."""
         limit = self.settings.max_response_bytes
         declared = response.headers.get("content-length")
         chunks: list[bytes] = []
@@ -274,8 +304,6 @@ class ServiceChannel:
                 size += len(chunk)
                 if size > limit:
                     raise self._too_large(call, response, size)
-                if self.clock.now() > call.deadline:
-                    raise TimeoutError("deadline exceeded while reading the body")
                 chunks.append(chunk)
         except BaseException:
             await response.aclose()
@@ -295,6 +323,42 @@ class ServiceChannel:
         )
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _check_loop(self, call: Call) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise WrongEventLoopError(
+                f"{self.name}: this pool belongs to another event loop; create a "
+                "ServiceClientPool (or a container) per event loop",
+                service=self.name, method=call.method)
+
+    def _check_request(self, call: Call) -> None:
+        """Refuse, before any I/O, what only the caller can fix: so it is never sent, retried
+        or counted against the dependency."""
+        endpoint = call.endpoint
+        if _is_absolute(endpoint):
+            self._check_origin(call)
+        try:
+            self._url(call, self.address.base_urls[0])
+        except httpx.InvalidURL as exc:
+            raise self._invalid(call, f"the URL cannot be built: {exc}") from exc
+        if _has_dot_segment(endpoint):
+            url = redact_url(_parsed(endpoint))
+            raise InvalidEndpointError(
+                f"{self.name}: endpoint {url!r} has a dot segment; it would leave the "
+                "service's base path", service=self.name, method=call.method, url=url)
+        if call.headers is not None:
+            for name, value in call.headers.raw:
+                if not (_FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
+                    raise self._invalid(
+                        call, f"header {name.decode('latin-1')!r} has a character HTTP forbids "
+                        "(CR, LF, NUL or another control character)")
+
+    def _invalid(self, call: Call, reason: str) -> InvalidRequestError:
+        return InvalidRequestError(f"{self.name}: {call.method} {call.template}: {reason}",
+                                   service=self.name, method=call.method)
 
     def _check_origin(self, call: Call) -> None:
         """An absolute endpoint is allowed only on the service's own origin."""
@@ -318,16 +382,11 @@ class ServiceChannel:
             return _parsed(base + endpoint)
         return _parsed(f"{base}/{endpoint}")
 
-    def _timeout(self, remaining: float) -> httpx.Timeout:
-        s = self.settings
+    def _timeout(self, remaining: float) -> dict[str, float]:
+        """The transport's ``timeout`` extension: each phase capped at the time left."""
         if remaining >= self._longest_phase:
-            return self._phase_timeouts
-        return httpx.Timeout(
-            connect=min(s.connect_timeout, remaining),
-            read=min(s.read_timeout, remaining),
-            write=min(s.write_timeout, remaining),
-            pool=min(s.pool_timeout, remaining),
-        )
+            return self._phase_limits
+        return {phase: min(limit, remaining) for phase, limit in self._phase_limits.items()}
 
     async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
         if event == "connection.connect_tcp.complete":
@@ -416,16 +475,33 @@ class _SharedClient(httpx.AsyncClient):
         raise TypeError("kugel's shared clients keep no cookies; send a Cookie header per call")
 
 
-@functools.lru_cache(maxsize=1024)
+R = TypeVar("R")
+
+
+def _cached_when_short(function: Callable[[str], R]) -> Callable[[str], R]:
+    """Cache a pure function of a URL or endpoint, which repeat; only for strings of a sane
+    length, so that a caller's giant URLs cannot fill memory."""
+    cached = functools.lru_cache(maxsize=1024)(function)
+    return lambda text: cached(text) if len(text) <= 2048 else function(text)
+
+
+@_cached_when_short
 def _is_absolute(endpoint: str) -> bool:
-    """Whether an endpoint names a host: ``http://h/x``, ``//h/x``. Cached: endpoints repeat."""
+    """Whether an endpoint names a host: ``http://h/x``, ``//h/x``."""
     parts = urlsplit(endpoint)
     return bool(parts.netloc) or parts.scheme.lower() in ("http", "https")
 
 
-@functools.lru_cache(maxsize=1024)
+@_cached_when_short
+def _has_dot_segment(endpoint: str) -> bool:
+    """``..`` or ``.`` as a path segment, percent-encoded or not: ``a/../b``, ``a/%2e%2E/b``."""
+    path = endpoint.partition("?")[0].partition("#")[0]
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+
+
+@_cached_when_short
 def _parsed(url: str) -> httpx.URL:
-    """httpx.URL is immutable, and parsing it is a tenth of a call's cost: endpoints repeat."""
+    """httpx.URL is immutable, and parsing it is a tenth of a call's cost."""
     return httpx.URL(url)
 
 

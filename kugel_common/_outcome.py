@@ -9,12 +9,31 @@ import enum
 
 import httpx
 
-from .errors import HttpClientError, NotFoundError, ServiceUnavailableError
+from .errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    HttpClientError,
+    NotFoundError,
+    RequestRefusedError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+    UnprocessableEntityError,
+)
 
 __all__ = ["Failure", "classify", "to_error"]
 
 # Statuses that say "try again": the request did not take effect or the server is overloaded.
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+_REFUSALS: dict[int, type[RequestRefusedError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+}
 
 
 class Failure(enum.StrEnum):
@@ -52,10 +71,11 @@ def to_error(
     if isinstance(outcome, httpx.Response):
         status = outcome.status_code
         cls: type[HttpClientError] = HttpClientError
-        if status == 404:
-            cls = NotFoundError
-        elif classify(outcome) is Failure.STATUS:
+        failure = classify(outcome)
+        if failure is Failure.STATUS or status == 408:
             cls = ServiceUnavailableError
+        elif failure is Failure.CLIENT:
+            cls = _REFUSALS.get(status, RequestRefusedError)
         return cls(f"{service}: {method} {url} -> {status}", service=service, method=method,
                    url=url, status_code=status, response=outcome)
     if isinstance(outcome, TimeoutError):

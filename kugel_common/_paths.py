@@ -9,7 +9,8 @@ __all__ = ["fill_path", "path", "quote_segment"]
 
 
 def quote_segment(value: object) -> str:
-    """Percent-encode one path segment. ``/`` is encoded, and so are ``.`` and ``..``."""
+    """Percent-encode one path segment. ``/`` is encoded, and so are ``.`` and ``..``, which a
+    call then refuses (``InvalidEndpointError``): proxies may decode and resolve them."""
     text = str(value)
     if text in (".", ".."):
         return text.replace(".", "%2E")

@@ -43,6 +43,8 @@ class ServiceAddress:
             parsed = httpx.URL(url)
             if parsed.scheme not in ("http", "https") or not parsed.host:
                 raise ValueError(f"service {self.name!r}: {url!r} is not an http(s) URL")
+            if parsed.port is not None and not 0 < parsed.port < 65536:
+                raise ValueError(f"service {self.name!r}: {url!r} has no valid port (1-65535)")
         object.__setattr__(self, "base_urls", tuple(u.rstrip("/") for u in self.base_urls))
 
 

@@ -3,12 +3,22 @@
 ::
 
     HttpClientError                  any failed call; carries service, method, url, status_code
-    ├── NotFoundError                the service answered 404
+    ├── RequestRefusedError          the service answered 4xx (not 408 or 429): fix the request
+    │   ├── BadRequestError          400
+    │   ├── UnauthorizedError        401: no or wrong credentials
+    │   ├── ForbiddenError           403: valid credentials, not allowed
+    │   ├── NotFoundError            404
+    │   ├── ConflictError            409: the resource's state forbids it (a duplicate, a race)
+    │   └── UnprocessableEntityError 422: the service validated the request and refused it
+    ├── InvalidRequestError          also a ValueError: the request cannot be sent as given (a
+    │   │                            header with CR/LF, a URL too long, a body that cannot be
+    │   │                            encoded); raised before sending, never retried or counted
+    │   └── InvalidEndpointError     not a relative path, or a dot segment that leaves the base
+    ├── WrongEventLoopError          also a RuntimeError: a pool used from another event loop
     ├── ResponseTooLargeError        the body passed max_response_bytes; reading stopped there
-    ├── InvalidEndpointError         also a ValueError: the endpoint is not a relative path
     ├── ServiceNotConfiguredError    no address for the service; raised before any I/O
     ├── DaprError                    the Dapr sidecar refused a call: error_code, status_code
-    │   ├── EtagMismatchError        409 on save or delete: someone else wrote first
+    │   ├── EtagMismatchError        409 on save or delete (also a ConflictError)
     │   ├── ComponentNotFoundError   no such pub/sub or state store, or none loaded
     │   ├── BadSidecarReplyError     the sidecar's answer does not have the documented shape
     │   └── DaprUnavailableError     (also a ServiceUnavailableError) sidecar or broker down
@@ -31,20 +41,28 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "BadRequestError",
     "BadSidecarReplyError",
     "CircuitOpenError",
     "ComponentNotFoundError",
+    "ConflictError",
     "DaprCircuitOpenError",
     "DaprError",
     "DaprUnavailableError",
     "EtagMismatchError",
+    "ForbiddenError",
     "HttpClientError",
     "InvalidEndpointError",
+    "InvalidRequestError",
     "NotFoundError",
     "OutboxError",
+    "RequestRefusedError",
     "ResponseTooLargeError",
     "ServiceNotConfiguredError",
     "ServiceUnavailableError",
+    "UnauthorizedError",
+    "UnprocessableEntityError",
+    "WrongEventLoopError",
 ]
 
 
@@ -69,16 +87,51 @@ class HttpClientError(Exception):
         self.response = response
 
 
-class NotFoundError(HttpClientError):
-    """The service is healthy and says the resource does not exist."""
+class RequestRefusedError(HttpClientError):
+    """The service is healthy and refused this request: retrying it unchanged cannot help, and
+    it never counts against the service's breaker."""
+
+
+class BadRequestError(RequestRefusedError):
+    """400."""
+
+
+class UnauthorizedError(RequestRefusedError):
+    """401: the credentials are missing, expired or wrong."""
+
+
+class ForbiddenError(RequestRefusedError):
+    """403: the credentials are valid but do not allow this."""
+
+
+class NotFoundError(RequestRefusedError):
+    """404: the resource does not exist."""
+
+
+class ConflictError(RequestRefusedError):
+    """409: the resource's current state forbids the change; read it again before retrying."""
+
+
+class UnprocessableEntityError(RequestRefusedError):
+    """422: the body or parameters failed the service's validation."""
+
+
+class InvalidRequestError(HttpClientError, ValueError):
+    """The request cannot be sent as given. Raised before any I/O, so nothing was sent, and it
+    is the caller's to fix: it is never retried and never counts against the breaker."""
+
+
+class InvalidEndpointError(InvalidRequestError):
+    """An endpoint must be a path under the service's base, so neither an absolute URL nor a dot
+    segment (``..``, ``%2e%2e``) can bypass discovery or reach another API of the host."""
+
+
+class WrongEventLoopError(HttpClientError, RuntimeError):
+    """Pools and breakers belong to the event loop that first used them; create one per loop."""
 
 
 class ResponseTooLargeError(HttpClientError):
     """Reading the body would pass ``max_response_bytes``."""
-
-
-class InvalidEndpointError(HttpClientError, ValueError):
-    """An endpoint must be a path relative to the service, so discovery cannot be bypassed."""
 
 
 class ServiceNotConfiguredError(HttpClientError):
@@ -106,7 +159,7 @@ class DaprError(HttpClientError):
         self.error_code = error_code
 
 
-class EtagMismatchError(DaprError):
+class EtagMismatchError(DaprError, ConflictError):
     """Optimistic concurrency lost: read the key again, then retry the write."""
 
 

@@ -10,6 +10,7 @@ from kugel_common import (
     CircuitOpenError,
     ClientSettings,
     HttpClientError,
+    InvalidRequestError,
     ServiceClientPool,
     ServiceRegistry,
     ServiceUnavailableError,
@@ -201,7 +202,7 @@ async def test_caller_errors_do_not_trip(
     strict_pool: ServiceClientPool, httpx_mock: HTTPXMock
 ) -> None:
     for _ in range(5):
-        with pytest.raises(TypeError):
+        with pytest.raises(InvalidRequestError, match="not JSON serializable"):
             await strict_pool.client("svc").post("/thing", json={"bad": {1, 2}})
     assert strict_pool.breaker_state("svc") is BreakerState.CLOSED
     await strict_pool.aclose()

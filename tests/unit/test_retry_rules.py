@@ -7,7 +7,17 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from kugel_common import ServiceClientPool, ServiceUnavailableError
-from kugel_common.errors import HttpClientError, NotFoundError
+from kugel_common.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    HttpClientError,
+    InvalidRequestError,
+    NotFoundError,
+    RequestRefusedError,
+    UnauthorizedError,
+    UnprocessableEntityError,
+)
 
 URL = "http://svc.test/api/thing"
 IDEMPOTENT = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]
@@ -26,7 +36,13 @@ EXCEPTIONS: dict[str, tuple[type[Exception], bool, bool]] = {
 STATUSES: dict[int, bool] = {
     408: True, 429: True, 502: True, 503: True, 504: True,
     500: False, 501: False, 400: False, 401: False, 403: False, 404: False, 409: False,
-    422: False,
+    422: False, 410: False,
+}
+# The error class each status maps to: a caller can tell them apart without reading codes.
+ERRORS: dict[int, type[HttpClientError]] = {
+    400: BadRequestError, 401: UnauthorizedError, 403: ForbiddenError, 404: NotFoundError,
+    409: ConflictError, 422: UnprocessableEntityError, 410: RequestRefusedError,
+    408: ServiceUnavailableError, 429: ServiceUnavailableError,
 }
 
 
@@ -57,12 +73,10 @@ async def test_statuses(
         await pool.client("svc").request(method, "/thing")
     assert info.value.status_code == status
     assert len(httpx_mock.get_requests()) == (3 if retried else 1)
-    if status == 404:
-        assert isinstance(info.value, NotFoundError)
-    elif status >= 500 or status == 429:
-        assert isinstance(info.value, ServiceUnavailableError)
-    else:
-        assert not isinstance(info.value, ServiceUnavailableError | NotFoundError)
+    expected = ERRORS.get(status, ServiceUnavailableError)
+    assert type(info.value) is expected
+    assert isinstance(info.value, RequestRefusedError) is (400 <= status < 500
+                                                           and status not in (408, 429))
 
 
 @pytest.mark.parametrize("method", UNSAFE)
@@ -93,6 +107,7 @@ async def test_success_after_retry_returns_body(
 async def test_caller_bug_is_not_wrapped_and_sends_nothing(
     pool: ServiceClientPool, httpx_mock: HTTPXMock
 ) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidRequestError, match="not JSON serializable") as info:
         await pool.client("svc").post("/thing", json={"x": object()})
+    assert isinstance(info.value.__cause__, TypeError)
     assert httpx_mock.get_requests() == []

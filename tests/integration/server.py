@@ -16,6 +16,8 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
+from kugel_common import ClientSettings, Clock, ServiceClientPool, ServiceRegistry
+
 
 @dataclass
 class Recorder:
@@ -156,3 +158,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def make_pool(url: str, clock: Clock | None = None, **settings: object) -> ServiceClientPool:
+    """A pool that serves ``svc`` from ``url``, with these ``ClientSettings``."""
+    registry = ServiceRegistry(environ={})
+    registry.register("svc", url)
+    return ServiceClientPool(
+        registry=registry, settings=ClientSettings(**settings),  # type: ignore[arg-type]
+        clock=clock,
+    )

@@ -14,13 +14,10 @@ import pytest
 from kugel_common import (
     BreakerState,
     CircuitOpenError,
-    ClientSettings,
-    ServiceClientPool,
-    ServiceRegistry,
     ServiceUnavailableError,
 )
 
-from .server import RunningServer
+from .server import RunningServer, make_pool
 
 pytestmark = pytest.mark.both_transports
 
@@ -52,13 +49,6 @@ async def trickling_server(part: str) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:
         server.close()
-
-
-def make_pool(url: str, **settings: object) -> ServiceClientPool:
-    registry = ServiceRegistry(environ={})
-    registry.register("svc", url)
-    return ServiceClientPool(registry=registry,
-                             settings=ClientSettings(**settings))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("part", ["headers", "body"])

@@ -14,9 +14,7 @@ from kugel_common import (
     BearerAuth,
     BreakerState,
     CircuitOpenError,
-    ClientSettings,
     ServiceClientPool,
-    ServiceRegistry,
     ServiceUnavailableError,
     close_all_clients,
     get_service_client,
@@ -25,18 +23,9 @@ from kugel_common import (
 )
 from kugel_common.testing import FakeClock
 
-from .server import RunningServer, refused_url
+from .server import RunningServer, make_pool, refused_url
 
 pytestmark = pytest.mark.both_transports
-
-
-def make_pool(url: str, clock: FakeClock | None = None, **settings: object) -> ServiceClientPool:
-    registry = ServiceRegistry(environ={})
-    registry.register("svc", url)
-    return ServiceClientPool(
-        registry=registry, settings=ClientSettings(**settings),  # type: ignore[arg-type]
-        clock=clock,
-    )
 
 
 @pytest.fixture

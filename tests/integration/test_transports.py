@@ -12,28 +12,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kugel_common import (
-    ClientSettings,
     InvalidEndpointError,
-    ServiceClientPool,
-    ServiceRegistry,
     ServiceUnavailableError,
     path,
 )
 from kugel_common.testing import FakeClock
 
-from .server import RunningServer, refused_url
+from .server import RunningServer, make_pool, refused_url
 
 pytestmark = pytest.mark.both_transports
-
-
-def make_pool(url: str, **settings: object) -> ServiceClientPool:
-    registry = ServiceRegistry(environ={})
-    registry.register("svc", url)
-    return ServiceClientPool(
-        registry=registry,
-        settings=ClientSettings(**settings),  # type: ignore[arg-type]
-        clock=FakeClock(),
-    )
 
 
 @pytest.fixture
@@ -66,7 +53,7 @@ async def test_request_dropped_after_sending(
     dropping_server: tuple[str, list[bytes]], method: str, sends: int
 ) -> None:
     url, received = dropping_server
-    pool = make_pool(url)
+    pool = make_pool(url, clock=FakeClock())
     with pytest.raises(ServiceUnavailableError):
         await pool.client("svc").request(method, "/sale", json={"total": "1.00"})
     await pool.aclose()
@@ -74,12 +61,12 @@ async def test_request_dropped_after_sending(
 
 
 async def test_refused_read_timeout_stream_and_limit(server: RunningServer) -> None:
-    pool = make_pool(refused_url())
+    pool = make_pool(refused_url(), clock=FakeClock())
     with pytest.raises(ServiceUnavailableError):
         await pool.client("svc").get("/ok")
     await pool.aclose()
 
-    pool = make_pool(server.url, read_timeout=0.2, max_response_bytes=1000)
+    pool = make_pool(server.url, clock=FakeClock(), read_timeout=0.2, max_response_bytes=1000)
     client = pool.client("svc")
     with pytest.raises(ServiceUnavailableError):
         await client.post("/sale", params={"delay": 0.5}, json={})
@@ -95,7 +82,7 @@ async def test_refused_read_timeout_stream_and_limit(server: RunningServer) -> N
 
 
 async def test_wire_is_the_same_on_both_transports(server: RunningServer) -> None:
-    pool = make_pool(server.url)
+    pool = make_pool(server.url, clock=FakeClock())
     client = pool.client("svc")
     await client.get("/set-cookie")
     sent = dict((await client.get("/headers"))["headers"])
@@ -115,7 +102,7 @@ async def test_wire_is_the_same_on_both_transports(server: RunningServer) -> Non
 
 
 async def test_connections_opened_matches_what_the_server_saw(server: RunningServer) -> None:
-    pool = make_pool(server.url)
+    pool = make_pool(server.url, clock=FakeClock())
     client = pool.client("svc")
     await asyncio.gather(*(client.get("/slow-ok", params={"delay": 0.1}) for _ in range(5)))
     for _ in range(10):

@@ -3,6 +3,9 @@
 kugel's errors map to statuses here, in one place: not found is 404, a dependency that cannot
 answer is 503 with ``Retry-After``, a request that does not validate is 422, an upstream answer
 that does not fit the schema is 502.
+
+``ERROR_RESPONSES`` declares these bodies in the OpenAPI: pass it as ``responses=`` to a
+router so that clients and API fuzzers know every status a route can answer.
 """
 
 from __future__ import annotations
@@ -16,14 +19,44 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from ..errors import CircuitOpenError, HttpClientError, NotFoundError, ServiceUnavailableError
 from ..repositories import BadUpstreamResponse, NotFound, RepositoryError, RepositoryUnavailable
 
-__all__ = ["ApiError", "error_response", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "ApiError", "ErrorBody", "error_response",
+           "install_error_handlers"]
 
 logger = logging.getLogger("kugel_common.fastapi")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None  # the validation errors, or what an upstream answer got wrong
+
+
+class ErrorBody(BaseModel):
+    """Every error a kugel service answers: ``{"error": {"code", "message", "details"?}}``."""
+
+    error: ErrorDetail
+
+
+def _declared(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _declared("The body is not JSON"),
+    401: _declared("No valid credential"),
+    403: _declared("The credential may not act for this tenant"),
+    404: _declared("Not found"),
+    409: _declared("Conflicts with the resource's state, or another writer won"),
+    422: _declared("The request does not validate"),
+    502: _declared("A dependency answered outside its contract"),
+    503: _declared("A dependency is unavailable; retry after Retry-After seconds"),
+}
 
 
 class ApiError(Exception):

@@ -41,6 +41,14 @@ deploy-files: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.crash --runs 100
 
+# Long fuzzing runs; `make test` runs short versions of each.
+.PHONY: fuzz fuzz-api
+fuzz: fuzz-api
+
+# Schemathesis against each reference service's OpenAPI on the real stack (docs/testing.md).
+fuzz-api: $(STAMP)
+	$(BIN)/python -m tests.api_fuzz.run --max-examples 200
+
 demo: $(STAMP)
 	$(BIN)/python -m services.demo
 

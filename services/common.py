@@ -1,4 +1,5 @@
-"""What every reference service shares: state helpers and the service-to-service container."""
+"""What every reference service shares: its tenant router, state helpers and the
+service-to-service container."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from dependency_injector import providers
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper, EtagMismatchError
 from kugel_common.container import KugelContainer
-from kugel_common.fastapi import ApiError, service_token
+from kugel_common.fastapi import ERROR_RESPONSES, ApiError, authenticated, service_token
 
-__all__ = ["ServiceContainer", "load", "update"]
+__all__ = ["ServiceContainer", "load", "tenant_router", "update"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,6 +23,14 @@ class ServiceContainer(KugelContainer):
     """Adds the service's own outbound credential: a short-lived JWT for each call."""
 
     own_token = providers.Singleton(service_token, KugelContainer.app_settings)
+
+
+def tenant_router() -> APIRouter:
+    """The routes under ``/api/v1/tenants/{tenant_id}``: each needs a credential for the
+    tenant, and declares kugel's error answers in the OpenAPI. Endpoints type ``tenant_id``
+    as ``kugel_common.schemas.Code``."""
+    return APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)],
+                     responses=ERROR_RESPONSES)
 
 
 async def load(dapr: DaprClientHelper, store: str, key: str, model: type[M], what: str) -> M:

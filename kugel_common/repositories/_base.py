@@ -56,8 +56,8 @@ class WebRepository:
                                         service=self.service_name,
                                         retry_after=retry_after) from exc
         except HttpClientError as exc:
-            raise RepositoryError(f"{self.service_name}: {exc}", service=self.service_name) \
-                from exc
+            raise RepositoryError(f"{self.service_name}: {exc}", service=self.service_name,
+                                  status_code=exc.status_code) from exc
         try:
             return _adapter(model).validate_python(body)  # type: ignore[no-any-return, arg-type]
         except ValidationError as exc:

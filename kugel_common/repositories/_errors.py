@@ -2,7 +2,7 @@
 
 ::
 
-    RepositoryError
+    RepositoryError             ``status_code``: what the upstream answered, when it answered
     ├── NotFound                the upstream service has no such thing (it answered 404)
     ├── RepositoryUnavailable   it could not answer now: down, timed out, 5xx, breaker open
     └── BadUpstreamResponse     it answered, but not in the schema; ``field`` names where
@@ -14,9 +14,10 @@ __all__ = ["BadUpstreamResponse", "NotFound", "RepositoryError", "RepositoryUnav
 
 
 class RepositoryError(Exception):
-    def __init__(self, message: str, *, service: str) -> None:
+    def __init__(self, message: str, *, service: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.service = service
+        self.status_code = status_code
 
 
 class NotFound(RepositoryError):

@@ -13,12 +13,12 @@ from typing import Annotated, Literal
 
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, FastAPI, Query
-from pydantic import BaseModel, Field
+from fastapi import Depends, FastAPI, Query
+from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
 from kugel_common.dapr import Outbox, OutboxMessage, StateOperation
-from kugel_common.fastapi import ApiError, authenticated, create_app
+from kugel_common.fastapi import ApiError, create_app
 from kugel_common.repositories import (
     ItemMasterWebRepository,
     NotFound,
@@ -28,9 +28,21 @@ from kugel_common.repositories import (
     StoreInfoWebRepository,
     TerminalInfoWebRepository,
 )
-from kugel_common.schemas import Page, Tranlog, TranlogLine, TranlogPayment
+from kugel_common.schemas import (
+    Amount,
+    Code,
+    Cursor,
+    Id,
+    ItemCode,
+    Page,
+    Quantity,
+    Text,
+    Tranlog,
+    TranlogLine,
+    TranlogPayment,
+)
 
-from ..common import ServiceContainer, load, update
+from ..common import ServiceContainer, load, tenant_router, update
 
 APP_ID = "cart"
 STORE = "cartstore"
@@ -50,17 +62,17 @@ class Container(ServiceContainer):
 
 
 Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
-router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+router = tenant_router()
 
 
 class Cart(BaseModel):
-    tenant_id: str
-    cart_id: str
-    store_code: str
-    terminal_id: str
+    tenant_id: Code
+    cart_id: Id
+    store_code: Code
+    terminal_id: Id
     business_date: date
-    staff_id: str | None
-    receipt_header: str = ""
+    staff_id: Code | None
+    receipt_header: Text = ""
     status: Literal["open", "completing", "completed"] = "open"
     lines: list[TranlogLine] = []
     payments: list[TranlogPayment] = []
@@ -90,17 +102,17 @@ class CartView(Cart):
 
 
 class NewCart(BaseModel):
-    terminal_id: str
+    terminal_id: Id
 
 
 class AddItem(BaseModel):
-    item_code: str
-    quantity: int = Field(1, gt=0, le=999)
+    item_code: ItemCode
+    quantity: Quantity = 1
 
 
 class AddPayment(BaseModel):
-    payment_code: str
-    amount: Decimal = Field(gt=0, decimal_places=2)
+    payment_code: Code
+    amount: Amount
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -115,7 +127,7 @@ def _view(cart: Cart) -> CartView:
 @router.post("/carts", status_code=201)
 @inject
 async def create_cart(
-    tenant_id: str, body: NewCart, dapr: Dapr,
+    tenant_id: Code, body: NewCart, dapr: Dapr,
     terminals: Annotated[TerminalInfoWebRepository, Depends(Provide[Container.terminals])],
     stores: Annotated[StoreInfoWebRepository, Depends(Provide[Container.stores])],
     settings: Annotated[SettingsMasterWebRepository, Depends(Provide[Container.settings_master])],
@@ -143,14 +155,14 @@ async def create_cart(
 
 @router.get("/carts/{cart_id}")
 @inject
-async def get_cart(tenant_id: str, cart_id: str, dapr: Dapr) -> CartView:
+async def get_cart(tenant_id: Code, cart_id: Id, dapr: Dapr) -> CartView:
     return _view(await load(dapr, STORE, f"cart:{tenant_id}:{cart_id}", Cart, "cart"))
 
 
 @router.post("/carts/{cart_id}/items")
 @inject
 async def add_item(
-    tenant_id: str, cart_id: str, body: AddItem, dapr: Dapr,
+    tenant_id: Code, cart_id: Id, body: AddItem, dapr: Dapr,
     items: Annotated[ItemMasterWebRepository, Depends(Provide[Container.items])],
 ) -> CartView:
     cart = await _open_cart(dapr, tenant_id, cart_id)
@@ -175,7 +187,7 @@ async def add_item(
 @router.post("/carts/{cart_id}/payments")
 @inject
 async def add_payment(
-    tenant_id: str, cart_id: str, body: AddPayment, dapr: Dapr,
+    tenant_id: Code, cart_id: Id, body: AddPayment, dapr: Dapr,
     payments: Annotated[PaymentMasterWebRepository, Depends(Provide[Container.payments])],
 ) -> CartView:
     cart = await _open_cart(dapr, tenant_id, cart_id)
@@ -203,7 +215,7 @@ async def add_payment(
 
 @router.post("/carts/{cart_id}/complete")
 @inject
-async def complete(tenant_id: str, cart_id: str, dapr: Dapr,
+async def complete(tenant_id: Code, cart_id: Id, dapr: Dapr,
                    outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]) -> Tranlog:
     key = f"cart:{tenant_id}:{cart_id}"
     cart = await load(dapr, STORE, key, Cart, "cart")
@@ -265,8 +277,8 @@ async def _freeze(dapr: DaprClientHelper, key: str, number: int) -> Cart:
 
 @router.get("/stores/{store}/terminals/{terminal}/transactions")
 @inject
-async def list_transactions(tenant_id: str, store: str, terminal: str, business_date: date,
-                            dapr: Dapr, cursor: int = 0,
+async def list_transactions(tenant_id: Code, store: Code, terminal: Id, business_date: date,
+                            dapr: Dapr, cursor: Cursor = 0,
                             limit: Annotated[int, Query(gt=0, le=500)] = 100) -> Page[Tranlog]:
     """The day's sales, read from the numbers the terminal gave out: a number whose sale never
     committed has no tranlog and is skipped, so no list can disagree with the commits."""

@@ -10,16 +10,16 @@ from typing import Annotated
 
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
 from kugel_common.dapr import CloudEvent, IdempotentConsumer, Subscriber
-from kugel_common.fastapi import authenticated, create_app
+from kugel_common.fastapi import create_app
 from kugel_common.repositories import TranlogWebRepository
-from kugel_common.schemas import Tranlog
+from kugel_common.schemas import Code, Id, Tranlog
 
-from ..common import ServiceContainer
+from ..common import ServiceContainer, tenant_router
 
 APP_ID = "journal"
 STORE = "statestore"
@@ -42,7 +42,7 @@ class Reconciliation(BaseModel):
 
 Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
 Consumer = Annotated[IdempotentConsumer, Depends(Provide[Container.idempotent_consumer])]
-router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+router = tenant_router()
 
 
 def _index(tenant: str, terminal: str, day: date) -> str:
@@ -59,7 +59,7 @@ async def _entries(dapr: DaprClientHelper, consumer: IdempotentConsumer, tenant:
 
 @router.get("/journal")
 @inject
-async def search(tenant_id: str, terminal: str, business_date: date, dapr: Dapr,
+async def search(tenant_id: Code, terminal: Id, business_date: date, dapr: Dapr,
                  consumer: Consumer) -> Journal:
     entries = await _entries(dapr, consumer, tenant_id, terminal, business_date)
     return Journal(count=len(entries), entries=entries)
@@ -68,7 +68,7 @@ async def search(tenant_id: str, terminal: str, business_date: date, dapr: Dapr,
 @router.get("/stores/{store}/terminals/{terminal}/reconcile")
 @inject
 async def reconcile(
-    tenant_id: str, store: str, terminal: str, business_date: date, dapr: Dapr,
+    tenant_id: Code, store: Code, terminal: Id, business_date: date, dapr: Dapr,
     consumer: Consumer,
     tranlogs: Annotated[TranlogWebRepository, Depends(Provide[Container.tranlogs])],
 ) -> Reconciliation:

@@ -3,52 +3,64 @@
 Every route needs an API key or a service JWT for the path's tenant.
 """
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
 from kugel_common import DaprClientHelper
-from kugel_common.fastapi import authenticated, create_app
-from kugel_common.schemas import Item, Payment, Setting, Staff
+from kugel_common.fastapi import create_app
+from kugel_common.schemas import (
+    Code,
+    Id,
+    Item,
+    ItemCode,
+    Name,
+    Payment,
+    Price,
+    Setting,
+    Staff,
+    TaxRate,
+    Text,
+)
 
-from ..common import ServiceContainer, load
+from ..common import ServiceContainer, load, tenant_router
 
 APP_ID = "master-data"
 STORE = "statestore"
 Dapr = Annotated[DaprClientHelper, Depends(Provide[ServiceContainer.dapr])]
-router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+router = tenant_router()
 
 
 class ItemIn(BaseModel):
-    description: str
-    unit_price: Decimal = Field(ge=0, decimal_places=2)
-    tax_rate: Decimal = Field(ge=0, le=1)
-    category: str = ""
+    description: Name
+    unit_price: Price
+    tax_rate: TaxRate
+    category: Name = ""
 
 
 class PaymentIn(BaseModel):
-    description: str
+    description: Name
     can_change: bool = False
     can_refund: bool = True
 
 
 class StaffIn(BaseModel):
-    name: str
-    roles: tuple[str, ...] = ()
+    name: Name
+    roles: tuple[Code, ...] = Field((), max_length=20)
 
 
 class SettingIn(BaseModel):
-    value: str
+    value: Text
     scope: Literal["tenant", "store", "terminal"] = "tenant"
-    target: str | None = None  # the store code or terminal id the setting is for
+    target: Id | None = None  # the store code or terminal id the setting is for
 
 
 @router.put("/stores/{store}/items/{code:path}")
 @inject
-async def put_item(tenant_id: str, store: str, code: str, body: ItemIn, dapr: Dapr) -> Item:
+async def put_item(tenant_id: Code, store: Code, code: ItemCode, body: ItemIn,
+                   dapr: Dapr) -> Item:
     item = Item(tenant_id=tenant_id, store_code=store, item_code=code, **body.model_dump())
     await dapr.save_state(STORE, f"item:{tenant_id}:{store}:{code}", item.model_dump(mode="json"))
     return item
@@ -56,13 +68,13 @@ async def put_item(tenant_id: str, store: str, code: str, body: ItemIn, dapr: Da
 
 @router.get("/stores/{store}/items/{code:path}")
 @inject
-async def get_item(tenant_id: str, store: str, code: str, dapr: Dapr) -> Item:
+async def get_item(tenant_id: Code, store: Code, code: ItemCode, dapr: Dapr) -> Item:
     return await load(dapr, STORE, f"item:{tenant_id}:{store}:{code}", Item, f"item {code!r}")
 
 
 @router.put("/payments/{code}")
 @inject
-async def put_payment(tenant_id: str, code: str, body: PaymentIn, dapr: Dapr) -> Payment:
+async def put_payment(tenant_id: Code, code: Code, body: PaymentIn, dapr: Dapr) -> Payment:
     payment = Payment(tenant_id=tenant_id, payment_code=code, **body.model_dump())
     await dapr.save_state(STORE, f"payment:{tenant_id}:{code}", payment.model_dump(mode="json"))
     return payment
@@ -70,13 +82,13 @@ async def put_payment(tenant_id: str, code: str, body: PaymentIn, dapr: Dapr) ->
 
 @router.get("/payments/{code}")
 @inject
-async def get_payment(tenant_id: str, code: str, dapr: Dapr) -> Payment:
+async def get_payment(tenant_id: Code, code: Code, dapr: Dapr) -> Payment:
     return await load(dapr, STORE, f"payment:{tenant_id}:{code}", Payment, f"payment {code!r}")
 
 
 @router.put("/staff/{staff_id}")
 @inject
-async def put_staff(tenant_id: str, staff_id: str, body: StaffIn, dapr: Dapr) -> Staff:
+async def put_staff(tenant_id: Code, staff_id: Code, body: StaffIn, dapr: Dapr) -> Staff:
     staff = Staff(tenant_id=tenant_id, staff_id=staff_id, **body.model_dump())
     await dapr.save_state(STORE, f"staff:{tenant_id}:{staff_id}", staff.model_dump(mode="json"))
     return staff
@@ -84,14 +96,14 @@ async def put_staff(tenant_id: str, staff_id: str, body: StaffIn, dapr: Dapr) ->
 
 @router.get("/staff/{staff_id}")
 @inject
-async def get_staff(tenant_id: str, staff_id: str, dapr: Dapr) -> Staff:
+async def get_staff(tenant_id: Code, staff_id: Code, dapr: Dapr) -> Staff:
     return await load(dapr, STORE, f"staff:{tenant_id}:{staff_id}", Staff,
                       f"staff {staff_id!r}")
 
 
 @router.put("/settings/{name}")
 @inject
-async def put_setting(tenant_id: str, name: str, body: SettingIn, dapr: Dapr) -> Setting:
+async def put_setting(tenant_id: Code, name: Code, body: SettingIn, dapr: Dapr) -> Setting:
     key = f"settings:{tenant_id}"
     stored = await dapr.get_state(STORE, key) or {}
     stored[f"{body.scope}:{body.target or ''}:{name}"] = body.value
@@ -101,8 +113,8 @@ async def put_setting(tenant_id: str, name: str, body: SettingIn, dapr: Dapr) ->
 
 @router.get("/settings")
 @inject
-async def get_settings(tenant_id: str, dapr: Dapr, store: str | None = None,
-                       terminal: str | None = None) -> list[Setting]:
+async def get_settings(tenant_id: Code, dapr: Dapr, store: Code | None = None,
+                       terminal: Id | None = None) -> list[Setting]:
     """The settings in effect: a terminal's over its store's over the tenant's."""
     stored: dict[str, str] = await dapr.get_state(STORE, f"settings:{tenant_id}") or {}
     effective: dict[str, Setting] = {}

@@ -11,15 +11,15 @@ from typing import Annotated, Any
 
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from kugel_common.dapr import CloudEvent, DropEvent, IdempotentConsumer, Subscriber
-from kugel_common.fastapi import authenticated, create_app
+from kugel_common.fastapi import create_app
 from kugel_common.repositories import NotFound, TerminalInfoWebRepository
-from kugel_common.schemas import Money, Tranlog
+from kugel_common.schemas import Code, Id, Money, Tranlog
 
-from ..common import ServiceContainer
+from ..common import ServiceContainer, tenant_router
 
 APP_ID = "report"
 STORE = "statestore"
@@ -38,8 +38,8 @@ class TerminalDay(BaseModel):
 
 
 class DailyReport(BaseModel):
-    tenant_id: str
-    store_code: str
+    tenant_id: Code
+    store_code: Code
     business_date: date
     count: int = 0
     total: Money = Decimal("0")
@@ -49,18 +49,18 @@ class DailyReport(BaseModel):
 
 class OpenCloseLog(BaseModel):
     action: str
-    tenant_id: str
-    store_code: str
-    terminal_id: str
+    tenant_id: Code
+    store_code: Code
+    terminal_id: Id
     business_date: date | None = None
 
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+router = tenant_router()
 
 
 @router.get("/stores/{store}/daily")
 @inject
-async def daily(tenant_id: str, store: str, business_date: date,
+async def daily(tenant_id: Code, store: Code, business_date: date,
                 consumer: Annotated[IdempotentConsumer,
                                     Depends(Provide[Container.idempotent_consumer])]
                 ) -> DailyReport:

@@ -8,16 +8,16 @@ from typing import Annotated
 
 from dependency_injector import providers
 from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
 from kugel_common.dapr import Outbox
-from kugel_common.fastapi import ApiError, authenticated, create_app
+from kugel_common.fastapi import ApiError, create_app
 from kugel_common.repositories import NotFound, StaffMasterWebRepository
-from kugel_common.schemas import Page, Store, Terminal
+from kugel_common.schemas import Code, Currency, Cursor, Id, Name, Page, Store, Terminal, TerminalNo
 
-from ..common import ServiceContainer, load, update
+from ..common import ServiceContainer, load, tenant_router, update
 
 APP_ID = "terminal"
 STORE = "statestore"
@@ -30,21 +30,21 @@ class Container(ServiceContainer):
 
 
 Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
-router = APIRouter(prefix="/api/v1/tenants/{tenant_id}", dependencies=[Depends(authenticated)])
+router = tenant_router()
 
 
 class StoreIn(BaseModel):
-    name: str
-    currency: str = "JPY"
+    name: Name
+    currency: Currency = "JPY"
 
 
 class TerminalIn(BaseModel):
-    store_code: str
-    terminal_no: int
+    store_code: Code
+    terminal_no: TerminalNo
 
 
 class SignIn(BaseModel):
-    staff_id: str
+    staff_id: Code
 
 
 class OpenIn(BaseModel):
@@ -53,7 +53,7 @@ class OpenIn(BaseModel):
 
 @router.put("/stores/{store}")
 @inject
-async def put_store(tenant_id: str, store: str, body: StoreIn, dapr: Dapr) -> Store:
+async def put_store(tenant_id: Code, store: Code, body: StoreIn, dapr: Dapr) -> Store:
     info = Store(tenant_id=tenant_id, store_code=store, **body.model_dump())
     await dapr.save_state(STORE, f"store:{tenant_id}:{store}", info.model_dump(mode="json"))
     return info
@@ -61,13 +61,13 @@ async def put_store(tenant_id: str, store: str, body: StoreIn, dapr: Dapr) -> St
 
 @router.get("/stores/{store}")
 @inject
-async def get_store(tenant_id: str, store: str, dapr: Dapr) -> Store:
+async def get_store(tenant_id: Code, store: Code, dapr: Dapr) -> Store:
     return await _store(dapr, tenant_id, store)
 
 
 @router.post("/terminals", status_code=201)
 @inject
-async def create_terminal(tenant_id: str, body: TerminalIn, dapr: Dapr) -> Terminal:
+async def create_terminal(tenant_id: Code, body: TerminalIn, dapr: Dapr) -> Terminal:
     await _store(dapr, tenant_id, body.store_code)
     terminal = Terminal(tenant_id=tenant_id, store_code=body.store_code,
                         terminal_no=body.terminal_no,
@@ -81,15 +81,15 @@ async def create_terminal(tenant_id: str, body: TerminalIn, dapr: Dapr) -> Termi
 
 @router.get("/terminals/{terminal_id}")
 @inject
-async def get_terminal(tenant_id: str, terminal_id: str, dapr: Dapr) -> Terminal:
+async def get_terminal(tenant_id: Code, terminal_id: Id, dapr: Dapr) -> Terminal:
     return await load(dapr, STORE, _key(tenant_id, terminal_id), Terminal,
                       f"terminal {terminal_id!r}")
 
 
 @router.get("/terminals")
 @inject
-async def list_terminals(tenant_id: str, dapr: Dapr, store: str | None = None,
-                         cursor: int = 0) -> Page[Terminal]:
+async def list_terminals(tenant_id: Code, dapr: Dapr, store: Code | None = None,
+                         cursor: Cursor = 0) -> Page[Terminal]:
     ids: list[str] = await dapr.get_state(STORE, f"terminals:{tenant_id}") or []
     found = await dapr.get_bulk_state(STORE, [_key(tenant_id, i) for i in ids])
     terminals = [Terminal.model_validate(found[_key(tenant_id, i)]) for i in ids
@@ -102,7 +102,7 @@ async def list_terminals(tenant_id: str, dapr: Dapr, store: str | None = None,
 
 @router.post("/terminals/{terminal_id}/sign-in")
 @inject
-async def sign_in(tenant_id: str, terminal_id: str, body: SignIn, dapr: Dapr,
+async def sign_in(tenant_id: Code, terminal_id: Id, body: SignIn, dapr: Dapr,
                   staff: Annotated[StaffMasterWebRepository,
                                    Depends(Provide[Container.staff_master])]) -> Terminal:
     try:
@@ -114,7 +114,7 @@ async def sign_in(tenant_id: str, terminal_id: str, body: SignIn, dapr: Dapr,
 
 @router.post("/terminals/{terminal_id}/open")
 @inject
-async def open_terminal(tenant_id: str, terminal_id: str, body: OpenIn, dapr: Dapr,
+async def open_terminal(tenant_id: Code, terminal_id: Id, body: OpenIn, dapr: Dapr,
                         outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]) -> Terminal:
     terminal = await _change(dapr, tenant_id, terminal_id, status="opened",
                              business_date=body.business_date)
@@ -124,7 +124,7 @@ async def open_terminal(tenant_id: str, terminal_id: str, body: OpenIn, dapr: Da
 
 @router.post("/terminals/{terminal_id}/close")
 @inject
-async def close_terminal(tenant_id: str, terminal_id: str, dapr: Dapr,
+async def close_terminal(tenant_id: Code, terminal_id: Id, dapr: Dapr,
                          outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]
                          ) -> Terminal:
     terminal = await _change(dapr, tenant_id, terminal_id, status="closed")

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from pytest_httpx import HTTPXMock
 
 from kugel_common.container import KugelContainer
 from kugel_common.pytest_plugin import ServiceStub, only_stubs
@@ -94,3 +95,20 @@ async def test_bad_input_gets_clear_4xx(api: httpx.AsyncClient, upstream: None) 
     assert (again.status_code, again.json()) == (200, first.json())
     late = await api.post(f"{T}/carts/{cart_id}/items", json={"item_code": "tea"})
     assert (late.status_code, late.json()["error"]["code"]) == (409, "already_completed")
+
+
+async def test_an_item_master_data_refuses_is_the_callers_422_and_not_retried(
+    api: httpx.AsyncClient, upstream: None, httpx_mock: HTTPXMock,
+    service_stub: Callable[[str], ServiceStub],
+) -> None:
+    """Issue 11: a 400 from master-data for the caller's item code was cart's 502, retried
+    and counted against master-data. It is the caller's 422, asked once."""
+    service_stub("master-data").get("/tenants/t1/stores/s1/items/odd", status=400,
+                                    json={"error": {"code": "bad_request", "message": "no"}})
+    cart_id = await new_cart(api)
+    reply = await api.post(f"{T}/carts/{cart_id}/items", json={"item_code": "odd"})
+    assert reply.status_code == 422
+    assert (reply.json()["error"]["code"], reply.json()["error"]["details"]) == (
+        "rejected_by_dependency", {"status": 400})
+    asked = [r for r in httpx_mock.get_requests() if r.url.path.endswith("/items/odd")]
+    assert len(asked) == 1

@@ -158,8 +158,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
 
     async def _report_new_connections(self, trace: Any) -> None:
-        """Pass new connections on to the request's httpcore-style ``trace`` extension; one
-        transport serves one service, so whichever request reports them, the count is right."""
+        """Pass new connections on to the request's httpcore-style ``trace`` extension. When
+        several services share the transport (one origin), the request that reports a new
+        connection is not always the one that opened it; the total over them is right."""
         assert self._connector is not None
         new, self._reported = self._connector.opened - self._reported, self._connector.opened
         if trace is not None:

@@ -103,7 +103,7 @@ class ServiceChannel:
         self.clock = clock
         self.hooks = hooks
         self.rng = rng
-        self.metrics = ServiceMetrics()
+        self.metrics = ServiceMetrics(self.name, settings.max_endpoint_keys)
         self.auth: httpx.Auth | None = None
         self.balancer = Balancer(address.base_urls, settings.outlier_cooldown, clock)
         self.breaker = CircuitBreaker(

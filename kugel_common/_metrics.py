@@ -1,17 +1,23 @@
 """In-process metrics per service and endpoint template.
 
 ``metrics_snapshot()`` returns plain dicts, the seam for a Prometheus or OpenTelemetry exporter.
+Memory is bounded: a service keeps at most ``max_endpoints`` endpoint keys, and folds the rest
+into one ``OVERFLOW`` key, so callers that pass raw URLs instead of templates cannot grow it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EndpointMetrics", "ServiceMetrics"]
+__all__ = ["OVERFLOW", "EndpointMetrics", "ServiceMetrics"]
+
+logger = logging.getLogger("kugel_common.metrics")
 
 LATENCY_SAMPLES = 2048
+OVERFLOW = "<other endpoints>"
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -50,6 +56,8 @@ class EndpointMetrics:
 
 @dataclass(slots=True)
 class ServiceMetrics:
+    service: str = ""
+    max_endpoints: int = 100
     endpoints: dict[str, EndpointMetrics] = field(default_factory=dict)
     connections_opened: int = 0
     breaker_transitions: Counter[str] = field(default_factory=Counter)
@@ -57,7 +65,19 @@ class ServiceMetrics:
     def endpoint(self, template: str) -> EndpointMetrics:
         metrics = self.endpoints.get(template)
         if metrics is None:
+            if len(self.endpoints) >= self.max_endpoints:
+                return self._overflow()
             metrics = self.endpoints[template] = EndpointMetrics()
+        return metrics
+
+    def _overflow(self) -> EndpointMetrics:
+        metrics = self.endpoints.get(OVERFLOW)
+        if metrics is None:
+            logger.warning(
+                "%s: more than %d endpoint keys; the rest are counted as %r. Pass templates "
+                "(\"/items/{code}\" with path_params), not filled-in URLs, or raise "
+                "KUGEL_MAX_ENDPOINT_KEYS", self.service, self.max_endpoints, OVERFLOW)
+            metrics = self.endpoints[OVERFLOW] = EndpointMetrics()
         return metrics
 
     def snapshot(self) -> dict[str, Any]:

@@ -40,6 +40,29 @@ __all__ = [
 TransportFactory = Callable[[str, ClientSettings], httpx.AsyncBaseTransport]
 
 
+class _Borrowed(httpx.AsyncBaseTransport):
+    """A transport shared by several channels: closing one channel's client must not close it;
+    the pool closes it once, at the end."""
+
+    def __init__(self, shared: httpx.AsyncBaseTransport) -> None:
+        self.shared = shared
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.shared.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _transport_key(address: ServiceAddress, settings: ClientSettings) -> tuple[object, ...]:
+    """Channels to the same origins with the same connection settings share one pool: the
+    Dapr components behind one sidecar, or the services invoked through it."""
+    origins = tuple(sorted({str(httpx.URL(url).copy_with(path="/")) for url in address.base_urls}))
+    return (origins, settings.transport, settings.verify, settings.ca_bundle,
+            settings.client_cert, settings.client_key, settings.max_connections,
+            settings.max_keepalive_connections, settings.keepalive_expiry)
+
+
 class ServiceClientPool:
     """Owns one :class:`ServiceChannel` per service name; close it once, at shutdown."""
 
@@ -60,6 +83,7 @@ class ServiceClientPool:
         self._transport = transport or (lambda _name, settings: build_transport(settings))
         self._rng = rng or random.Random()
         self._channels: dict[str, ServiceChannel] = {}
+        self._transports: dict[tuple[object, ...], _Borrowed] = {}
         self._added: dict[str, ServiceAddress] = {}
         self._closed = False
 
@@ -83,10 +107,14 @@ class ServiceClientPool:
                 raise RuntimeError("this ServiceClientPool is closed; create a new one")
             address = self._added.get(name) or self.registry.resolve(name)
             settings = self.settings.for_service(name)
+            key = _transport_key(address, settings)
+            transport = self._transports.get(key)
+            if transport is None:
+                transport = self._transports[key] = _Borrowed(self._transport(name, settings))
             channel = ServiceChannel(
                 address,
                 settings,
-                transport=self._transport(name, settings),
+                transport=transport,
                 clock=self.clock,
                 hooks=self.hooks,
                 rng=self._rng,
@@ -129,7 +157,9 @@ class ServiceClientPool:
     async def aclose(self) -> None:
         self._closed = True
         channels, self._channels = list(self._channels.values()), {}
+        transports, self._transports = list(self._transports.values()), {}
         await asyncio.gather(*(channel.aclose() for channel in channels))
+        await asyncio.gather(*(transport.shared.aclose() for transport in transports))
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ServiceClientPool] = (

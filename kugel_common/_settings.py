@@ -106,6 +106,10 @@ class ClientSettings(BaseSettings):
     outlier_cooldown: PositiveFloat = Field(
         30.0, description="Seconds an instance is ejected after a connect failure."
     )
+    max_endpoint_keys: PositiveInt = Field(
+        100, description="Endpoint keys kept in metrics per service; the rest are counted "
+        "together under one overflow key."
+    )
     max_response_bytes: PositiveInt = Field(
         10 * MiB, description="Largest response body read into memory."
     )

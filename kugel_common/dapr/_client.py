@@ -2,7 +2,8 @@
 
 Each component (``pubsub-tranlog-report``, ``statestore``, ...) is its own target in the service
 pool, named ``dapr:<component>``: it has its own breaker, so a broken broker does not stop state
-calls, and its own metrics. Every call and task shares them; there is nothing per call to build.
+calls, and its own metrics. The connections are one pool per sidecar, shared by every component.
+Every call and task shares them; there is nothing per call to build.
 """
 
 from __future__ import annotations

@@ -77,14 +77,16 @@ def _health_router(container: KugelContainer) -> APIRouter:
 
     @router.get("/ready")
     async def ready() -> JSONResponse:
-        """Readiness: every dependency's breaker, and the sidecar when the service has one."""
-        breakers = {name: state.value for name, state in container.breakers().items()}
-        body: dict[str, Any] = {"dependencies": breakers}
-        is_ready = "open" not in breakers.values()
+        """Readiness: whether this service can serve, i.e. its own sidecar when it has one.
+
+        Never its dependencies' breakers: Kubernetes takes an unready pod out of its Service,
+        so one dependency's outage would pull every replica of every caller, which cascades
+        and defeats the outbox built to ride it out. Breakers are in ``/dependencies``."""
+        body: dict[str, Any] = {}
+        is_ready = True
         if container.app_settings().dapr_enabled:
-            reachable = await container.dapr().sidecar_reachable()
-            body["sidecar"] = "reachable" if reachable else "unreachable"
-            is_ready = is_ready and reachable
+            is_ready = await container.dapr().sidecar_reachable()
+            body["sidecar"] = "reachable" if is_ready else "unreachable"
         body["status"] = "ready" if is_ready else "not_ready"
         return JSONResponse(body, 200 if is_ready else 503)
 

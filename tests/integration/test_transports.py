@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kugel_common import (
+    BreakerState,
     InvalidEndpointError,
     ServiceUnavailableError,
     path,
@@ -110,3 +111,16 @@ async def test_connections_opened_matches_what_the_server_saw(server: RunningSer
     opened = pool.metrics_snapshot()["svc"]["connections_opened"]
     await pool.aclose()
     assert opened == len(server.recorder.ports) == 5
+
+
+async def test_every_component_behind_one_sidecar_shares_one_pool(server: RunningServer) -> None:
+    from kugel_common import DaprClientHelper
+
+    pool = make_pool(server.url, clock=FakeClock())
+    dapr = DaprClientHelper(pool, sidecar_url=server.url, environ={})
+    for component in ("statestore", "pubsub", "orders", "audit", "cache"):
+        assert await dapr.client(component).get("/ok") == {"ok": True}
+    assert len(server.recorder.ports) == 1  # one connection, reused by all five
+    states = {dapr.breaker_state(c) for c in ("statestore", "pubsub", "orders")}
+    assert states == {BreakerState.CLOSED}  # each component keeps a breaker of its own
+    await pool.aclose()

@@ -223,7 +223,7 @@ class ServiceChannel:
                 extensions=self._extensions,
             )
         except (TypeError, ValueError) as exc:  # e.g. a body that JSON cannot encode
-            raise self._invalid(call, f"the request cannot be built: {exc}") from exc
+            raise self._invalid(call, f"the request cannot be built: {exc}", url) from exc
         if self.breaker.rejects():  # fail fast, without queueing for a slot first
             raise self._circuit_open(call, request)
         remaining = call.deadline - self.clock.now()
@@ -341,24 +341,28 @@ class ServiceChannel:
         if _is_absolute(endpoint):
             self._check_origin(call)
         try:
-            self._url(call, self.address.base_urls[0])
+            url = self._url(call, self.address.base_urls[0])
         except httpx.InvalidURL as exc:
             raise self._invalid(call, f"the URL cannot be built: {exc}") from exc
         if _has_dot_segment(endpoint):
-            url = redact_url(_parsed(endpoint))
+            shown = redact_url(_parsed(endpoint))
             raise InvalidEndpointError(
-                f"{self.name}: endpoint {url!r} has a dot segment; it would leave the "
-                "service's base path", service=self.name, method=call.method, url=url)
+                f"{self.name}: endpoint {shown!r} has a dot segment; it would leave the "
+                "service's base path", service=self.name, method=call.method, url=shown)
         if call.headers is not None:
             for name, value in call.headers.raw:
                 if not (_FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
                     raise self._invalid(
                         call, f"header {name.decode('latin-1')!r} has a character HTTP forbids "
-                        "(CR, LF, NUL or another control character)")
+                        "(CR, LF, NUL or another control character)", url)
 
-    def _invalid(self, call: Call, reason: str) -> InvalidRequestError:
+    def _invalid(
+        self, call: Call, reason: str, url: httpx.URL | None = None
+    ) -> InvalidRequestError:
+        """The URL, when there is one, is redacted like every error's."""
         return InvalidRequestError(f"{self.name}: {call.method} {call.template}: {reason}",
-                                   service=self.name, method=call.method)
+                                   service=self.name, method=call.method,
+                                   url=redact_url(url) if url is not None else "")
 
     def _check_origin(self, call: Call) -> None:
         """An absolute endpoint is allowed only on the service's own origin."""

@@ -79,3 +79,15 @@ async def test_a_pool_used_from_another_event_loop_says_so(httpx_mock: HTTPXMock
     assert len(raised) == 1 and isinstance(raised[0], WrongEventLoopError)
     assert isinstance(raised[0], RuntimeError)  # what code that caught the bare one still gets
     await pool.aclose()
+
+
+async def test_a_refused_header_names_the_call_without_its_secrets(httpx_mock: HTTPXMock) -> None:
+    pool = make_pool()
+    with pytest.raises(InvalidRequestError, match="X-Note") as info:
+        await pool.client("svc").get("/x", params={"token": "s3cret"},
+                                     headers={"X-Note": "a\nb"})
+    assert (info.value.service, info.value.method) == ("svc", "GET")
+    assert info.value.url == "http://svc.test/api/x"  # no query string, so no token
+    assert "s3cret" not in str(info.value)
+    assert httpx_mock.get_requests() == []
+    await pool.aclose()

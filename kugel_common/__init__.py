@@ -1,7 +1,7 @@
 """kugel: service-to-service calls for FastAPI microservices on Dapr."""
 
 from ._app_settings import AppSettings
-from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, TokenProvider
+from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenProvider
 from ._breaker import BreakerState
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
@@ -77,6 +77,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServiceAddress",
     "ServiceClientPool",
+    "ServiceCredentials",
     "ServiceNotConfiguredError",
     "ServiceRegistry",
     "ServiceUnavailableError",

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ._auth import ServiceCredentials, auth_for
 from ._breaker import BreakerState
 from ._channel import ServiceChannel
 from ._client import HttpClientHelper
@@ -95,13 +96,15 @@ class ServiceClientPool:
         return channel
 
     def client(
-        self, name: str, *, auth: httpx.Auth | None = None, headers: Mapping[str, str] | None = None
+        self, name: str, *, auth: httpx.Auth | ServiceCredentials | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> HttpClientHelper:
-        return HttpClientHelper(self.channel(name), auth=auth, headers=headers)
+        channel = self.channel(name)  # an unknown name fails before any credential is made
+        return HttpClientHelper(channel, auth=auth_for(name, auth), headers=headers)
 
-    def set_auth(self, name: str, auth: httpx.Auth | None) -> None:
+    def set_auth(self, name: str, auth: httpx.Auth | ServiceCredentials | None) -> None:
         """Switch the service's default credentials at run time, for every caller."""
-        self.channel(name).auth = auth
+        self.channel(name).auth = auth_for(name, auth)
 
     def breaker_state(self, name: str) -> BreakerState:
         return self.channel(name).breaker.state
@@ -152,7 +155,8 @@ def set_default_pool(pool: ServiceClientPool) -> None:
 
 
 def get_service_client(
-    name: str, *, auth: httpx.Auth | None = None, headers: Mapping[str, str] | None = None
+    name: str, *, auth: httpx.Auth | ServiceCredentials | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> HttpClientHelper:
     """``async with get_service_client("master-data") as client:`` over the shared pool.
 

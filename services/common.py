@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper, EtagMismatchError
 from kugel_common.container import KugelContainer
-from kugel_common.fastapi import ApiError, service_token
+from kugel_common.fastapi import ApiError, ServiceTokens
 
 __all__ = ["ServiceContainer", "load", "update"]
 
@@ -18,9 +18,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ServiceContainer(KugelContainer):
-    """Adds the service's own outbound credential: a short-lived JWT for each call."""
+    """Adds the service's own outbound credentials: a short-lived JWT for each call, naming
+    the service called as its audience."""
 
-    own_token = providers.Singleton(service_token, KugelContainer.app_settings)
+    own_token = providers.Singleton(ServiceTokens, KugelContainer.app_settings)
 
 
 async def load(dapr: DaprClientHelper, store: str, key: str, model: type[M], what: str) -> M:

@@ -1,4 +1,5 @@
 import kugel_common
+import kugel_common.fastapi
 
 EXPECTED = [
     "ApiKeyAuth",
@@ -29,6 +30,7 @@ EXPECTED = [
     "ResponseTooLargeError",
     "ServiceAddress",
     "ServiceClientPool",
+    "ServiceCredentials",
     "ServiceNotConfiguredError",
     "ServiceRegistry",
     "ServiceUnavailableError",
@@ -58,6 +60,26 @@ def test_public_names_are_pinned() -> None:
     assert sorted(kugel_common.__all__) == kugel_common.__all__
     for name in EXPECTED:
         assert getattr(kugel_common, name) is not None
+
+
+FASTAPI_EXPECTED = [
+    "ApiError",
+    "Principal",
+    "ServiceAuth",
+    "ServiceTokens",
+    "authenticated",
+    "create_app",
+    "error_response",
+    "install_error_handlers",
+    "issue_service_token",
+    "service_token",
+]
+
+
+def test_fastapi_names_are_pinned() -> None:
+    assert kugel_common.fastapi.__all__ == FASTAPI_EXPECTED
+    for name in FASTAPI_EXPECTED:
+        assert getattr(kugel_common.fastapi, name) is not None
 
 
 def test_error_tree() -> None:

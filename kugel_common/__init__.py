@@ -22,6 +22,7 @@ from ._pool import (
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._retry import set_testing
 from ._settings import ClientSettings
+from ._settings_check import SettingsError
 from ._version import __version__
 from .dapr import (
     BulkPublishResult,
@@ -81,6 +82,7 @@ __all__ = [
     "ServiceNotConfiguredError",
     "ServiceRegistry",
     "ServiceUnavailableError",
+    "SettingsError",
     "StateEntry",
     "StateOperation",
     "SystemClock",

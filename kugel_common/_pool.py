@@ -23,6 +23,7 @@ from ._clock import Clock, SystemClock
 from ._hooks import Hooks
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._settings import ClientSettings
+from ._settings_check import load_settings
 from ._transport import build_transport
 
 __all__ = [
@@ -55,7 +56,7 @@ class ServiceClientPool:
         rng: random.Random | None = None,
     ) -> None:
         self.registry: Resolver = registry or ServiceRegistry()
-        self.settings = settings or ClientSettings()
+        self.settings = settings or load_settings(ClientSettings)
         self.hooks = hooks or Hooks()
         self.clock: Clock = clock or SystemClock()
         self._transport = transport or (lambda _name, settings: build_transport(settings))

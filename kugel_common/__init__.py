@@ -1,7 +1,7 @@
 """kugel: service-to-service calls for FastAPI microservices on Dapr."""
 
 from ._app_settings import AppSettings
-from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, TokenProvider
+from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenProvider
 from ._breaker import BreakerState
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
@@ -22,6 +22,7 @@ from ._pool import (
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._retry import set_testing
 from ._settings import ClientSettings
+from ._settings_check import SettingsError
 from ._version import __version__
 from .dapr import (
     BulkPublishResult,
@@ -90,9 +91,11 @@ __all__ = [
     "ResponseTooLargeError",
     "ServiceAddress",
     "ServiceClientPool",
+    "ServiceCredentials",
     "ServiceNotConfiguredError",
     "ServiceRegistry",
     "ServiceUnavailableError",
+    "SettingsError",
     "StateEntry",
     "StateOperation",
     "SystemClock",

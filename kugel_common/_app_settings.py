@@ -3,7 +3,7 @@ environment with the ``KUGEL_`` prefix, like :class:`ClientSettings`."""
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["AppSettings"]
@@ -16,7 +16,9 @@ class AppSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KUGEL_", extra="ignore", frozen=True)
 
-    app_id: str = Field("app", description="This service's name: the `sub` of its tokens.")
+    app_id: str = Field(
+        "app", description="This service's name: the `sub` of the tokens it sends, and the "
+        "`aud` that the tokens it accepts must name. Callers address it by this name.")
     api_keys: dict[str, str] = Field(
         default_factory=dict,
         description='Inbound API keys (`X-API-KEY`) and the tenant each may act for, `"*"` for '
@@ -25,7 +27,14 @@ class AppSettings(BaseSettings):
         None, min_length=32,
         description="HS256 secret for service JWTs, inbound and outbound; at least 32 bytes "
         "(RFC 7518). Unset: no JWTs.")
-    jwt_ttl: PositiveInt = Field(60, description="Seconds an outbound service JWT lives.")
+    jwt_max_lifetime: PositiveInt = Field(
+        300, description="Longest lifetime (`exp - iat`) of an inbound service JWT, in seconds; "
+        "longer ones are refused, as are tokens without `iat`.")
+    jwt_ttl: PositiveInt = Field(
+        60, description="Seconds an outbound service JWT lives; at most `jwt_max_lifetime`.")
+    jwt_allow_all_tenants: bool = Field(
+        False, description='Accept service JWTs whose `tenant` is `"*"` (every tenant), as the '
+        "reference services send each other. Off: every JWT must name its tenant.")
     dapr_enabled: bool = Field(
         False, description="The service has a Dapr sidecar: wait for it at start-up, and "
         "report whether it is reachable in `/ready`.")
@@ -45,3 +54,12 @@ class AppSettings(BaseSettings):
     applied_ttl: PositiveInt = Field(
         WEEK, description="Seconds the idempotent consumer remembers an applied event's id: "
         "longer than any redelivery or republish.")
+
+    @field_validator("jwt_ttl")
+    @classmethod
+    def _ttl_within_max(cls, ttl: int, info: ValidationInfo) -> int:
+        """A peer with the same settings would refuse our tokens otherwise."""
+        longest = info.data.get("jwt_max_lifetime")
+        if longest is not None and ttl > longest:
+            raise ValueError("must not exceed KUGEL_JWT_MAX_LIFETIME")
+        return ttl

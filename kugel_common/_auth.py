@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from typing import Protocol
 
 import httpx
 
-__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "TokenProvider"]
+__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "ServiceCredentials", "TokenProvider"]
 
 BasicAuth = httpx.BasicAuth
 
 TokenProvider = Callable[[], Awaitable[str]]
+
+
+class ServiceCredentials(Protocol):
+    """A credential per service called, for tokens that name their audience: give one where
+    an ``auth`` is taken, and each call gets ``for_service(<the service's name>)``."""
+
+    def for_service(self, name: str) -> httpx.Auth: ...
+
+
+def auth_for(name: str, auth: httpx.Auth | ServiceCredentials | None) -> httpx.Auth | None:
+    """The credential for calls to service ``name``."""
+    if auth is None or isinstance(auth, httpx.Auth):
+        return auth
+    return auth.for_service(name)
 
 
 class BearerAuth(httpx.Auth):

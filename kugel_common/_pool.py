@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ._auth import ServiceCredentials, auth_for
 from ._breaker import BreakerState
 from ._channel import ServiceChannel
 from ._client import HttpClientHelper
@@ -22,6 +23,7 @@ from ._clock import Clock, SystemClock
 from ._hooks import Hooks
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._settings import ClientSettings
+from ._settings_check import load_settings
 from ._transport import build_transport
 
 __all__ = [
@@ -77,7 +79,7 @@ class ServiceClientPool:
         rng: random.Random | None = None,
     ) -> None:
         self.registry: Resolver = registry or ServiceRegistry()
-        self.settings = settings or ClientSettings()
+        self.settings = settings or load_settings(ClientSettings)
         self.hooks = hooks or Hooks()
         self.clock: Clock = clock or SystemClock()
         self._transport = transport or (lambda _name, settings: build_transport(settings))
@@ -123,13 +125,15 @@ class ServiceClientPool:
         return channel
 
     def client(
-        self, name: str, *, auth: httpx.Auth | None = None, headers: Mapping[str, str] | None = None
+        self, name: str, *, auth: httpx.Auth | ServiceCredentials | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> HttpClientHelper:
-        return HttpClientHelper(self.channel(name), auth=auth, headers=headers)
+        channel = self.channel(name)  # an unknown name fails before any credential is made
+        return HttpClientHelper(channel, auth=auth_for(name, auth), headers=headers)
 
-    def set_auth(self, name: str, auth: httpx.Auth | None) -> None:
+    def set_auth(self, name: str, auth: httpx.Auth | ServiceCredentials | None) -> None:
         """Switch the service's default credentials at run time, for every caller."""
-        self.channel(name).auth = auth
+        self.channel(name).auth = auth_for(name, auth)
 
     def breaker_state(self, name: str) -> BreakerState:
         return self.channel(name).breaker.state
@@ -182,7 +186,8 @@ def set_default_pool(pool: ServiceClientPool) -> None:
 
 
 def get_service_client(
-    name: str, *, auth: httpx.Auth | None = None, headers: Mapping[str, str] | None = None
+    name: str, *, auth: httpx.Auth | ServiceCredentials | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> HttpClientHelper:
     """``async with get_service_client("master-data") as client:`` over the shared pool.
 

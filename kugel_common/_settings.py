@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ._settings_check import load_settings
 from ._version import __version__
 
 __all__ = ["ClientSettings", "env_key"]
@@ -133,11 +134,10 @@ class ClientSettings(BaseSettings):
     )
 
     def for_service(self, service: str) -> ClientSettings:
-        """These settings, overridden by the service's own ``KUGEL_<SERVICE>__*`` variables."""
-        return _ServiceSettings(
-            _env_prefix=f"KUGEL_{env_key(service)}__",
-            **self.model_dump(),
-        )
+        """These settings, overridden by the service's own ``KUGEL_<SERVICE>__*`` variables;
+        :class:`~kugel_common.SettingsError` names the bad ones."""
+        prefix = f"KUGEL_{env_key(service)}__"
+        return load_settings(_ServiceSettings, prefix, _env_prefix=prefix, **self.model_dump())
 
 
 class _ServiceSettings(ClientSettings):

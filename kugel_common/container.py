@@ -2,7 +2,9 @@
 
 Every part is a ``Singleton``, so the pool, its breakers and the Dapr client are built once and
 shared by every request; nothing is built per call. Their lifetime is one ``Resource``,
-``lifecycle``: ``await container.init_resources()`` starts the outbox relay, and
+``lifecycle``: ``await container.init_resources()`` checks every setting (``AppSettings``,
+``ClientSettings`` and each service's ``KUGEL_<SERVICE>__*`` overrides, all problems in one
+``SettingsError``), then starts the outbox relay, and
 ``await container.shutdown_resources()`` stops it, then closes every connection pool. The
 parts are plain singletons rather than async resources so that ``container.http_client()``
 returns the pool itself, not a future, in code and in tests.
@@ -17,7 +19,7 @@ Tests swap any part with one line: ``container.registry.override(providers.Objec
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from dependency_injector import containers, providers
 
@@ -26,24 +28,29 @@ from ._clock import SystemClock
 from ._pool import ServiceClientPool
 from ._registry import ServiceRegistry
 from ._settings import ClientSettings
+from ._settings_check import check_settings, load_settings
 from .dapr import DaprClientHelper, IdempotentConsumer, Outbox
 
 __all__ = ["KugelContainer"]
 
 
-async def _lifecycle(pool: ServiceClientPool, outbox: Outbox) -> AsyncIterator[None]:
-    """Start what runs in the background; on shutdown stop it, then close the pools."""
-    outbox.start()
+async def _lifecycle(check_settings: Callable[[], None], pool: Callable[[], ServiceClientPool],
+                     outbox: Callable[[], Outbox]) -> AsyncIterator[None]:
+    """Check every setting before any part is built; start what runs in the background; on
+    shutdown stop it, then close the pools."""
+    check_settings()
+    relay, pools = outbox(), pool()
+    relay.start()
     try:
         yield
     finally:
-        await outbox.stop()
-        await pool.aclose()
+        await relay.stop()
+        await pools.aclose()
 
 
 class KugelContainer(containers.DeclarativeContainer):
-    settings = providers.Singleton(ClientSettings)
-    app_settings = providers.Singleton(AppSettings)
+    settings = providers.Singleton(load_settings, ClientSettings)
+    app_settings = providers.Singleton(load_settings, AppSettings)
     clock = providers.Singleton(SystemClock)
     registry = providers.Singleton(ServiceRegistry)
     http_client = providers.Singleton(ServiceClientPool, registry=registry, settings=settings,
@@ -56,4 +63,6 @@ class KugelContainer(containers.DeclarativeContainer):
     idempotent_consumer = providers.Singleton(
         IdempotentConsumer, dapr, app_settings.provided.state_store,
         ttl_seconds=app_settings.provided.applied_ttl)
-    lifecycle = providers.Resource(_lifecycle, http_client, outbox)
+    settings_check = providers.Callable(check_settings, app_settings.provider, settings.provider)
+    lifecycle = providers.Resource(_lifecycle, settings_check.provider, http_client.provider,
+                                   outbox.provider)

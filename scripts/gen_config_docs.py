@@ -15,6 +15,12 @@ HEADER = """\
 Generated from `kugel_common.ClientSettings` and `AppSettings` by `make docs`; a test fails when this file and the
 model disagree.
 
+Every setting is checked when the service starts (`container.init_resources()`, which
+`create_app`'s lifespan runs before serving): the service's own, the client's, and each
+`KUGEL_<SERVICE>__<NAME>` override. A bad one stops the start with one `SettingsError` that
+lists each bad variable and what is wrong with it (`KUGEL_CATALOG__ATTEMPTS: Input should be a
+valid integer`), and never a value, so a secret is not printed.
+
 ## Where services live
 
 | variable | meaning |

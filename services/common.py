@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper, EtagMismatchError
 from kugel_common.container import KugelContainer
-from kugel_common.fastapi import ERROR_RESPONSES, ApiError, authenticated, service_token
+from kugel_common.fastapi import ERROR_RESPONSES, ApiError, ServiceTokens, authenticated
 
 __all__ = ["ServiceContainer", "load", "tenant_router", "update"]
 
@@ -20,9 +20,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ServiceContainer(KugelContainer):
-    """Adds the service's own outbound credential: a short-lived JWT for each call."""
+    """Adds the service's own outbound credentials: a short-lived JWT for each call, naming
+    the service called as its audience."""
 
-    own_token = providers.Singleton(service_token, KugelContainer.app_settings)
+    own_token = providers.Singleton(ServiceTokens, KugelContainer.app_settings)
 
 
 def tenant_router() -> APIRouter:

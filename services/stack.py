@@ -92,6 +92,7 @@ class Stack:
             "KUGEL_OUTBOX_PATH": str(self.data_dir / f"{name}-outbox.sqlite3"),
             "KUGEL_API_KEYS": json.dumps({API_KEY: "*"}),
             "KUGEL_JWT_SECRET": "local-stack-jwt-secret-of-32-bytes-or-more",
+            "KUGEL_JWT_ALLOW_ALL_TENANTS": "true",  # the services' own tokens are for every tenant
             # A short reset timeout, so the demo shows a breaker recover within seconds.
             "KUGEL_BREAKER_RESET_TIMEOUT": "2",
             **{f"BASE_URL_{other.upper().replace('-', '_')}": f"{self.app_url(other)}/api/v1"

@@ -1,8 +1,9 @@
 """FastAPI integration: the app factory, the common endpoints, errors and service auth."""
 
 from ._app import create_app
-from ._auth import Principal, ServiceAuth, authenticated, issue_service_token, service_token
+from ._auth import Principal, ServiceAuth, authenticated
 from ._errors import ERROR_RESPONSES, ApiError, ErrorBody, error_response, install_error_handlers
+from ._tokens import ServiceTokens, issue_service_token, service_token
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -10,6 +11,7 @@ __all__ = [
     "ErrorBody",
     "Principal",
     "ServiceAuth",
+    "ServiceTokens",
     "authenticated",
     "create_app",
     "error_response",

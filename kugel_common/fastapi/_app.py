@@ -1,9 +1,10 @@
 """``create_app``: a FastAPI app wired to a kugel container, with its lifespan and checks.
 
-At start-up the lifespan installs the container's pool and Dapr client as the event loop's
-defaults, so ``get_service_client(name)`` and ``get_dapr_client()`` anywhere in the app resolve
-through the container (and through whatever a test overrode in it); then it starts the
-container's resources and, for a service with a sidecar, waits for it. Shutdown runs in
+At start-up the lifespan starts the container's resources, which checks every setting first
+(a bad one fails the start with a ``SettingsError`` naming its variable); then it installs the
+container's pool and Dapr client as the event loop's defaults, so ``get_service_client(name)``
+and ``get_dapr_client()`` anywhere in the app resolve through the container (and through
+whatever a test overrode in it), and, for a service with a sidecar, waits for it. Shutdown runs in
 reverse: the outbox relay stops, then every pool closes.
 """
 
@@ -41,9 +42,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await container.init_resources()  # type: ignore[misc]  # settings checked first
         set_default_pool(container.http_client())
         set_dapr_client(container.dapr())
-        await container.init_resources()  # type: ignore[misc]
         try:
             if settings.dapr_enabled:
                 await container.dapr().wait_for_sidecar(settings.sidecar_timeout)

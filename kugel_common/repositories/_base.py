@@ -9,6 +9,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from .._auth import ServiceCredentials
 from .._paths import fill_path
 from .._pool import get_service_client
 from ..errors import CircuitOpenError, HttpClientError, NotFoundError, ServiceUnavailableError
@@ -34,7 +35,8 @@ class WebRepository:
 
     service: ClassVar[str]
 
-    def __init__(self, *, auth: httpx.Auth | None = None, service: str | None = None) -> None:
+    def __init__(self, *, auth: httpx.Auth | ServiceCredentials | None = None,
+                 service: str | None = None) -> None:
         self.auth = auth
         self.service_name = service or self.service
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from .._auth import ServiceCredentials
 from .._cache import LoadingCache
 from .._clock import Clock, SystemClock
 from ..schemas import Item, Payment, Setting, Staff
@@ -25,7 +26,7 @@ class ItemMasterWebRepository(_MasterData):
     """Items change rarely and are read on every scan: cached for ``ttl`` seconds, and
     concurrent misses for one item make one upstream call."""
 
-    def __init__(self, *, auth: httpx.Auth | None = None, ttl: float = 60.0,
+    def __init__(self, *, auth: httpx.Auth | ServiceCredentials | None = None, ttl: float = 60.0,
                  max_size: int = 10_000, clock: Clock | None = None) -> None:
         super().__init__(auth=auth)
         self._cache: LoadingCache[tuple[str, str, str], Item] = LoadingCache(
@@ -39,7 +40,7 @@ class ItemMasterWebRepository(_MasterData):
 
 
 class PaymentMasterWebRepository(_MasterData):
-    def __init__(self, *, auth: httpx.Auth | None = None, ttl: float = 300.0,
+    def __init__(self, *, auth: httpx.Auth | ServiceCredentials | None = None, ttl: float = 300.0,
                  max_size: int = 1_000, clock: Clock | None = None) -> None:
         super().__init__(auth=auth)
         self._cache: LoadingCache[tuple[str, str], Payment] = LoadingCache(

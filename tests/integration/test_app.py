@@ -100,12 +100,14 @@ async def test_auth_401_403_and_a_service_jwt(client: httpx.AsyncClient) -> None
         reply = await client.get(ITEM_PATH, headers={"X-API-KEY": key})
         assert reply.status_code == 200 and reply.json()["unit_price"] == "1.10"
 
-    token = issue_service_token(SECRET, "terminal", tenant="t1")
+    token = issue_service_token(SECRET, "terminal", audience="cart", tenant="t1")
     ok = await client.get(ITEM_PATH, headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200
-    stale = issue_service_token(SECRET, "terminal", now=time.time() - 3600)
-    forged = issue_service_token("another-secret-of-at-least-32-bytes", "terminal")
-    other = issue_service_token(SECRET, "terminal", tenant="t2")
+    stale = issue_service_token(SECRET, "terminal", audience="cart", tenant="t1",
+                                now=time.time() - 3600)
+    forged = issue_service_token("another-secret-of-at-least-32-bytes", "terminal",
+                                 audience="cart", tenant="t1")
+    other = issue_service_token(SECRET, "terminal", audience="cart", tenant="t2")
     statuses = [(await client.get(ITEM_PATH, headers={"Authorization": f"Bearer {t}"}))
                 .status_code for t in (stale, forged, other)]
     assert statuses == [401, 401, 403]

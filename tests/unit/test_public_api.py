@@ -1,4 +1,5 @@
 import kugel_common
+import kugel_common.fastapi
 
 EXPECTED = [
     "ApiKeyAuth",
@@ -34,9 +35,11 @@ EXPECTED = [
     "ResponseTooLargeError",
     "ServiceAddress",
     "ServiceClientPool",
+    "ServiceCredentials",
     "ServiceNotConfiguredError",
     "ServiceRegistry",
     "ServiceUnavailableError",
+    "SettingsError",
     "StateEntry",
     "StateOperation",
     "SystemClock",
@@ -68,6 +71,28 @@ def test_public_names_are_pinned() -> None:
         assert getattr(kugel_common, name) is not None
 
 
+FASTAPI_EXPECTED = [
+    "ERROR_RESPONSES",
+    "ApiError",
+    "ErrorBody",
+    "Principal",
+    "ServiceAuth",
+    "ServiceTokens",
+    "authenticated",
+    "create_app",
+    "error_response",
+    "install_error_handlers",
+    "issue_service_token",
+    "service_token",
+]
+
+
+def test_fastapi_names_are_pinned() -> None:
+    assert kugel_common.fastapi.__all__ == FASTAPI_EXPECTED
+    for name in FASTAPI_EXPECTED:
+        assert getattr(kugel_common.fastapi, name) is not None
+
+
 def test_error_tree() -> None:
     from kugel_common import errors
 
@@ -75,6 +100,7 @@ def test_error_tree() -> None:
     assert issubclass(errors.ServiceUnavailableError, errors.HttpClientError)
     assert issubclass(errors.NotFoundError, errors.HttpClientError)
     assert issubclass(errors.InvalidEndpointError, ValueError)
+    assert issubclass(kugel_common.SettingsError, ValueError)
     assert issubclass(errors.ServiceNotConfiguredError, errors.HttpClientError)
     # A sidecar that is down is "unavailable" to code that only knows HTTP errors, too.
     assert issubclass(errors.DaprUnavailableError, errors.ServiceUnavailableError)

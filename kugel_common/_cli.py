@@ -106,14 +106,22 @@ async def _serve(sidecar: LocalSidecar) -> None:
 
 def _salvage(path: Path) -> int:
     saved = salvage_outbox(path)
+    if saved.damaged_copy is None:
+        print(f"{path} is healthy ({saved.kept} events, every one readable): nothing to do, "
+              "the file is unchanged")
+        return 0
     print(f"kept {saved.kept} events; the damaged file is now {saved.damaged_copy}")
-    if saved.unreadable:
-        print(f"unreadable: {len(saved.unreadable)} rows, seq {saved.unreadable[0]} to "
-              f"{saved.unreadable[-1]}, recorded after event {saved.before or '-'} and before "
-              f"event {saved.after or '-'}; re-drive the events of that window from their "
-              "source")
-        return 1
-    return 0
+    if not saved.unreadable:
+        print("nothing was lost")
+        return 0
+    what = ("unreadable" if saved.proven
+            else "possibly lost (the damage hides how many rows there were)")
+    print(f"{what}: {len(saved.unreadable)} rows, seq {saved.unreadable[0]} to "
+          f"{saved.unreadable[-1]}, recorded after event {saved.before or '-'} and before "
+          f"event {saved.after or '-'}; re-drive the events of that window from their source")
+    if saved.lost_ids:
+        print(f"lost events not yet delivered: {' '.join(saved.lost_ids)}")
+    return 1
 
 
 async def _outbox(args: argparse.Namespace) -> int:

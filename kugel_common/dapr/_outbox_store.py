@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 from ..errors import OutboxError
 
 __all__ = ["OutboxEvent", "OutboxRecord", "OutboxStatus", "OutboxStore", "SqliteOutboxStore",
-           "open_outbox_file", "take_relay_lock"]
+           "open_outbox_file", "open_outbox_read_only", "take_relay_lock"]
 
 T = TypeVar("T")
 
@@ -124,12 +124,14 @@ _RECORD = "event_id, pubsub, topic, status, attempts, last_error, created_at"
 
 class SqliteOutboxStore:
     """A SQLite file in WAL mode with ``synchronous=FULL``: an added event survives a crash of
-    the process or of the machine. Several processes may share the file (one relay runs)."""
+    the process or of the machine. Several processes may share the file (one relay runs).
+    ``read_only`` is for inspecting: the file is never written, not even its schema."""
 
     def __init__(self, path: str | Path = ":memory:", *, lock_timeout: float = 5.0,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time, read_only: bool = False) -> None:
         self.path = str(path)
         self._lock_timeout = lock_timeout
+        self._read_only = read_only
         self._now = now
         self._db: sqlite3.Connection | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kugel-outbox")
@@ -155,7 +157,8 @@ class SqliteOutboxStore:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = open_outbox_file(self.path, self._lock_timeout)
+            self._db = (open_outbox_read_only(self.path) if self._read_only
+                        else open_outbox_file(self.path, self._lock_timeout))
         return self._db
 
     # -- the protocol --------------------------------------------------------------------------
@@ -305,6 +308,36 @@ def open_outbox_file(path: str, lock_timeout: float = 5.0) -> sqlite3.Connection
                 if name not in have:
                     db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
             db.execute("UPDATE outbox SET status = 'parked' WHERE status = 'failed'")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def open_outbox_read_only(path: str) -> sqlite3.Connection:
+    """A connection that cannot write: no schema, no lock file, no WAL switch. In a read-only
+    folder SQLite cannot create the WAL's shared-memory file, so the file is then opened as
+    immutable: sound there, since nothing can write to it, unless a WAL was left beside it."""
+    uri = Path(path).absolute().as_uri()
+    try:
+        return _probe(sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                                      check_same_thread=False))
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_CANTOPEN:
+            raise
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise sqlite3.OperationalError(
+                f"{exc}: its folder is read-only and it has a write-ahead log ({wal.name}); "
+                "copy both to a writable folder and inspect the copy") from exc
+    return _probe(sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                                  check_same_thread=False))
+
+
+def _probe(db: sqlite3.Connection) -> sqlite3.Connection:
+    """SQLite opens lazily: read the schema now, so a file it cannot use fails here."""
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except BaseException:
         db.close()
         raise

@@ -125,7 +125,7 @@ def _salvage(path: Path) -> int:
 
 
 async def _outbox(args: argparse.Namespace) -> int:
-    store = SqliteOutboxStore(args.file)
+    store = SqliteOutboxStore(args.file, read_only=args.action in ("stats", "list"))
     try:
         if args.action == "stats":
             for status, count in (await store.counts()).items():
@@ -154,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "outbox":
         if not args.file.is_file():
-            print(f"kugel outbox: no such file: {args.file}", file=sys.stderr)
+            why = "is a directory" if args.file.is_dir() else "no such file"
+            print(f"kugel outbox: {why}: {args.file}", file=sys.stderr)
             return 2
         try:
             if args.action == "salvage":

@@ -157,7 +157,7 @@ class SqliteOutboxStore:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = (open_outbox_read_only(self.path) if self._read_only
+            self._db = (_inspect(self.path) if self._read_only
                         else open_outbox_file(self.path, self._lock_timeout))
         return self._db
 
@@ -332,6 +332,15 @@ def open_outbox_read_only(path: str) -> sqlite3.Connection:
                 "copy both to a writable folder and inspect the copy") from exc
     return _probe(sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
                                   check_same_thread=False))
+
+
+def _inspect(path: str) -> sqlite3.Connection:
+    db = open_outbox_read_only(path)
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
+                  ).fetchone() is None:
+        db.close()
+        raise sqlite3.OperationalError("not an outbox file (it has no outbox table)")
+    return db
 
 
 def _probe(db: sqlite3.Connection) -> sqlite3.Connection:

@@ -58,13 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser(
         "outbox", help="inspect an outbox file; requeue or drop parked events",
         description="Works on the file while the service runs: its relay sends a requeued "
-                    "event within a second.")
+                    "event within a second. stats and list only read the file. Exit codes: "
+                    "0 done; 1 nothing matched (requeue ID, drop) or salvage lost events; "
+                    "2 the file cannot be used (missing, not an outbox, in use, read-only).")
     outbox.add_argument("--file", type=Path, required=True, help="the outbox's SQLite file "
                         "(KUGEL_OUTBOX_PATH of the service)")
     actions = outbox.add_subparsers(dest="action", required=True)
     actions.add_parser("stats", help="events per status, and the oldest waiting one's age")
-    listing = actions.add_parser("list", help="events, oldest first")
-    listing.add_argument("--status", choices=[s.value for s in OutboxStatus], default="parked")
+    listing = actions.add_parser("list", help="parked events (or --status), oldest first")
+    listing.add_argument("--status", choices=[s.value for s in OutboxStatus], default="parked",
+                         help="which events to list (default: parked)")
     listing.add_argument("--limit", type=int, default=100)
     requeue = actions.add_parser("requeue", help="parked events back to pending")
     which = requeue.add_mutually_exclusive_group(required=True)
@@ -141,7 +144,10 @@ async def _outbox(args: argparse.Namespace) -> int:
             return 0
         if args.action == "requeue":
             count = await store.requeue(None if args.all else args.event_id)
-            print(f"requeued {count}")
+            if args.all:  # "nothing parked any more" holds either way
+                print(f"requeued {count}" if count else "nothing to requeue")
+                return 0
+            print(f"requeued {count}" if count else f"no parked event {args.event_id}")
             return 0 if count else 1
         dropped = await store.drop(args.event_id)
         print("dropped" if dropped else f"no parked event {args.event_id}")

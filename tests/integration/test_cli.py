@@ -93,12 +93,17 @@ def seed_parked(path: Path, count: int = 3) -> None:
     asyncio.run(seed())
 
 
+@pytest.fixture
+def parked(tmp_path: Path) -> list[str]:
+    """``kugel outbox --file F`` for a file of three events, the first two parked."""
+    seed_parked(tmp_path / "outbox.sqlite3")
+    return ["outbox", "--file", str(tmp_path / "outbox.sqlite3")]
+
+
 def test_outbox_command_lists_requeues_and_drops_parked_events(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], parked: list[str]
 ) -> None:
-    path = tmp_path / "outbox.sqlite3"
-    seed_parked(path)
-    file = ["outbox", "--file", str(path)]
+    file = parked
     assert main([*file, "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == ["e0", "e1"]
@@ -158,3 +163,28 @@ def test_outbox_command_says_a_directory_is_a_directory(
 ) -> None:
     assert main(["outbox", "--file", str(tmp_path), "stats"]) == 2
     assert capsys.readouterr().err == f"kugel outbox: is a directory: {tmp_path}\n"
+
+
+def test_outbox_requeue_all_with_nothing_parked_succeeds_but_a_named_miss_exits_1(
+    capsys: pytest.CaptureFixture[str], parked: list[str]
+) -> None:
+    file = parked
+    assert main([*file, "requeue", "--all"]) == 0
+    assert main([*file, "requeue", "--all"]) == 0  # nothing parked any more: still what was asked
+    assert main([*file, "requeue", "e0"]) == 1  # a named event that is not parked: a miss
+    assert main([*file, "drop", "e0"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "requeued 2", "nothing to requeue", "no parked event e0", "no parked event e0"]
+
+
+def test_outbox_help_says_list_shows_parked_events_and_what_exit_codes_mean(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["outbox", "--file", "f", "list", "--help"])
+    assert done.value.code == 0
+    assert "which events to list (default: parked)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["outbox", "--help"])
+    assert done.value.code == 0
+    assert "2 the file cannot be used" in " ".join(capsys.readouterr().out.split())

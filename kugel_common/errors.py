@@ -6,6 +6,8 @@
     ├── NotFoundError                the service answered 404
     ├── ResponseTooLargeError        the body passed max_response_bytes; reading stopped there
     ├── InvalidEndpointError         also a ValueError: the endpoint is not a relative path
+    ├── InvalidRequestError          also a ValueError: the request cannot be sent as given (a
+    │                                body that cannot be encoded); raised before sending
     ├── ServiceNotConfiguredError    no address for the service; raised before any I/O
     ├── DaprError                    the Dapr sidecar refused a call: error_code, status_code
     │   ├── EtagMismatchError        409 on save or delete: someone else wrote first
@@ -40,6 +42,7 @@ __all__ = [
     "EtagMismatchError",
     "HttpClientError",
     "InvalidEndpointError",
+    "InvalidRequestError",
     "NotFoundError",
     "OutboxError",
     "ResponseTooLargeError",
@@ -79,6 +82,11 @@ class ResponseTooLargeError(HttpClientError):
 
 class InvalidEndpointError(HttpClientError, ValueError):
     """An endpoint must be a path relative to the service, so discovery cannot be bypassed."""
+
+
+class InvalidRequestError(HttpClientError, ValueError):
+    """The request cannot be sent as given. Raised before any I/O, so nothing was sent, and it
+    is the caller's to fix: it is never retried and never counts against the breaker."""
 
 
 class ServiceNotConfiguredError(HttpClientError):

@@ -304,12 +304,17 @@ class Outbox:
             outage, next_due = await self._pass()
             self._failing_since = None
             self._restarts_before = self._restarts  # a clean pass: the next failure backs off anew
-            if outage:
+            if outage:  # WARNING once when it starts, INFO when it ends: not one per retry
                 delay = self._backoff(outages)
+                if not outages:
+                    logger.warning("outbox: sidecar unavailable; events wait on disk, "
+                                   "retrying with backoff up to %.0fs", self._backoff_max)
                 outages += 1
-                logger.info("outbox: sidecar unavailable; retrying in %.2fs", delay)
+                logger.debug("outbox: retrying in %.2fs", delay)
                 await self._clock.sleep(delay)
                 continue
+            if outages:
+                logger.info("outbox: sidecar available again after %d retries", outages)
             outages = 0
             await self._wait(next_due)
 

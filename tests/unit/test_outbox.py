@@ -68,8 +68,10 @@ class LostReply:
 
 
 async def test_an_outage_is_waited_out_in_order(
-    dapr: DaprClientHelper, sidecar: Switchable, clock: FakeClock, published: list[Published]
+    dapr: DaprClientHelper, sidecar: Switchable, clock: FakeClock, published: list[Published],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="kugel_common.dapr.outbox")
     sidecar.down = True
     with set_testing(True):
         async with Outbox(dapr, clock=clock) as outbox:
@@ -86,6 +88,11 @@ async def test_an_outage_is_waited_out_in_order(
             counts = await outbox.counts()
     assert counts[OutboxStatus.DELIVERED] == 30 and counts[OutboxStatus.PARKED] == 0
     assert [p.body["id"] for p in published] == ids  # in order, each with its own id
+    said = [(r.levelname, r.getMessage().split(";")[0]) for r in caplog.records
+            if r.name == "kugel_common.dapr.outbox" and r.levelno >= logging.INFO]
+    assert said[0] == ("WARNING", "outbox: sidecar unavailable")  # once, however many retries
+    assert said[1:] == [("INFO", said[1][1])] and said[1][1].startswith(
+        "outbox: sidecar available again after ")
 
 
 async def test_a_refused_event_is_parked_and_an_operator_requeues_or_drops_it(

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from ..errors import OutboxError
-from ._outbox_store import OutboxStatus, open_outbox_read_only
+from ._outbox_store import OutboxStatus, corrupt, open_outbox_read_only
 
 __all__ = ["Reading", "read_outbox"]
 
@@ -51,20 +51,25 @@ class Reading:
 def read_outbox(path: str) -> Reading:
     try:
         db = open_outbox_read_only(path)
+        columns = [row[1] for row in db.execute("PRAGMA table_info(outbox)")]
     except sqlite3.Error as exc:
-        raise OutboxError(f"outbox {path}: {exc}", path=path, reason=str(exc)) from exc
+        raise _unusable(path, exc) from exc
     try:
-        try:
-            columns = [row[1] for row in db.execute("PRAGMA table_info(outbox)")]
-        except sqlite3.Error as exc:
-            raise OutboxError(f"outbox {path}: its schema is unreadable ({exc}); nothing can "
-                              "be saved", path=path, reason=str(exc)) from exc
         reading = Reading(columns, _highest_seq(db), _integrity(db))
         if columns:
             _collect(db, reading)
         return reading
     finally:
         db.close()
+
+
+def _unusable(path: str, exc: sqlite3.Error) -> OutboxError:
+    message = f"outbox {path}: {exc}"
+    if isinstance(exc, sqlite3.DatabaseError) and corrupt(exc):
+        message += ("; its schema is unreadable, so nothing can be saved: restore the file from "
+                    "a backup, or re-drive from their source the events recorded since the "
+                    "last one consumers received")
+    return OutboxError(message, path=path, reason=str(exc))
 
 
 def _collect(db: sqlite3.Connection, reading: Reading) -> None:

@@ -150,7 +150,7 @@ class SqliteOutboxStore:
                 self._db.close()  # disk errors, corruption: open afresh on the next call
                 self._db = None
             message = f"outbox {self.path}: {reason}"
-            if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc):
+            if isinstance(exc, sqlite3.DatabaseError) and corrupt(exc):
                 message += (" (the file is damaged: stop the service, then run "
                             f"`kugel outbox --file {self.path} salvage`)")
             raise OutboxError(message, path=self.path, reason=reason) from exc
@@ -366,7 +366,8 @@ def take_relay_lock(path: str) -> int | None:
     return fd
 
 
-def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+def corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite says the file is damaged, or not a database at all."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 

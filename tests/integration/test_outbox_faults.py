@@ -313,3 +313,16 @@ async def test_salvage_that_cannot_create_its_lock_file_exits_2(
     (tmp_path / "outbox.sqlite3.relay-lock").mkdir()
     assert kugel(["outbox", "--file", str(path), "salvage"]) == 2
     assert "salvage cannot write beside it (Is a directory)" in capsys.readouterr().err
+
+
+async def test_salvage_of_a_file_whose_schema_is_gone_says_what_to_do_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    await record(path, tmp_path / "published.log", 100)
+    corrupt_page(path, 1)  # the header and the schema: a truncated copy looks the same
+    assert kugel(["outbox", "--file", str(path), "salvage"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "; its schema is unreadable, so nothing can be saved: restore the file from a backup, "
+        "or re-drive from their source the events recorded since the last one consumers "
+        "received\n")

@@ -58,13 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser(
         "outbox", help="inspect an outbox file; requeue or drop parked events",
         description="Works on the file while the service runs: its relay sends a requeued "
-                    "event within a second.")
+                    "event within a second. stats and list only read the file. Exit codes: "
+                    "0 done; 1 nothing matched (requeue ID, drop) or salvage lost events; "
+                    "2 the file cannot be used (missing, not an outbox, in use, read-only).")
     outbox.add_argument("--file", type=Path, required=True, help="the outbox's SQLite file "
                         "(KUGEL_OUTBOX_PATH of the service)")
     actions = outbox.add_subparsers(dest="action", required=True)
     actions.add_parser("stats", help="events per status, and the oldest waiting one's age")
-    listing = actions.add_parser("list", help="events, oldest first")
-    listing.add_argument("--status", choices=[s.value for s in OutboxStatus], default="parked")
+    listing = actions.add_parser("list", help="parked events (or --status), oldest first")
+    listing.add_argument("--status", choices=[s.value for s in OutboxStatus], default="parked",
+                         help="which events to list (default: parked)")
     listing.add_argument("--limit", type=int, default=100)
     requeue = actions.add_parser("requeue", help="parked events back to pending")
     which = requeue.add_mutually_exclusive_group(required=True)
@@ -106,18 +109,26 @@ async def _serve(sidecar: LocalSidecar) -> None:
 
 def _salvage(path: Path) -> int:
     saved = salvage_outbox(path)
+    if saved.damaged_copy is None:
+        print(f"{path} is healthy ({saved.kept} events, every one readable): nothing to do, "
+              "the file is unchanged")
+        return 0
     print(f"kept {saved.kept} events; the damaged file is now {saved.damaged_copy}")
-    if saved.unreadable:
-        print(f"unreadable: {len(saved.unreadable)} rows, seq {saved.unreadable[0]} to "
-              f"{saved.unreadable[-1]}, recorded after event {saved.before or '-'} and before "
-              f"event {saved.after or '-'}; re-drive the events of that window from their "
-              "source")
-        return 1
-    return 0
+    if not saved.unreadable:
+        print("nothing was lost")
+        return 0
+    what = ("unreadable" if saved.proven
+            else "possibly lost (the damage hides how many rows there were)")
+    print(f"{what}: {len(saved.unreadable)} rows, seq {saved.unreadable[0]} to "
+          f"{saved.unreadable[-1]}, recorded after event {saved.before or '-'} and before "
+          f"event {saved.after or '-'}; re-drive the events of that window from their source")
+    if saved.lost_ids:
+        print(f"lost events not yet delivered: {' '.join(saved.lost_ids)}")
+    return 1
 
 
 async def _outbox(args: argparse.Namespace) -> int:
-    store = SqliteOutboxStore(args.file)
+    store = SqliteOutboxStore(args.file, read_only=args.action in ("stats", "list"))
     try:
         if args.action == "stats":
             for status, count in (await store.counts()).items():
@@ -133,7 +144,10 @@ async def _outbox(args: argparse.Namespace) -> int:
             return 0
         if args.action == "requeue":
             count = await store.requeue(None if args.all else args.event_id)
-            print(f"requeued {count}")
+            if args.all:  # "nothing parked any more" holds either way
+                print(f"requeued {count}" if count else "nothing to requeue")
+                return 0
+            print(f"requeued {count}" if count else f"no parked event {args.event_id}")
             return 0 if count else 1
         dropped = await store.drop(args.event_id)
         print("dropped" if dropped else f"no parked event {args.event_id}")
@@ -146,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "outbox":
         if not args.file.is_file():
-            print(f"kugel outbox: no such file: {args.file}", file=sys.stderr)
+            why = "is a directory" if args.file.is_dir() else "no such file"
+            print(f"kugel outbox: {why}: {args.file}", file=sys.stderr)
             return 2
         try:
             if args.action == "salvage":

@@ -13,7 +13,7 @@ import logging
 import os
 import uuid
 import weakref
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -29,6 +29,7 @@ from ..errors import (
     DaprUnavailableError,
     EtagMismatchError,
     HttpClientError,
+    InvalidRequestError,
 )
 from ._replies import (
     decode_json,
@@ -134,14 +135,27 @@ def _metadata_params(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return {f"metadata.{key}": str(value) for key, value in (metadata or {}).items()}
 
 
-def _body(data: Any, content_type: str) -> tuple[bytes, dict[str, str]]:
+def encode_json(data: Any, *, service: str, what: str,
+                default: Callable[[Any], Any] | None = str) -> bytes:
+    """JSON that every consumer can parse: NaN and Infinity are not JSON, so they are refused,
+    like a value JSON cannot encode, with :class:`InvalidRequestError` before anything is sent
+    or stored. ``default=None`` encodes as httpx does (the state API's bodies)."""
+    try:
+        return json.dumps(data, separators=(",", ":"), default=default,
+                          allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:  # NaN, a set without default, a circular value
+        raise InvalidRequestError(f"{service}: {what} cannot be encoded as JSON: {exc}",
+                                  service=service, method="POST") from exc
+
+
+def _body(data: Any, content_type: str, pubsub: str) -> tuple[bytes, dict[str, str]]:
     """Serialise a payload for its content type; the sidecar reads Content-Type to wrap it."""
     if isinstance(data, bytes):
         content = data
     elif isinstance(data, str) and "json" not in content_type:
         content = data.encode()
     else:
-        content = json.dumps(data, separators=(",", ":"), default=str).encode()
+        content = encode_json(data, service=f"dapr:{pubsub}", what="the event's data")
     return content, {"Content-Type": content_type}
 
 
@@ -241,7 +255,7 @@ class DaprClientHelper:
         timed out can be resent safely: a resend carries the same id.
         """
         event_id = event_id or str(uuid.uuid4())
-        content, headers = _body(data, content_type)
+        content, headers = _body(data, content_type, pubsub)
         params = _metadata_params({**(metadata or {}), "cloudevent.id": event_id})
         await self._send(pubsub, "POST", "/v1.0/publish/{pubsub}/{topic}",
                          path_params={"pubsub": pubsub, "topic": topic}, params=params,

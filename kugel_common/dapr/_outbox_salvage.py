@@ -1,118 +1,109 @@
 """Rescue the readable events of a damaged outbox file, for ``kugel outbox salvage``.
 
-Rows are read by their seq through the table alone, so a corrupt index loses nothing; the rows
-on a corrupt table page are gone, and are reported. The file is replaced, so it runs only while
-no service uses it (no process holds the relay lock).
+A healthy file is left as it is. A damaged one is rewritten from the rows that read back whole
+(see ``_outbox_check`` for how the lost ones are found), and the rows that existed but are gone
+are reported. The file is replaced, so that runs only while no service uses it (no process
+holds the relay lock).
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OutboxError
+from ._outbox_check import Reading, read_outbox
 from ._outbox_store import open_outbox_file, take_relay_lock
 
 __all__ = ["Salvaged", "salvage_outbox"]
 
-_CHUNK = 64
-
 
 @dataclass(frozen=True, slots=True)
 class Salvaged:
+    """``unreadable``: the seqs of rows that existed and are gone, or that may have (when
+    ``proven`` is False, the damage hides how many rows there were). ``lost_ids``: the ids an
+    index still gives for them, delivered ones left out. ``damaged_copy`` is None when the file
+    was healthy and left unchanged."""
+
     kept: int
-    unreadable: tuple[int, ...]  # seqs whose row could not be read (or never existed)
-    damaged_copy: Path
+    unreadable: tuple[int, ...]
+    damaged_copy: Path | None
     # the readable events just before and after the unreadable rows: the window to re-drive
     before: str | None = None
     after: str | None = None
+    lost_ids: tuple[str, ...] = ()
+    proven: bool = True
 
 
 def salvage_outbox(path: str | Path) -> Salvaged:
-    """Copy every readable row to a fresh file that replaces ``path``; the damaged file is
-    kept beside it as ``<file>.damaged-<time>``."""
+    """Copy every readable row of a damaged file to a fresh file that replaces ``path``; the
+    damaged file is kept beside it as ``<file>.damaged-<time>``. A healthy file is left as it
+    is, without taking the lock, so a file on a read-only volume can be checked."""
     path = str(path)
-    lock = take_relay_lock(path)
-    if lock is None:
-        raise OutboxError(f"outbox {path} is in use by a running service: stop it first",
-                          path=path, reason="in use")
+    first = read_outbox(path)
+    if first.healthy:
+        return Salvaged(len(first.rows), (), None)
+    lock = _lock(path)
     try:
-        rows, columns, unreadable, high = _read(path)
-        fresh = f"{path}.salvaged"
-        for leftover in (fresh, f"{fresh}-wal", f"{fresh}-shm"):
-            Path(leftover).unlink(missing_ok=True)
-        db = open_outbox_file(fresh)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(f"INSERT INTO outbox ({', '.join(columns)}) VALUES "
-                           f"({', '.join('?' for _ in columns)})", rows)
-            db.execute("DELETE FROM sqlite_sequence WHERE name = 'outbox'")
-            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (high,))
-            db.execute("COMMIT")  # seqs are never handed out twice, even the unreadable ones
-        finally:
-            db.close()  # the last connection checkpoints the WAL into the file
-        damaged = Path(f"{path}.damaged-{time.strftime('%Y%m%d%H%M%S')}")
-        for suffix in ("-wal", "-shm"):
-            if os.path.exists(path + suffix):
-                os.replace(path + suffix, f"{damaged}{suffix}")
-        os.replace(path, damaged)
-        os.replace(fresh, path)
-        seq_at, id_at = columns.index("seq"), columns.index("event_id")
-        ids = {int(str(row[seq_at])): str(row[id_at]) for row in rows}
-        if not unreadable:
-            return Salvaged(len(rows), (), damaged)
-        before = max((seq for seq in ids if seq < unreadable[0]), default=None)
-        after = min((seq for seq in ids if seq > unreadable[-1]), default=None)
-        return Salvaged(len(rows), tuple(unreadable), damaged,
-                        None if before is None else ids[before],
-                        None if after is None else ids[after])
+        reading = read_outbox(path)  # again, now that no service can write to it
+        damaged = _rewrite(path, reading)
+        return _report(reading, damaged)
     finally:
         os.close(lock)
 
 
-def _read(path: str) -> tuple[list[tuple[object, ...]], list[str], list[int], int]:
-    """(rows, their columns, unreadable seqs, highest seq handed out)."""
+def _lock(path: str) -> int:
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise OutboxError(f"outbox {path}: {exc}", path=path, reason=str(exc)) from exc
+        lock = take_relay_lock(path)
+    except OSError as exc:
+        raise OutboxError(
+            f"outbox {path} is damaged, and salvage cannot write beside it ({exc.strerror}): "
+            "copy the file (and its -wal, if any) to a writable folder and salvage the copy",
+            path=path, reason=exc.strerror or str(exc)) from exc
+    if lock is None:
+        raise OutboxError(f"outbox {path} is in use by a running service: stop it first",
+                          path=path, reason="in use")
+    return lock
+
+
+def _rewrite(path: str, reading: Reading) -> Path:
+    fresh = f"{path}.salvaged"
+    for leftover in (fresh, f"{fresh}-wal", f"{fresh}-shm"):
+        Path(leftover).unlink(missing_ok=True)
+    db = open_outbox_file(fresh)
     try:
-        try:
-            columns = [row[1] for row in db.execute("PRAGMA table_info(outbox)")]
-        except sqlite3.Error as exc:
-            raise OutboxError(f"outbox {path}: its schema is unreadable ({exc}); nothing can "
-                              "be saved", path=path, reason=str(exc)) from exc
-        high = _highest_seq(db)
-        select = f"SELECT {', '.join(columns)} FROM outbox WHERE seq BETWEEN ? AND ?"
-        rows: list[tuple[object, ...]] = []
-        unreadable: list[int] = []
-        for start in range(1, high + 1, _CHUNK):
-            end = min(high, start + _CHUNK - 1)
-            try:
-                rows += db.execute(select, (start, end)).fetchall()
-                continue
-            except sqlite3.DatabaseError:
-                pass
-            for seq in range(start, end + 1):  # the damaged page's rows, one by one
-                try:
-                    rows += db.execute(select, (seq, seq)).fetchall()
-                except sqlite3.DatabaseError:
-                    unreadable.append(seq)
-        return rows, columns, unreadable, high
+        db.execute("BEGIN IMMEDIATE")
+        columns = reading.columns
+        db.executemany(f"INSERT INTO outbox ({', '.join(columns)}) VALUES "
+                       f"({', '.join('?' for _ in columns)})",
+                       [reading.rows[seq] for seq in sorted(reading.rows)])
+        db.execute("DELETE FROM sqlite_sequence WHERE name = 'outbox'")
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)",
+                   (reading.high,))
+        db.execute("COMMIT")  # seqs are never handed out twice, even the unreadable ones
     finally:
-        db.close()
+        db.close()  # the last connection checkpoints the WAL into the file
+    damaged = Path(f"{path}.damaged-{time.strftime('%Y%m%d%H%M%S')}")
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, f"{damaged}{suffix}")
+    os.replace(path, damaged)
+    os.replace(fresh, path)
+    return damaged
 
 
-def _highest_seq(db: sqlite3.Connection) -> int:
-    for query in ("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
-                  "SELECT max(seq) FROM outbox"):
-        try:
-            row = db.execute(query).fetchone()
-        except sqlite3.DatabaseError:
-            continue
-        if row and row[0] is not None:
-            return int(row[0])
-    return 0
+def _report(reading: Reading, damaged: Path) -> Salvaged:
+    gone = sorted({*reading.lost, *reading.doubt})
+    if not gone:
+        return Salvaged(len(reading.rows), (), damaged)
+    at = reading.columns.index("event_id")
+    before = max((seq for seq in reading.rows if seq < gone[0]), default=None)
+    after = min((seq for seq in reading.rows if seq > gone[-1]), default=None)
+    lost_ids = tuple(said["event_id"] for said in reading.lost.values()
+                     if "event_id" in said and said.get("status") != "delivered")
+    return Salvaged(len(reading.rows), tuple(gone), damaged,
+                    None if before is None else str(reading.rows[before][at]),
+                    None if after is None else str(reading.rows[after][at]),
+                    lost_ids, proven=not reading.doubt)

@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 from ..errors import OutboxError
 
 __all__ = ["OutboxEvent", "OutboxRecord", "OutboxStatus", "OutboxStore", "SqliteOutboxStore",
-           "open_outbox_file", "take_relay_lock"]
+           "open_outbox_file", "open_outbox_read_only", "take_relay_lock"]
 
 T = TypeVar("T")
 
@@ -124,12 +124,14 @@ _RECORD = "event_id, pubsub, topic, status, attempts, last_error, created_at"
 
 class SqliteOutboxStore:
     """A SQLite file in WAL mode with ``synchronous=FULL``: an added event survives a crash of
-    the process or of the machine. Several processes may share the file (one relay runs)."""
+    the process or of the machine. Several processes may share the file (one relay runs).
+    ``read_only`` is for inspecting: the file is never written, not even its schema."""
 
     def __init__(self, path: str | Path = ":memory:", *, lock_timeout: float = 5.0,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time, read_only: bool = False) -> None:
         self.path = str(path)
         self._lock_timeout = lock_timeout
+        self._read_only = read_only
         self._now = now
         self._db: sqlite3.Connection | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kugel-outbox")
@@ -148,14 +150,15 @@ class SqliteOutboxStore:
                 self._db.close()  # disk errors, corruption: open afresh on the next call
                 self._db = None
             message = f"outbox {self.path}: {reason}"
-            if isinstance(exc, sqlite3.DatabaseError) and _corrupt(exc):
+            if isinstance(exc, sqlite3.DatabaseError) and corrupt(exc):
                 message += (" (the file is damaged: stop the service, then run "
                             f"`kugel outbox --file {self.path} salvage`)")
             raise OutboxError(message, path=self.path, reason=reason) from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = open_outbox_file(self.path, self._lock_timeout)
+            self._db = (_inspect(self.path) if self._read_only
+                        else open_outbox_file(self.path, self._lock_timeout))
         return self._db
 
     # -- the protocol --------------------------------------------------------------------------
@@ -311,6 +314,45 @@ def open_outbox_file(path: str, lock_timeout: float = 5.0) -> sqlite3.Connection
     return db
 
 
+def open_outbox_read_only(path: str) -> sqlite3.Connection:
+    """A connection that cannot write: no schema, no lock file, no WAL switch. In a read-only
+    folder SQLite cannot create the WAL's shared-memory file, so the file is then opened as
+    immutable: sound there, since nothing can write to it, unless a WAL was left beside it."""
+    uri = Path(path).absolute().as_uri()
+    try:
+        return _probe(sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                                      check_same_thread=False))
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_CANTOPEN:
+            raise
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise sqlite3.OperationalError(
+                f"{exc}: its folder is read-only and it has a write-ahead log ({wal.name}); "
+                "copy both to a writable folder and inspect the copy") from exc
+    return _probe(sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                                  check_same_thread=False))
+
+
+def _inspect(path: str) -> sqlite3.Connection:
+    db = open_outbox_read_only(path)
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
+                  ).fetchone() is None:
+        db.close()
+        raise sqlite3.OperationalError("not an outbox file (it has no outbox table)")
+    return db
+
+
+def _probe(db: sqlite3.Connection) -> sqlite3.Connection:
+    """SQLite opens lazily: read the schema now, so a file it cannot use fails here."""
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def take_relay_lock(path: str) -> int | None:
     """One relay per outbox file across processes: an exclusive ``flock`` on
     ``<file>.relay-lock``, which the kernel releases when the process dies. The descriptor to
@@ -324,7 +366,8 @@ def take_relay_lock(path: str) -> int | None:
     return fd
 
 
-def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+def corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite says the file is damaged, or not a database at all."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 

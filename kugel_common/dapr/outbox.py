@@ -27,8 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from .._clock import Clock, SystemClock
-from ..errors import CircuitOpenError, DaprError, DaprUnavailableError, OutboxError
-from ._client import DaprApi, StateOperation
+from ..errors import (
+    CircuitOpenError,
+    DaprError,
+    DaprUnavailableError,
+    InvalidRequestError,
+    OutboxError,
+)
+from ._client import DaprApi, StateOperation, encode_json
 from ._outbox_store import (
     OutboxEvent,
     OutboxRecord,
@@ -133,7 +139,9 @@ class Outbox:
         Publishing an id again changes nothing, except that an event held by a commit whose
         outcome is unknown becomes pending: the caller vouches that the state committed (how
         a retried request re-drives its event). Raises
-        :class:`~kugel_common.errors.OutboxError` when the event could not be recorded.
+        :class:`~kugel_common.errors.OutboxError` when the event could not be recorded, and
+        :class:`~kugel_common.errors.InvalidRequestError` (nothing recorded) when ``data`` is
+        not JSON (NaN, Infinity).
         """
         event_id = event_id or str(uuid.uuid4())
         await self._store.add([_event(event_id, pubsub, topic, data, metadata)])
@@ -149,8 +157,12 @@ class Outbox:
         when it returns. If the call fails without an answer, the relay reads the marker later
         to decide. On state.redis an operation whose etag check fails does not undo the others,
         the marker included: give every operation either no etag or an etag that only a writer
-        of the same values can have moved.
+        of the same values can have moved. A value JSON cannot encode, in an operation or an
+        event, raises :class:`~kugel_common.errors.InvalidRequestError` before anything is
+        recorded or sent.
         """
+        encode_json([op.to_json() for op in operations], service=f"dapr:{store}",
+                    what="the state operations", default=None)  # as the client will send them
         marker = f"{MARKER_PREFIX}{uuid.uuid4().hex}"
         held = f"{store}|{marker}"  # where the relay looks for the marker
         recorded = [_event(m.event_id or str(uuid.uuid4()), m.pubsub, m.topic, m.data, m.metadata)
@@ -292,12 +304,17 @@ class Outbox:
             outage, next_due = await self._pass()
             self._failing_since = None
             self._restarts_before = self._restarts  # a clean pass: the next failure backs off anew
-            if outage:
+            if outage:  # WARNING once when it starts, INFO when it ends: not one per retry
                 delay = self._backoff(outages)
+                if not outages:
+                    logger.warning("outbox: sidecar unavailable; events wait on disk, "
+                                   "retrying with backoff up to %.0fs", self._backoff_max)
                 outages += 1
-                logger.info("outbox: sidecar unavailable; retrying in %.2fs", delay)
+                logger.debug("outbox: retrying in %.2fs", delay)
                 await self._clock.sleep(delay)
                 continue
+            if outages:
+                logger.info("outbox: sidecar available again after %d retries", outages)
             outages = 0
             await self._wait(next_due)
 
@@ -340,7 +357,7 @@ class Outbox:
                 logger.error("outbox: event %s to %s/%s parked after %d refusals: %s",
                              event.event_id, event.pubsub, event.topic, event.strikes + 1, exc)
             return "failed" if answered else "outage"
-        except DaprError as exc:
+        except (DaprError, InvalidRequestError) as exc:  # e.g. NaN recorded by an older kugel
             await self._store.failed(event.seq, _describe(exc), strike=True, park=True)
             logger.error("outbox: event %s to %s/%s refused and parked: %s", event.event_id,
                          event.pubsub, event.topic, exc)
@@ -397,6 +414,8 @@ class Outbox:
 
 def _event(event_id: str, pubsub: str, topic: str, data: Any,
            metadata: Mapping[str, str] | None) -> OutboxEvent:
+    """The event to record, refused now if the relay could never send its data."""
+    encode_json(data, service=f"dapr:{pubsub}", what=f"the data of event {event_id}")
     return OutboxEvent(0, event_id, pubsub, topic, data, dict(metadata or {}))
 
 
@@ -406,5 +425,5 @@ def _surely_not_applied(error: DaprError) -> bool:
     return isinstance(error, CircuitOpenError) or (status is not None and 400 <= status < 500)
 
 
-def _describe(error: DaprError) -> str:
+def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"

@@ -17,6 +17,7 @@ from kugel_common._cli import main
 from kugel_common.dapr import OutboxEvent, SqliteOutboxStore
 
 from .server import free_port
+from .test_outbox_faults import immutable
 
 COMPONENT = """\
 apiVersion: dapr.io/v1alpha1
@@ -80,20 +81,29 @@ def test_sidecar_command_refuses_bad_arguments(
     assert "kugel sidecar:" in capsys.readouterr().err
 
 
-def test_outbox_command_lists_requeues_and_drops_parked_events(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "outbox.sqlite3"
-
+def seed_parked(path: Path, count: int = 3) -> None:
+    """``count`` events, the first two parked."""
     async def seed() -> None:
         store = SqliteOutboxStore(path)
-        await store.add([OutboxEvent(0, f"e{n}", "pubsub", "t", {"n": n}) for n in range(3)])
-        for seq in (1, 2):  # the first two refused for good
+        await store.add([OutboxEvent(0, f"e{n}", "pubsub", "t", {"n": n}) for n in range(count)])
+        for seq in (1, 2):
             await store.failed(seq, "DaprError: 400 bad event", strike=True, park=True)
         store.close()
 
     asyncio.run(seed())
-    file = ["outbox", "--file", str(path)]
+
+
+@pytest.fixture
+def parked(tmp_path: Path) -> list[str]:
+    """``kugel outbox --file F`` for a file of three events, the first two parked."""
+    seed_parked(tmp_path / "outbox.sqlite3")
+    return ["outbox", "--file", str(tmp_path / "outbox.sqlite3")]
+
+
+def test_outbox_command_lists_requeues_and_drops_parked_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], parked: list[str]
+) -> None:
+    file = parked
     assert main([*file, "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == ["e0", "e1"]
@@ -107,3 +117,74 @@ def test_outbox_command_lists_requeues_and_drops_parked_events(
     assert stats == {"held": "0", "pending": "2", "delivered": "0", "parked": "0"}
     assert main(["outbox", "--file", str(tmp_path / "missing.sqlite3"), "stats"]) == 2
     assert not (tmp_path / "missing.sqlite3").exists()  # never creates an empty outbox
+
+
+def test_outbox_stats_and_list_read_a_file_in_a_read_only_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "volume"
+    folder.mkdir()
+    path = folder / "outbox.sqlite3"
+    seed_parked(path)
+    if not immutable(folder, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        capsys.readouterr()
+        assert main(["outbox", "--file", str(path), "stats"]) == 0
+        stats = capsys.readouterr().out.splitlines()[:4]
+        assert main(["outbox", "--file", str(path), "list"]) == 0
+        listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    finally:
+        immutable(folder, False)
+    assert [line.split() for line in stats] == [
+        ["held", "0"], ["pending", "1"], ["delivered", "0"], ["parked", "2"]]
+    assert listed == ["e0", "e1"]
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", "not an outbox file (it has no outbox table)"),
+    (b"hello, not a database\n" * 100, "file is not a database"),
+])
+@pytest.mark.parametrize("action", ["stats", "list"])
+def test_outbox_inspection_never_writes_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, reason: str,
+    action: str,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    path.write_bytes(content)
+    assert main(["outbox", "--file", str(path), action]) == 2
+    assert capsys.readouterr().err.startswith(f"kugel outbox: outbox {path}: {reason}")
+    assert path.read_bytes() == content  # no schema written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox.sqlite3"]  # nor a lock file
+
+
+def test_outbox_command_says_a_directory_is_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["outbox", "--file", str(tmp_path), "stats"]) == 2
+    assert capsys.readouterr().err == f"kugel outbox: is a directory: {tmp_path}\n"
+
+
+def test_outbox_requeue_all_with_nothing_parked_succeeds_but_a_named_miss_exits_1(
+    capsys: pytest.CaptureFixture[str], parked: list[str]
+) -> None:
+    file = parked
+    assert main([*file, "requeue", "--all"]) == 0
+    assert main([*file, "requeue", "--all"]) == 0  # nothing parked any more: still what was asked
+    assert main([*file, "requeue", "e0"]) == 1  # a named event that is not parked: a miss
+    assert main([*file, "drop", "e0"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "requeued 2", "nothing to requeue", "no parked event e0", "no parked event e0"]
+
+
+def test_outbox_help_says_list_shows_parked_events_and_what_exit_codes_mean(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["outbox", "--file", "f", "list", "--help"])
+    assert done.value.code == 0
+    assert "which events to list (default: parked)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["outbox", "--help"])
+    assert done.value.code == 0
+    assert "2 the file cannot be used" in " ".join(capsys.readouterr().out.split())

@@ -18,6 +18,7 @@ from kugel_common import (
     ComponentNotFoundError,
     DaprClientHelper,
     DaprUnavailableError,
+    InvalidRequestError,
     OutboxError,
     ServiceClientPool,
     set_testing,
@@ -67,8 +68,10 @@ class LostReply:
 
 
 async def test_an_outage_is_waited_out_in_order(
-    dapr: DaprClientHelper, sidecar: Switchable, clock: FakeClock, published: list[Published]
+    dapr: DaprClientHelper, sidecar: Switchable, clock: FakeClock, published: list[Published],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="kugel_common.dapr.outbox")
     sidecar.down = True
     with set_testing(True):
         async with Outbox(dapr, clock=clock) as outbox:
@@ -85,6 +88,11 @@ async def test_an_outage_is_waited_out_in_order(
             counts = await outbox.counts()
     assert counts[OutboxStatus.DELIVERED] == 30 and counts[OutboxStatus.PARKED] == 0
     assert [p.body["id"] for p in published] == ids  # in order, each with its own id
+    said = [(r.levelname, r.getMessage().split(";")[0]) for r in caplog.records
+            if r.name == "kugel_common.dapr.outbox" and r.levelno >= logging.INFO]
+    assert said[0] == ("WARNING", "outbox: sidecar unavailable")  # once, however many retries
+    assert said[1:] == [("INFO", said[1][1])] and said[1][1].startswith(
+        "outbox: sidecar available again after ")
 
 
 async def test_a_refused_event_is_parked_and_an_operator_requeues_or_drops_it(
@@ -163,6 +171,60 @@ async def test_a_commit_publishes_only_what_committed(
         assert await outbox.status("two") is None
     assert await dapr.get_state("statestore", "sale:1") == {"n": 1}
     assert [p.body["id"] for p in published] == [sold]
+
+
+NOT_JSON = "Out of range float values are not JSON compliant"
+
+
+@pytest.mark.parametrize(("value", "data", "said"), [
+    (float("nan"), {}, f"dapr:statestore: the state operations cannot be encoded as JSON: "
+                       f"{NOT_JSON}"),
+    ({1, 2}, {}, "dapr:statestore: the state operations cannot be encoded as JSON: Object of "
+                 "type set is not JSON serializable"),
+    (1, {"x": float("inf")}, f"dapr:pubsub: the data of event e cannot be encoded as JSON: "
+                             f"{NOT_JSON}"),
+])
+async def test_a_commit_json_cannot_encode_is_refused_before_anything_is_recorded(
+    dapr: DaprClientHelper, clock: FakeClock, published: list[Published], value: Any,
+    data: Any, said: str,
+) -> None:
+    async with Outbox(dapr, clock=clock) as outbox:
+        with pytest.raises(InvalidRequestError) as refused:
+            await outbox.commit("statestore", [StateOperation.upsert("sale:1", {"v": value})],
+                                [OutboxMessage("pubsub", "sales", data, event_id="e")])
+        assert str(refused.value) == said
+        assert set((await outbox.counts()).values()) == {0}  # nothing held for 60 s
+    assert await dapr.get_state("statestore", "sale:1") is None and published == []
+
+
+@pytest.mark.parametrize(("through", "what"), [("outbox", "the data of event nan-1"),
+                                                ("client", "the event's data")])
+async def test_an_event_that_is_not_json_is_refused_at_publish(
+    dapr: DaprClientHelper, clock: FakeClock, published: list[Published], through: str,
+    what: str,
+) -> None:
+    async with Outbox(dapr, clock=clock) as outbox:
+        publish = outbox.publish if through == "outbox" else dapr.publish_event
+        with pytest.raises(InvalidRequestError) as refused:
+            await publish("pubsub", "sales", {"amount": float("nan")}, event_id="nan-1")
+        assert str(refused.value) == f"dapr:pubsub: {what} cannot be encoded as JSON: {NOT_JSON}"
+        assert set((await outbox.counts()).values()) == {0}  # nothing stored
+    assert published == []
+
+
+async def test_a_recorded_event_that_is_not_json_is_parked_not_sent(
+    dapr: DaprClientHelper, clock: FakeClock, published: list[Published]
+) -> None:
+    store = SqliteOutboxStore()
+    await store.add([OutboxEvent(0, "nan", "pubsub", "t", {"x": float("nan")}),  # older kugel
+                     OutboxEvent(0, "good", "pubsub", "t", {"x": 1})])
+    async with Outbox(dapr, store, clock=clock) as outbox:
+        await outbox.drain(timeout=5)
+        parked = await outbox.status("nan")
+    assert parked is not None and parked.status is OutboxStatus.PARKED
+    assert parked.last_error == (f"InvalidRequestError: dapr:pubsub: the event's data cannot "
+                                 f"be encoded as JSON: {NOT_JSON}")
+    assert [p.body["id"] for p in published] == ["good"]
 
 
 async def test_a_commit_whose_reply_was_lost_is_settled_by_its_marker(

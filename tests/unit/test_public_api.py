@@ -101,6 +101,7 @@ def test_error_tree() -> None:
     assert issubclass(errors.NotFoundError, errors.HttpClientError)
     assert issubclass(errors.InvalidEndpointError, ValueError)
     assert issubclass(kugel_common.SettingsError, ValueError)
+    assert issubclass(errors.InvalidRequestError, ValueError)
     assert issubclass(errors.ServiceNotConfiguredError, errors.HttpClientError)
     # A sidecar that is down is "unavailable" to code that only knows HTTP errors, too.
     assert issubclass(errors.DaprUnavailableError, errors.ServiceUnavailableError)

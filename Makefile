@@ -42,8 +42,12 @@ chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.crash --runs 100
 
 # Long fuzzing runs; `make test` runs short versions of each.
-.PHONY: fuzz fuzz-api
-fuzz: fuzz-api
+.PHONY: fuzz fuzz-api fuzz-sidecar
+fuzz: fuzz-api fuzz-sidecar
+
+# Hypothesis against every endpoint of the local sidecar, 20 000 examples (docs/testing.md).
+fuzz-sidecar: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/fuzz
 
 # Schemathesis against each reference service's OpenAPI on the real stack (docs/testing.md).
 fuzz-api: $(STAMP)

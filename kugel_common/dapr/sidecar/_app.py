@@ -6,8 +6,13 @@ state store is 400, a missing key is 204, a transaction that fails for any reaso
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
+import logging
+import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -27,6 +33,8 @@ from ._outbox import OutboxConfig, outbox_intents
 from ._state import InvalidEtag, StateStore, Write, WriteRefused
 
 __all__ = ["DaprHTTPError", "SidecarApp"]
+
+logger = logging.getLogger("kugel_common.dapr.sidecar")
 
 RUNTIME_VERSION = "1.18.0-kugel"
 _VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -62,7 +70,9 @@ class SidecarApp:
         self.outboxes = {c.name: config for c in visible
                          if (config := OutboxConfig.of(c)) is not None}
         both = ["POST", "PUT"]
-        self.asgi = Starlette(exception_handlers={DaprHTTPError: _error_response}, routes=[
+        self.asgi = Starlette(exception_handlers={DaprHTTPError: _error_response,
+                                                  HTTPException: _no_route,
+                                                  Exception: _unexpected}, routes=[
             Route("/v1.0/healthz", self._healthz, methods=["GET"]),
             Route("/v1.0/healthz/outbound", self._healthz, methods=["GET"]),
             Route("/v1.0/metadata", self._metadata, methods=["GET"]),
@@ -140,17 +150,21 @@ class SidecarApp:
     async def _bulk_publish(self, request: Request) -> Response:
         pubsub, topic = self._pubsub(request)
         entries = _json(await request.body(), "ERR_PUBSUB_EVENTS_SER")
-        if not isinstance(entries, list):
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "expected a list of entries")
-        ids = [e.get("entryId") if isinstance(e, dict) else None for e in entries]
-        if any(not i for i in ids) or len(set(ids)) != len(ids):
+        ids = [e.get("entryId", e.get("entryID")) for e in entries]
+        if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
             raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
         envelopes = []
         for entry in entries:
-            content_type = entry.get("contentType") or "application/json"
-            event = entry.get("event")
-            body = json.dumps(event).encode() if "json" in content_type else str(event).encode()
-            metadata = {**_metadata(request), **(entry.get("metadata") or {})}
+            content_type, event = entry.get("contentType"), entry.get("event")
+            entry_metadata = entry.get("metadata") or {}
+            if not (isinstance(content_type, str) and content_type
+                    and _string_map(entry_metadata)):
+                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "every entry needs a "
+                                    "contentType string and metadata of strings")
+            body = _entry_body(event, content_type)
+            metadata = {**_metadata(request), **entry_metadata}
             envelopes.append(self._envelope(pubsub, topic, body, content_type, metadata,
                                             "ERR_PUBSUB_EVENTS_SER", 400))
         try:
@@ -191,8 +205,9 @@ class SidecarApp:
         for name in ("id", "type", "source", "subject", "traceparent"):
             if f"cloudevent.{name}" in metadata:
                 envelope[name] = metadata[f"cloudevent.{name}"]
-        if "ttlInSeconds" in metadata:
-            expires = self.clock() + float(metadata["ttlInSeconds"])
+        ttl = metadata.get("ttlInSeconds", "")
+        if re.fullmatch(r"-?[0-9]{1,12}", ttl):  # daprd ignores a value that does not parse
+            expires = self.clock() + int(ttl)
             envelope["expiration"] = datetime.fromtimestamp(expires, UTC).isoformat()
         return envelope
 
@@ -230,7 +245,7 @@ class SidecarApp:
             raise DaprHTTPError(500, failed, f"ttlInSeconds {ttl!r}") from exc
         return Write(
             key=self._key(item.get("key")),
-            value=None if delete else json.dumps(item.get("value")).encode(),
+            value=None if delete else _dumps(item.get("value")),
             etag=etag or None,
             first_write=options.get("concurrency") == "first-write",
             last_write=options.get("concurrency") == "last-write",
@@ -270,16 +285,20 @@ class SidecarApp:
         return Response(status_code=204)
 
     async def _bulk_get(self, request: Request) -> Response:
+        """The stored bytes are spliced in as they are, like daprd's raw message: a value is
+        never parsed again, so any value that could be stored can be served back."""
         store = self._store(request)
         keys = await _listed(request, "keys")
         items = []
         for key in keys:
             found = store.get(self._key(key))
+            named = json.dumps(key)
             if found is None:
-                items.append({"key": key})
+                items.append(b'{"key":%s}' % named.encode())
             else:
-                items.append({"key": key, "data": json.loads(found[0]), "etag": found[1]})
-        return JSONResponse(items)
+                items.append(b'{"key":%s,"data":%s,"etag":%s}'
+                             % (named.encode(), found[0], json.dumps(found[1]).encode()))
+        return Response(b"[" + b",".join(items) + b"]", media_type="application/json")
 
     async def _transaction(self, request: Request) -> Response:
         store = self._store(request)
@@ -345,16 +364,96 @@ async def _listed(request: Request, name: str) -> list[Any]:
     return items
 
 
+def _entry_body(event: Any, content_type: str) -> bytes:
+    """A bulk entry's event as the bytes daprd would publish for its content type."""
+    if "json" in content_type:
+        return _dumps(event)
+    if content_type == "application/octet-stream":
+        try:
+            return base64.b64decode(event if isinstance(event, str) else "", validate=True)
+        except binascii.Error as exc:
+            raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "event is not base64") from exc
+    if not isinstance(event, str):
+        raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", f"a {content_type} event must be a "
+                            "string")
+    return event.encode("utf-8", "replace")
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """Go's decoder refuses a number out of float64's range (``1e999``); Python makes it inf."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _go_strings(value: Any) -> Any:
+    """Go's decoder turns a lone surrogate escape into U+FFFD; Python keeps it, and then cannot
+    encode the string: do as Go does."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_go_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {_go_strings(k): _go_strings(v) for k, v in value.items()}
+    return value
+
+
+MAX_DEPTH = 256  # daprd's decoder allows 10000; Python's recursive json cannot
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _json(body: bytes, code: str, status: int = 400) -> Any:
+    """JSON as daprd reads it: strict (no NaN or Infinity, no number out of range). Nesting
+    deeper than ``MAX_DEPTH`` is refused, so every stored value can be encoded again."""
     try:
-        return json.loads(body)
-    except ValueError as exc:
+        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:
         raise DaprHTTPError(status, code, "the body is not valid JSON") from exc
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        raise DaprHTTPError(status, code, f"the body nests deeper than {MAX_DEPTH} levels")
+    return _go_strings(value) if _SURROGATE.search(body) else value
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 async def _error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DaprHTTPError)
     return JSONResponse({"errorCode": exc.code, "message": exc.message}, exc.status)
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """No such API, or not with this method: a JSON error like every other."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "ERR_NOT_FOUND", 405: "ERR_METHOD_NOT_ALLOWED"}.get(exc.status_code,
+                                                                     "ERR_MALFORMED_REQUEST")
+    return JSONResponse({"errorCode": code, "message": exc.detail}, exc.status_code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    """The last line, not the fix: a bug in the local sidecar still answers daprd's JSON."""
+    logger.error("local sidecar: %s %s failed", request.method, request.url.path,
+                 exc_info=(type(exc), exc, exc.__traceback__))
+    return JSONResponse({"errorCode": "ERR_INTERNAL", "message": f"{type(exc).__name__}"}, 500)
 
 
 class _Ingress:

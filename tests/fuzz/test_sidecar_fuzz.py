@@ -1,0 +1,212 @@
+"""The local sidecar under malformed input, as daprd's clients and attackers send it.
+
+Every answer must be a success or daprd's JSON error (``{"errorCode", "message"}``, never a
+text/plain 500, never the catch-all's ERR_INTERNAL), and no value a write stored may break a
+later read: after every request, a get and a bulk get of each key written must answer JSON.
+
+``make test`` runs a few hundred derandomised examples; ``make fuzz`` runs the ``fuzz`` profile
+(``HYPOTHESIS_PROFILE=fuzz``), with many more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kugel_common.dapr.sidecar import Component, Published, SidecarApp, StateStore
+
+settings.register_profile("default", max_examples=400, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=20_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+STORE = Component("statestore", "state.redis")
+PUBSUB = Component("pubsub", "pubsub.redis")
+JSON_MEDIA = "application/json"
+
+
+class Client:
+    """Synchronous calls into the sidecar's ASGI app, on one loop in this thread (the store's
+    SQLite connection belongs to it). An unhandled exception becomes starlette's text/plain 500,
+    which ``check`` refuses."""
+
+    def __init__(self) -> None:
+        published: list[Published] = []
+        store = StateStore.of(STORE, lambda: 0.0)
+        app = SidecarApp("app", [STORE, PUBSUB], {"statestore": store}, published.append)
+        self._loop = asyncio.new_event_loop()
+        self._http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app.asgi, raise_app_exceptions=False),
+            base_url="http://sidecar", timeout=10)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._loop.run_until_complete(self._http.request(method, path, **kwargs))
+
+    def get(self, path: str) -> httpx.Response:
+        return self.request("GET", path)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+
+CLIENT = Client()
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+keys = st.text(max_size=12) | st.sampled_from(["k", "a||b", "", "\ud800", "k/../x"])
+anything = values | st.sampled_from(["NaN", 1e300])
+# Bodies: JSON of the right shape with wrong parts, any JSON, raw bytes, and the known killers.
+KILLERS = [b"[" * 100_000 + b"]" * 100_000, b'[{"key":"k","value":NaN}]', b"1e999",
+           b'{"operations":[{"operation":"upsert","request":{"key":"\\ud800","value":1}}]}',
+           b'[{"entryId":["x"],"event":1,"contentType":"application/json"}]', b"\xff\xfe",
+           b'[{"key":"k","value":' + b"[" * 990 + b"]" * 990 + b"}]"]
+
+
+def item() -> st.SearchStrategy[Any]:
+    return st.fixed_dictionaries({"key": keys | anything}, optional={
+        "value": anything, "etag": anything, "options": anything, "metadata": anything,
+        "contentType": anything})
+
+
+def entry() -> st.SearchStrategy[Any]:
+    return st.fixed_dictionaries({}, optional={
+        "entryId": st.text(max_size=4) | anything, "event": anything,
+        "contentType": st.sampled_from([JSON_MEDIA, "text/plain", "application/octet-stream",
+                                        "application/cloudevents+json"]) | anything,
+        "metadata": anything})
+
+
+def encode(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+def bodies(structured: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
+    return st.one_of(structured.map(encode), values.map(encode), st.binary(max_size=40),
+                     st.sampled_from(KILLERS))
+
+
+ENDPOINTS: list[tuple[str, str, st.SearchStrategy[bytes]]] = [
+    ("POST", "/v1.0/state/statestore", bodies(st.lists(item(), max_size=3))),
+    ("POST", "/v1.0/state/statestore/bulk",
+     bodies(st.fixed_dictionaries({"keys": st.lists(keys | anything, max_size=3)}))),
+    ("POST", "/v1.0/state/statestore/transaction", bodies(st.fixed_dictionaries({
+        "operations": st.lists(st.fixed_dictionaries({
+            "operation": st.sampled_from(["upsert", "delete"]) | anything,
+            "request": item() | anything}), max_size=3)}))),
+    ("POST", "/v1.0/publish/pubsub/orders", bodies(values)),
+    ("POST", "/v1.0-alpha1/publish/bulk/pubsub/orders", bodies(st.lists(entry(), max_size=3))),
+    ("GET", "/v1.0/state/statestore/{key}", st.just(b"")),
+    ("DELETE", "/v1.0/state/statestore/{key}", st.just(b"")),
+    ("GET", "/v1.0/healthz", st.just(b"")),
+    ("GET", "/v1.0/metadata", st.just(b"")),
+]
+QUERY = st.dictionaries(st.sampled_from(["metadata.ttlInSeconds", "metadata.rawPayload",
+                                         "metadata.cloudevent.id", "appid"]),
+                        st.text(max_size=8) | st.sampled_from(["abc", "nan", "1e300", "9" * 40]),
+                        max_size=2)
+CONTENT_TYPES = st.sampled_from([JSON_MEDIA, "text/plain", "application/cloudevents+json",
+                                 "application/octet-stream"])
+
+
+def check(response: httpx.Response) -> None:
+    """Success, or daprd's JSON error body."""
+    if response.status_code < 400:
+        return
+    assert response.headers["content-type"].startswith(JSON_MEDIA), response.text[:200]
+    body = response.json()
+    assert isinstance(body.get("errorCode"), str) and body["errorCode"].startswith("ERR_")
+    assert body["errorCode"] != "ERR_INTERNAL", body  # the catch-all: a bug got that far
+
+
+def _as_go_decodes(text: str) -> str:
+    """Go's JSON decoder turns a lone surrogate into U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def readable(key: str) -> None:
+    """Whatever was stored under ``key`` can be read back, alone and in bulk."""
+    single = CLIENT.get(f"/v1.0/state/statestore/{key}")
+    check(single)
+    if single.status_code == 200:
+        json.loads(single.content)  # what the store holds is JSON
+    bulk = CLIENT.post("/v1.0/state/statestore/bulk", json={"keys": [key]})
+    assert bulk.status_code == 200, bulk.text[:200]
+    assert json.loads(bulk.content)[0]["key"] == key
+
+
+@given(data=st.data())
+def test_every_endpoint_answers_malformed_input_with_daprds_json(data: st.DataObject) -> None:
+    method, path, body_strategy = data.draw(st.sampled_from(ENDPOINTS))
+    key = data.draw(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126,
+                                                   exclude_characters="/?#%"),
+                            min_size=1, max_size=8))
+    body = data.draw(body_strategy)
+    response = CLIENT.request(method, path.format(key=key), content=body,
+                              params=data.draw(QUERY),
+                              headers={"content-type": data.draw(CONTENT_TYPES)})
+    check(response)
+    written = {key}
+    if response.status_code == 204 and path.endswith(("statestore", "transaction")):
+        parsed = json.loads(body)
+        items = parsed if isinstance(parsed, list) else [
+            op["request"] for op in parsed["operations"]]
+        written |= {_as_go_decodes(i["key"]) for i in items}
+    for name in written:
+        if "||" not in name and "/" not in name and name:
+            readable(name)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "params", "status", "code"), [
+    ("POST", "/v1.0/state/statestore", b"[" * 100_000 + b"]" * 100_000, {}, 400,
+     "ERR_MALFORMED_REQUEST"),
+    ("POST", "/v1.0/state/statestore", b'[{"key":"k","value":NaN}]', {}, 400,
+     "ERR_MALFORMED_REQUEST"),
+    ("POST", "/v1.0/state/statestore", b'[{"key":"k","value":1e300}]', {}, 204, None),
+    ("POST", "/v1.0/state/statestore", b'[{"key":"k","value":1e999}]', {}, 400,
+     "ERR_MALFORMED_REQUEST"),
+    ("POST", "/v1.0/state/statestore", b'[{"key":"k","value":1,"options":[1]}]', {}, 400,
+     "ERR_MALFORMED_REQUEST"),
+    ("POST", "/v1.0/state/statestore", b'[{"key":"k","value":1,"metadata":"x"}]', {}, 400,
+     "ERR_MALFORMED_REQUEST"),
+    ("POST", "/v1.0/state/statestore", b'[{"key":"k","value":1,"contentType":5}]', {}, 400,
+     "ERR_MALFORMED_REQUEST"),
+    ("POST", "/v1.0/state/statestore",
+     b'[{"key":"k","value":1,"metadata":{"ttlInSeconds":"abc"}}]', {}, 500, "ERR_STATE_SAVE"),
+    ("POST", "/v1.0/state/statestore", b'[[1]]', {}, 400, "ERR_MALFORMED_REQUEST"),
+    ("POST", "/v1.0/state/statestore/transaction",
+     b'{"operations":[{"operation":"upsert","request":{"key":"k","value":NaN}}]}', {}, 400,
+     "ERR_MALFORMED_REQUEST"),
+    ("POST", "/v1.0-alpha1/publish/bulk/pubsub/orders",
+     b'[{"entryId":["x"],"event":1,"contentType":"application/json"}]', {}, 400,
+     "ERR_PUBSUB_EVENTS_SER"),
+    ("POST", "/v1.0-alpha1/publish/bulk/pubsub/orders",
+     b'[{"entryId":"1","event":1,"contentType":5}]', {}, 400, "ERR_PUBSUB_EVENTS_SER"),
+    ("POST", "/v1.0/publish/pubsub/orders", b'{"a":1}', {"metadata.ttlInSeconds": "abc"}, 204,
+     None),
+    ("POST", "/v1.0/publish/pubsub/orders", b'{"a":1}', {"metadata.ttlInSeconds": "9" * 40},
+     204, None),
+])
+def test_the_known_killers_get_daprds_answer(method: str, path: str, body: bytes,
+                                             params: dict[str, str], status: int,
+                                             code: str | None) -> None:
+    response = CLIENT.request(method, path, content=body, params=params,
+                              headers={"content-type": JSON_MEDIA})
+    assert response.status_code == status, response.text[:200]
+    if code is not None:
+        assert response.json()["errorCode"] == code
+    readable("k")
+
+
+def test_a_surrogate_key_is_stored_as_daprd_would_and_read_back() -> None:
+    body = b'{"operations":[{"operation":"upsert","request":{"key":"s\\ud800","value":1}}]}'
+    assert CLIENT.post("/v1.0/state/statestore/transaction", content=body).status_code == 204
+    readable("s\ufffd")  # Go's decoder replaced the lone surrogate

@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -134,7 +135,7 @@ def _as_go_decodes(text: str) -> str:
 
 def readable(key: str) -> None:
     """Whatever was stored under ``key`` can be read back, alone and in bulk."""
-    single = CLIENT.get(f"/v1.0/state/statestore/{key}")
+    single = CLIENT.get(f"/v1.0/state/statestore/{quote(key, safe='')}")
     check(single)
     if single.status_code == 200:
         json.loads(single.content)  # what the store holds is JSON

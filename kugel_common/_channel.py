@@ -142,7 +142,8 @@ class ServiceChannel:
             headers={"User-Agent": settings.user_agent, **settings.headers, **address.headers},
             follow_redirects=False,
         )
-        self._origins = {_origin(httpx.URL(url)) for url in address.base_urls}
+        self._bases = {(_origin(parsed), parsed.path.rstrip("/"))
+                       for parsed in map(httpx.URL, address.base_urls)}
         self._phase_limits = {"connect": settings.connect_timeout, "read": settings.read_timeout,
                               "write": settings.write_timeout, "pool": settings.pool_timeout}
         self._longest_phase = max(self._phase_limits.values())
@@ -211,7 +212,7 @@ class ServiceChannel:
         base = self.balancer.pick(call.tried)
         call.tried.append(base)
         url = self._url(call, base)
-        try:
+        try:  # a body JSON cannot encode, a query string too long for a URL
             request = self.client.build_request(
                 call.method,
                 url,
@@ -222,7 +223,7 @@ class ServiceChannel:
                 headers=call.headers,
                 extensions=self._extensions,
             )
-        except (TypeError, ValueError) as exc:  # e.g. a body that JSON cannot encode
+        except (TypeError, ValueError, httpx.InvalidURL) as exc:
             raise self._invalid(call, f"the request cannot be built: {exc}", url) from exc
         if self.breaker.rejects():  # fail fast, without queueing for a slot first
             raise self._circuit_open(call, request)
@@ -360,16 +361,22 @@ class ServiceChannel:
         self, call: Call, reason: str, url: httpx.URL | None = None
     ) -> InvalidRequestError:
         """The URL, when there is one, is redacted like every error's."""
-        return InvalidRequestError(f"{self.name}: {call.method} {call.template}: {reason}",
+        return InvalidRequestError(f"{self.name}: {call.method} {call.template!r}: {reason}",
                                    service=self.name, method=call.method,
                                    url=redact_url(url) if url is not None else "")
 
     def _check_origin(self, call: Call) -> None:
-        """An absolute endpoint is allowed only on the service's own origin."""
+        """An absolute endpoint is allowed only under one of the service's own base URLs:
+        same origin and under its base path, so it cannot reach the host's other APIs (a
+        sidecar's state API, with its token)."""
         endpoint = call.endpoint
         parts = urlsplit(endpoint)
         target = httpx.URL(endpoint if parts.scheme else "http:" + endpoint)
-        if not (parts.scheme and _origin(target) in self._origins):
+        path = target.path
+        if not (parts.scheme and any(
+            _origin(target) == origin and (path == base or path.startswith(base + "/"))
+            for origin, base in self._bases
+        )):
             raise InvalidEndpointError(
                 f"{self.name}: endpoint {redact_url(target)!r} is not a relative path; "
                 "absolute URLs would bypass service discovery",
@@ -498,9 +505,12 @@ def _is_absolute(endpoint: str) -> bool:
 
 @_cached_when_short
 def _has_dot_segment(endpoint: str) -> bool:
-    """``..`` or ``.`` as a path segment, percent-encoded or not: ``a/../b``, ``a/%2e%2E/b``."""
+    """``..`` or ``.`` as a path segment, percent-encoded or not (``a/../b``, ``a/%2e%2E/b``),
+    also where a decoded ``/`` or a ``\\`` would make one (``..%2fadmin``, ``..\\admin``): a
+    server or proxy that decodes them first would resolve it."""
     path = endpoint.partition("?")[0].partition("#")[0]
-    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+    pieces = re.split(r"[/\\]", unquote(path))
+    return any(piece in (".", "..") for piece in pieces)
 
 
 @_cached_when_short

@@ -7,6 +7,8 @@ request and never become defaults of the shared pool.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -16,12 +18,15 @@ import httpx
 
 from ._channel import Call, ServiceChannel
 from ._paths import fill_path
-from .errors import HttpClientError
+from ._redact import redact_url
+from .errors import HttpClientError, InvalidRequestError
 
 __all__ = ["HttpClientHelper"]
 
 Headers = Mapping[str, str]
 Params = Mapping[str, Any]
+
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 
 
 class HttpClientHelper:
@@ -68,11 +73,19 @@ class HttpClientHelper:
         stream: bool,
         caller_fault: Callable[[httpx.Response], bool] | None = None,
     ) -> Call:
+        channel = self._channel
+        if not _METHOD.fullmatch(method):
+            raise self._invalid(method, f"{method!r} is not an HTTP method")
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+            raise self._invalid(method, f"timeout={timeout!r}: a deadline is a positive number "
+                                "of seconds")
         merged = self._headers
         if headers:
-            merged = httpx.Headers(self._headers)
-            merged.update(headers)
-        channel = self._channel
+            try:
+                merged = httpx.Headers(self._headers)
+                merged.update(headers)
+            except (TypeError, UnicodeEncodeError) as exc:  # an int, or "€" (not latin-1)
+                raise self._invalid(method, f"headers must be latin-1 strings: {exc}") from exc
         return Call(
             method=method.upper(),
             endpoint=fill_path(endpoint, path_params) if path_params else endpoint,
@@ -83,11 +96,16 @@ class HttpClientHelper:
             content=content,
             headers=merged,
             auth=self.auth,
-            deadline=channel.clock.now() + (timeout or channel.settings.deadline),
+            deadline=channel.clock.now() + (
+                channel.settings.deadline if timeout is None else timeout),
             stream=stream,
             idempotent=idempotent,
             caller_fault=caller_fault,
         )
+
+    def _invalid(self, method: str, reason: str) -> InvalidRequestError:
+        return InvalidRequestError(f"{self.service}: {reason}", service=self.service,
+                                   method=method)
 
     async def request(
         self,
@@ -153,11 +171,12 @@ class HttpClientHelper:
         try:
             return response.json()
         except ValueError as exc:
+            url = redact_url(response.request.url)
             raise HttpClientError(
-                f"{self.service}: {method} {endpoint}: the response body is not JSON",
+                f"{self.service}: {method} {url}: the response body is not JSON",
                 service=self.service,
                 method=method,
-                url=endpoint,
+                url=url,
                 status_code=response.status_code,
                 response=response,
             ) from exc

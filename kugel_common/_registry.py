@@ -40,7 +40,13 @@ class ServiceAddress:
         if not self.base_urls:
             raise ValueError(f"service {self.name!r} needs at least one base URL")
         for url in self.base_urls:
-            parsed = httpx.URL(url)
+            try:
+                parsed = httpx.URL(url)
+            except httpx.InvalidURL as exc:  # e.g. a port that is not a number
+                raise ValueError(f"service {self.name!r}: not a URL ({exc})") from None
+            if parsed.userinfo:
+                raise ValueError(f"service {self.name!r}: credentials in a base URL would be "
+                                 "logged; pass auth= or set headers instead")
             if parsed.scheme not in ("http", "https") or not parsed.host:
                 raise ValueError(f"service {self.name!r}: {url!r} is not an http(s) URL")
             if parsed.port is not None and not 0 < parsed.port < 65536:

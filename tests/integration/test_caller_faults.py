@@ -25,7 +25,8 @@ from .server import RunningServer
 pytestmark = pytest.mark.both_transports
 
 COMPONENTS = [Component("pubsub", "pubsub.redis"), Component("statestore", "state.redis")]
-ESCAPES = ["../../admin", "a/%2e%2E/admin", "%2E%2E", "./ok", ".%2e/admin", "/ok/..?x=1"]
+ESCAPES = ["../../admin", "a/%2e%2E/admin", "%2E%2E", "./ok", ".%2e/admin", "/ok/..?x=1",
+           "..%2fadmin", "%2e%2e%2fadmin", "..\\..\\admin", "{base}/../admin", "{origin}/admin"]
 
 
 async def test_a_thousand_bad_requests_leave_every_breaker_closed(
@@ -34,7 +35,9 @@ async def test_a_thousand_bad_requests_leave_every_breaker_closed(
     async with LocalSidecar([AppSpec("app")], COMPONENTS, data_dir=tmp_path) as sidecar:
         registry = ServiceRegistry(environ={"DAPR_HTTP_ENDPOINT": sidecar.url("app"),
                                             "DAPR_API_TOKEN": "token-never-sent"})
-        registry.register("svc", server.url)
+        origin = server.url
+        base = f"{origin}/ok"  # so "{origin}/admin" is the right host but outside the base
+        registry.register("svc", base)
         registry.register_dapr("invoked", app_id="app")
         pool = ServiceClientPool(registry=registry)
         dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("app"), environ={})
@@ -51,18 +54,20 @@ async def test_a_thousand_bad_requests_leave_every_breaker_closed(
                     await client.get("/ok", headers={"X-Note": f"{i}\r\nX-Injected: 1"})
             elif kind == "escape":
                 with pytest.raises(InvalidEndpointError):
-                    await client.get(ESCAPES[i % len(ESCAPES)])
+                    await client.get(ESCAPES[i % len(ESCAPES)].format(base=base, origin=origin))
             elif kind == "dapr escape":  # would turn an invocation into a state call
                 with pytest.raises(InvalidEndpointError):
-                    await pool.client("invoked").get("../../../state/statestore/k")
+                    await pool.client("invoked").get(
+                        ("../../../state/statestore/k",
+                         f"{sidecar.url('app')}/v1.0/state/statestore/k")[i % 2])
             else:
                 with pytest.raises(NotFoundError):
-                    await client.get(f"/missing/{i}")
+                    await client.get(f"/{i}")  # /ok/<i>: not a route
             refused[kind] = refused.get(kind, 0) + 1
         assert refused == dict.fromkeys(refused, 200) and len(refused) == 5
         states = {name: pool.breaker_state(name) for name in ("svc", "invoked", "dapr:statestore")}
         assert states == dict.fromkeys(states, BreakerState.CLOSED)
-        assert await client.get("/ok") == {"ok": True}
+        assert await client.get("") == {"ok": True}
         await dapr.save_state("statestore", "good", 1)
         assert await dapr.get_state("statestore", "good") == 1
         assert "/admin" not in server.recorder.hits and "/ok" in server.recorder.hits

@@ -93,10 +93,12 @@ async def test_wire_is_the_same_on_both_transports(server: RunningServer) -> Non
     sent = dict((await client.post("/headers", json={"a": 1}))["headers"])
     assert sent["content-type"] == "application/json"
     # Quoted segments arrive as sent: never decoded or normalised on the way.
-    for code in ("a/../b", "...", "50% off"):
+    for code in ("a/b", "...", "50% off"):
         reply = await client.get("/raw/{code}", path_params={"code": code})
         assert reply == {"path": path("raw", code)}
-    for code in ("..", "."):  # a dot segment, even encoded, is refused before it is sent
+    # A dot segment, even encoded, or one that decoding the value's "/" would make, is refused
+    # before it is sent: a server or proxy that decodes first would resolve it.
+    for code in ("..", ".", "a/../b", "../.."):
         with pytest.raises(InvalidEndpointError):
             await client.get("/raw/{code}", path_params={"code": code})
     await pool.aclose()

@@ -76,9 +76,14 @@ async def test_absolute_endpoints_are_refused(
     assert pool.metrics_snapshot()["svc"]["endpoints"] == {}  # no metric key from bad input
 
 
-async def test_own_origin_is_allowed(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(url="http://svc.test/other", json=[])
-    assert await pool.client("svc").get("http://svc.test/other") == []
+async def test_own_base_is_allowed_and_only_it(
+    pool: ServiceClientPool, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url="http://svc.test/api/other", json=[])
+    assert await pool.client("svc").get("http://svc.test/api/other") == []
+    for outside in ("http://svc.test/other", "HTTP://svc.test/admin", "http://svc.test/apix"):
+        with pytest.raises(InvalidEndpointError):  # the host's other APIs stay out of reach
+            await pool.client("svc").get(outside)
 
 
 def test_path_segments_are_encoded() -> None:
@@ -91,10 +96,12 @@ async def test_path_params_stay_one_segment(
     pool: ServiceClientPool, httpx_mock: HTTPXMock
 ) -> None:
     httpx_mock.add_response(json={})
-    await pool.client("svc").get("/items/{code}", path_params={"code": "../../admin"})
+    await pool.client("svc").get("/items/{code}", path_params={"code": "a/b c"})
     request = httpx_mock.get_request()
-    assert request.url.raw_path == b"/api/items/..%2F..%2Fadmin"
+    assert request.url.raw_path == b"/api/items/a%2Fb%20c"
     assert "/items/{code}" in pool.metrics_snapshot()["svc"]["endpoints"]
+    with pytest.raises(InvalidEndpointError):  # a proxy that decodes %2F would resolve it
+        await pool.client("svc").get("/items/{code}", path_params={"code": "../../admin"})
 
 
 @pytest.mark.parametrize("declared", [True, False])

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pytest_httpx import HTTPXMock
 
 from kugel_common import (
+    HttpClientError,
     InvalidRequestError,
     ServiceClientPool,
     ServiceNotConfiguredError,
@@ -40,9 +41,12 @@ async def test_an_endpoint_too_long_for_a_url_is_refused_before_sending(
     await pool.aclose()
 
 
-@pytest.mark.parametrize("url", ["http://h:99999", "http://h:0"])
-def test_a_base_url_with_an_impossible_port_is_a_configuration_error(url: str) -> None:
-    with pytest.raises(ValueError, match="port"):
+@pytest.mark.parametrize(("url", "reason"), [
+    ("http://h:99999", "port"), ("http://h:0", "port"), ("http://h:abc/api", "not a URL"),
+    ("http://user:pw@h/api", "credentials"),
+])
+def test_a_base_url_that_cannot_work_is_a_configuration_error(url: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
         ServiceRegistry(environ={}).register("svc", url)
     registry = ServiceRegistry(environ={"BASE_URL_SVC": url})
     with pytest.raises(ServiceNotConfiguredError, match="BASE_URL_SVC"):
@@ -90,4 +94,38 @@ async def test_a_refused_header_names_the_call_without_its_secrets(httpx_mock: H
     assert info.value.url == "http://svc.test/api/x"  # no query string, so no token
     assert "s3cret" not in str(info.value)
     assert httpx_mock.get_requests() == []
+    await pool.aclose()
+
+
+@pytest.mark.parametrize(("call", "reason"), [
+    ({"headers": {"X-A": "\u20ac"}}, "latin-1"),
+    ({"headers": {"X-\u00e9\u20ac": "v"}}, "latin-1"),
+    ({"headers": {"X-A": 5}}, "latin-1"),
+    ({"params": {"q": "a" * 70_000}}, "cannot be built"),
+    ({"method": "GE T"}, "not an HTTP method"),
+    ({"method": "GET\r\n"}, "not an HTTP method"),
+    ({"timeout": 0}, "positive"),
+    ({"timeout": float("nan")}, "positive"),
+])
+async def test_what_the_caller_gets_wrong_is_an_invalid_request(
+    httpx_mock: HTTPXMock, call: dict[str, object], reason: str
+) -> None:
+    pool = make_pool()
+    method = str(call.pop("method", "GET"))
+    with pytest.raises(InvalidRequestError, match=reason) as info:
+        await pool.client("svc").request(method, "/x", **call)  # type: ignore[arg-type]
+    assert info.value.service == "svc"
+    assert httpx_mock.get_requests() == []
+    await pool.aclose()
+
+
+async def test_a_body_that_is_not_json_names_the_url_without_its_query(
+    httpx_mock: HTTPXMock,
+) -> None:
+    httpx_mock.add_response(url="http://svc.test/api/x?token=s3cret", text="<html>")
+    pool = make_pool()
+    with pytest.raises(HttpClientError, match="not JSON") as info:
+        await pool.client("svc").get("/x?token=s3cret")
+    assert info.value.url == "http://svc.test/api/x"
+    assert "s3cret" not in str(info.value)
     await pool.aclose()

@@ -74,39 +74,40 @@ async def measure(send: Send, concurrency: int, total: int) -> tuple[float, floa
 async def run(url: str, rounds: int, total: int, settings: ClientSettings) -> dict[tuple[str, int], list[tuple[float, float]]]:  # noqa: E501
     registry = ServiceRegistry(environ={})
     registry.register("bench", url)
-    kugel_common.set_default_pool(ServiceClientPool(registry=registry, settings=settings))
-    shared = httpx.AsyncClient()
-    session = aiohttp.ClientSession()
+    pool = ServiceClientPool(registry=registry, settings=settings)
+    with kugel_common.use_pool(pool):  # as an app does per request
+        shared = httpx.AsyncClient()
+        session = aiohttp.ClientSession()
 
-    async def a() -> None:
-        (await shared.get(url + "/")).raise_for_status()
+        async def a() -> None:
+            (await shared.get(url + "/")).raise_for_status()
 
-    async def b() -> None:
-        async with kugel_common.get_service_client("bench") as client:
-            await client.get("/")
+        async def b() -> None:
+            async with kugel_common.get_service_client("bench") as client:
+                await client.get("/")
 
-    async def c() -> None:
-        async with httpx.AsyncClient() as fresh:
-            (await fresh.get(url + "/")).raise_for_status()
+        async def c() -> None:
+            async with httpx.AsyncClient() as fresh:
+                (await fresh.get(url + "/")).raise_for_status()
 
-    async def d() -> None:
-        async with session.get(url + "/") as response:
-            await response.read()
-            response.raise_for_status()
+        async def d() -> None:
+            async with session.get(url + "/") as response:
+                await response.read()
+                response.raise_for_status()
 
-    variants: dict[str, tuple[Send, int]] = {"a": (a, total), "b": (b, total),
-                                             "c": (c, max(20, total // 20)), "d": (d, total)}
-    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
-    for concurrency in CONCURRENCY:
-        for send, count in variants.values():  # warm-up
-            await measure(send, concurrency, min(count, 200))
-        for _ in range(rounds):
-            for name, (send, count) in variants.items():
-                results.setdefault((name, concurrency), []).append(
-                    await measure(send, concurrency, count))
-    await shared.aclose()
-    await session.close()
-    await kugel_common.close_all_clients()
+        variants: dict[str, tuple[Send, int]] = {"a": (a, total), "b": (b, total),
+                                                 "c": (c, max(20, total // 20)), "d": (d, total)}
+        results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        for concurrency in CONCURRENCY:
+            for send, count in variants.values():  # warm-up
+                await measure(send, concurrency, min(count, 200))
+            for _ in range(rounds):
+                for name, (send, count) in variants.items():
+                    results.setdefault((name, concurrency), []).append(
+                        await measure(send, concurrency, count))
+        await shared.aclose()
+        await session.close()
+    await pool.aclose()
     return results
 
 

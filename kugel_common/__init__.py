@@ -5,20 +5,10 @@ from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenP
 from ._breaker import BreakerState
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
+from ._current import get_service_client, use_pool
 from ._hooks import Hooks, RequestInfo, ResponseInfo
 from ._paths import path
-from ._pool import (
-    ServiceClientPool,
-    breaker_state,
-    close_all_clients,
-    default_pool,
-    get_service_client,
-    isolate_breaker,
-    metrics_snapshot,
-    reset_breaker,
-    reset_metrics,
-    set_default_pool,
-)
+from ._pool import ServiceClientPool
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._retry import set_testing
 from ._settings import ClientSettings
@@ -29,8 +19,6 @@ from .dapr import (
     DaprClientHelper,
     StateEntry,
     StateOperation,
-    get_dapr_client,
-    set_dapr_client,
 )
 from .errors import (
     BadRequestError,
@@ -46,6 +34,7 @@ from .errors import (
     HttpClientError,
     InvalidEndpointError,
     InvalidRequestError,
+    NoCurrentAppError,
     NotFoundError,
     OutboxError,
     RequestRefusedError,
@@ -82,6 +71,7 @@ __all__ = [
     "HttpClientHelper",
     "InvalidEndpointError",
     "InvalidRequestError",
+    "NoCurrentAppError",
     "NotFoundError",
     "OutboxError",
     "RequestInfo",
@@ -104,17 +94,8 @@ __all__ = [
     "UnprocessableEntityError",
     "WrongEventLoopError",
     "__version__",
-    "breaker_state",
-    "close_all_clients",
-    "default_pool",
-    "get_dapr_client",
     "get_service_client",
-    "isolate_breaker",
-    "metrics_snapshot",
     "path",
-    "reset_breaker",
-    "reset_metrics",
-    "set_dapr_client",
-    "set_default_pool",
     "set_testing",
+    "use_pool",
 ]

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -29,24 +29,36 @@ Params = Mapping[str, Any]
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 
 
+class Channels(Protocol):
+    """Where a handle finds its service's shared channel: a ``ServiceClientPool``."""
+
+    async def channel(self, name: str) -> ServiceChannel: ...
+
+
 class HttpClientHelper:
     def __init__(
         self,
-        channel: ServiceChannel,
+        channels: Channels,
+        service: str,
         *,
         auth: httpx.Auth | None = None,
         headers: Headers | None = None,
     ) -> None:
-        self._channel = channel
+        self._channels = channels
+        self._channel: ServiceChannel | None = None
+        self.service = service
         #: Per-caller auth; replace it at any time. None falls back to the service's auth.
         self.auth = auth
         self._headers = httpx.Headers(headers) if headers else None
 
-    @property
-    def service(self) -> str:
-        return self._channel.name
+    async def _resolved(self) -> ServiceChannel:
+        if self._channel is None:
+            self._channel = await self._channels.channel(self.service)
+        return self._channel
 
     async def __aenter__(self) -> HttpClientHelper:
+        """Resolves the service, so a name nobody configured fails here."""
+        await self._resolved()
         return self
 
     async def __aexit__(
@@ -59,6 +71,7 @@ class HttpClientHelper:
 
     def _call(
         self,
+        channel: ServiceChannel,
         method: str,
         endpoint: str,
         *,
@@ -73,7 +86,6 @@ class HttpClientHelper:
         stream: bool,
         caller_fault: Callable[[httpx.Response], bool] | None = None,
     ) -> Call:
-        channel = self._channel
         if not _METHOD.fullmatch(method):
             raise self._invalid(method, f"{method!r} is not an HTTP method")
         if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
@@ -131,10 +143,12 @@ class HttpClientHelper:
         ``caller_fault`` tells a 5xx that reports the request's own fault (a protocol's error
         code) from a sick server, so that it does not count against the breaker.
         """
-        call = self._call(method, endpoint, params=params, json=json, data=data, content=content,
-                          headers=headers, timeout=timeout, path_params=path_params,
-                          idempotent=idempotent, stream=False, caller_fault=caller_fault)
-        return await self._channel.send(call)
+        channel = await self._resolved()
+        call = self._call(channel, method, endpoint, params=params, json=json, data=data,
+                          content=content, headers=headers, timeout=timeout,
+                          path_params=path_params, idempotent=idempotent, stream=False,
+                          caller_fault=caller_fault)
+        return await channel.send(call)
 
     @asynccontextmanager
     async def stream(
@@ -155,10 +169,11 @@ class HttpClientHelper:
 
         Retries and the deadline cover the call up to the response headers.
         """
-        call = self._call(method, endpoint, params=params, json=json, data=data, content=content,
-                          headers=headers, timeout=timeout, path_params=path_params,
-                          idempotent=idempotent, stream=True)
-        response = await self._channel.send(call)
+        channel = await self._resolved()
+        call = self._call(channel, method, endpoint, params=params, json=json, data=data,
+                          content=content, headers=headers, timeout=timeout,
+                          path_params=path_params, idempotent=idempotent, stream=True)
+        response = await channel.send(call)
         try:
             yield response
         finally:

@@ -1,15 +1,14 @@
-"""Service channels, created once per service and shared; and the per-event-loop default pool.
+"""The pool: one :class:`ServiceChannel` per service name, built on first use and shared.
 
-``get_service_client(name)`` resolves through the default pool of the running event loop, so
-every context for one service in that loop shares one ``httpx.AsyncClient`` and one breaker.
-A later layer (the DI container) installs its own pool with :func:`set_default_pool`.
+A pool is an ordinary object that its owner (the DI container) creates, injects and closes; no
+pool is global. Service names are resolved through an async :class:`Resolver` when a service is
+first called, so discovery may do I/O (DNS-SRV, a registry lookup).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,18 +25,7 @@ from ._settings import ClientSettings
 from ._settings_check import load_settings
 from ._transport import build_transport
 
-__all__ = [
-    "ServiceClientPool",
-    "breaker_state",
-    "close_all_clients",
-    "default_pool",
-    "get_service_client",
-    "isolate_breaker",
-    "metrics_snapshot",
-    "reset_breaker",
-    "reset_metrics",
-    "set_default_pool",
-]
+__all__ = ["ServiceClientPool"]
 
 TransportFactory = Callable[[str, ClientSettings], httpx.AsyncBaseTransport]
 
@@ -87,6 +75,7 @@ class ServiceClientPool:
         self._channels: dict[str, ServiceChannel] = {}
         self._transports: dict[tuple[object, ...], _Borrowed] = {}
         self._added: dict[str, ServiceAddress] = {}
+        self._auth: dict[str, httpx.Auth | None] = {}
         self._closed = False
 
     @property
@@ -102,25 +91,24 @@ class ServiceClientPool:
                              "credentials in this pool; give the other one its own pool")
         self._added[address.name] = address
 
-    def channel(self, name: str) -> ServiceChannel:
+    async def channel(self, name: str) -> ServiceChannel:
+        """The service's channel, resolving its address on first use."""
         channel = self._channels.get(name)
+        if channel is not None:
+            return channel
+        if self._closed:
+            raise RuntimeError("this ServiceClientPool is closed; create a new one")
+        address = self._added.get(name) or await self.registry.resolve(name)
+        channel = self._channels.get(name)  # another caller may have built it meanwhile
         if channel is None:
-            if self._closed:
-                raise RuntimeError("this ServiceClientPool is closed; create a new one")
-            address = self._added.get(name) or self.registry.resolve(name)
             settings = self.settings.for_service(name)
             key = _transport_key(address, settings)
             transport = self._transports.get(key)
             if transport is None:
                 transport = self._transports[key] = _Borrowed(self._transport(name, settings))
-            channel = ServiceChannel(
-                address,
-                settings,
-                transport=transport,
-                clock=self.clock,
-                hooks=self.hooks,
-                rng=self._rng,
-            )
+            channel = ServiceChannel(address, settings, transport=transport, clock=self.clock,
+                                     hooks=self.hooks, rng=self._rng)
+            channel.auth = self._auth.get(name)
             self._channels[name] = channel
         return channel
 
@@ -128,25 +116,30 @@ class ServiceClientPool:
         self, name: str, *, auth: httpx.Auth | ServiceCredentials | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpClientHelper:
-        channel = self.channel(name)  # an unknown name fails before any credential is made
-        return HttpClientHelper(channel, auth=auth_for(name, auth), headers=headers)
+        """A caller's handle on ``name``; the name is resolved when the handle is entered or
+        first used (a name nobody configured raises ``ServiceNotConfiguredError`` there)."""
+        return HttpClientHelper(self, name, auth=auth_for(name, auth), headers=headers)
 
     def set_auth(self, name: str, auth: httpx.Auth | ServiceCredentials | None) -> None:
         """Switch the service's default credentials at run time, for every caller."""
-        self.channel(name).auth = auth_for(name, auth)
+        self._auth[name] = auth_for(name, auth)
+        if name in self._channels:
+            self._channels[name].auth = self._auth[name]
 
     def breaker_state(self, name: str) -> BreakerState:
-        return self.channel(name).breaker.state
+        """Closed for a service not called yet: nothing has failed."""
+        channel = self._channels.get(name)
+        return BreakerState.CLOSED if channel is None else channel.breaker.state
 
     def breaker_states(self) -> dict[str, BreakerState]:
         """Every service called so far, and its breaker: what a readiness check reports."""
         return {name: channel.breaker.state for name, channel in self._channels.items()}
 
-    def isolate_breaker(self, name: str) -> None:
-        self.channel(name).breaker.isolate()
+    async def isolate_breaker(self, name: str) -> None:
+        (await self.channel(name)).breaker.isolate()
 
-    def reset_breaker(self, name: str) -> None:
-        self.channel(name).breaker.reset()
+    async def reset_breaker(self, name: str) -> None:
+        (await self.channel(name)).breaker.reset()
 
     def metrics_snapshot(self) -> dict[str, Any]:
         return {
@@ -158,66 +151,15 @@ class ServiceClientPool:
         for channel in self._channels.values():
             channel.metrics.reset()
 
+    async def __aenter__(self) -> ServiceClientPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
         self._closed = True
         channels, self._channels = list(self._channels.values()), {}
         transports, self._transports = list(self._transports.values()), {}
         await asyncio.gather(*(channel.aclose() for channel in channels))
         await asyncio.gather(*(transport.shared.aclose() for transport in transports))
-
-
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ServiceClientPool] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def default_pool() -> ServiceClientPool:
-    """The running event loop's pool, created on first use."""
-    loop = asyncio.get_running_loop()
-    pool = _pools.get(loop)
-    if pool is None:
-        pool = _pools[loop] = ServiceClientPool()
-    return pool
-
-
-def set_default_pool(pool: ServiceClientPool) -> None:
-    """Make ``pool`` the one ``get_service_client`` uses in the running event loop."""
-    _pools[asyncio.get_running_loop()] = pool
-
-
-def get_service_client(
-    name: str, *, auth: httpx.Auth | ServiceCredentials | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> HttpClientHelper:
-    """``async with get_service_client("master-data") as client:`` over the shared pool.
-
-    Raises :class:`~kugel_common.errors.ServiceNotConfiguredError` at once for an unknown name.
-    """
-    return default_pool().client(name, auth=auth, headers=headers)
-
-
-async def close_all_clients() -> None:
-    """Close the running loop's pool; the next ``get_service_client`` starts a fresh one."""
-    pool = _pools.pop(asyncio.get_running_loop(), None)
-    if pool is not None:
-        await pool.aclose()
-
-
-def breaker_state(name: str) -> BreakerState:
-    return default_pool().breaker_state(name)
-
-
-def isolate_breaker(name: str) -> None:
-    default_pool().isolate_breaker(name)
-
-
-def reset_breaker(name: str) -> None:
-    default_pool().reset_breaker(name)
-
-
-def metrics_snapshot() -> dict[str, Any]:
-    return default_pool().metrics_snapshot()
-
-
-def reset_metrics() -> None:
-    default_pool().reset_metrics()

@@ -55,9 +55,13 @@ class ServiceAddress:
 
 
 class Resolver(Protocol):
-    """The seam for discovery: anything that can turn a name into an address."""
+    """The seam for discovery: anything that can turn a name into an address.
 
-    def resolve(self, name: str) -> ServiceAddress: ...
+    Async, so that a resolver may ask DNS (SRV records) or a registry service. The pool calls
+    it once per service name, on the first call, and keeps the answer; raise
+    ``ServiceNotConfiguredError`` for a name it does not know."""
+
+    async def resolve(self, name: str) -> ServiceAddress: ...
 
 
 def dapr_sidecar_url(environ: Mapping[str, str] | None = None) -> str:
@@ -100,8 +104,7 @@ class ServiceRegistry:
     def unregister(self, name: str) -> None:
         self._registered.pop(name, None)
 
-    def resolve(self, name: str) -> ServiceAddress:
-        """Synchronous, so a missing service fails before anything is awaited."""
+    async def resolve(self, name: str) -> ServiceAddress:
         if name in self._registered:
             return self._registered[name]
         env = os.environ if self._environ is None else self._environ

@@ -28,6 +28,7 @@
 
     OutboxError                      the outbox's own storage failed (disk full, read-only,
                                      locked, corrupt): the event was not accepted
+    NoCurrentAppError                also a RuntimeError: get_service_client() outside an app
 
 Errors from httpx are mapped to these in one place (``kugel_common._outcome``), with the original
 chained as ``__cause__``; sidecar replies are mapped in ``kugel_common.dapr._replies``. ``url``
@@ -54,6 +55,7 @@ __all__ = [
     "HttpClientError",
     "InvalidEndpointError",
     "InvalidRequestError",
+    "NoCurrentAppError",
     "NotFoundError",
     "OutboxError",
     "RequestRefusedError",
@@ -128,6 +130,11 @@ class InvalidEndpointError(InvalidRequestError):
 
 class WrongEventLoopError(HttpClientError, RuntimeError):
     """Pools and breakers belong to the event loop that first used them; create one per loop."""
+
+
+class NoCurrentAppError(RuntimeError):
+    """``get_service_client`` was called where no app (and no ``use_pool``) set a pool: a
+    programming error, not a failed call, so it is not an ``HttpClientError``."""
 
 
 class ResponseTooLargeError(HttpClientError):

@@ -3,9 +3,9 @@
 - ``no_wait``: retries and backoff are instant; yields the :class:`FakeClock` to move time.
 - ``kugel_container``: your container (``kugel_container_class``, KugelContainer by default)
   set for tests: no environment, httpx's own pool (so pytest-httpx sees its calls), an
-  in-memory outbox, the ``no_wait`` clock. Its pool is the default of the test's event loop
-  and is closed afterwards. Its resources are not started: ``create_app``'s lifespan does
-  that, or ``await kugel_container.init_resources()``.
+  in-memory outbox, the ``no_wait`` clock. Its pool is the test's current one (so
+  ``get_service_client`` works in the test) and is closed afterwards. Its resources are not
+  started: ``create_app``'s lifespan does that, or ``await kugel_container.init_resources()``.
 - ``service_stub``: ``service_stub("master-data").get("/items/1", json={...})`` registers the
   service in the container and answers its calls (built on pytest-httpx).
 - ``local_sidecar``: the local Dapr sidecar, in memory, on an ephemeral port, with
@@ -28,7 +28,7 @@ import pytest
 from dependency_injector import providers
 
 from ._app_settings import AppSettings
-from ._pool import close_all_clients, set_default_pool
+from ._current import use_pool
 from ._registry import ServiceRegistry
 from ._retry import set_testing
 from ._settings import ClientSettings
@@ -109,9 +109,10 @@ if pytest_asyncio is not None:
         container.app_settings.override(providers.Object(AppSettings(outbox_path=":memory:")))
         container.registry.override(providers.Object(ServiceRegistry(environ={})))
         container.clock.override(providers.Object(no_wait))
-        set_default_pool(container.http_client())
-        yield container
-        await close_all_clients()
+        pool = container.http_client()
+        with use_pool(pool):
+            yield container
+        await pool.aclose()
 
     @pytest.fixture
     def service_stub(kugel_container: KugelContainer,

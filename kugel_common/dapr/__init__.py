@@ -8,8 +8,6 @@ from ._client import (
     NonRaisingDaprClient,
     StateEntry,
     StateOperation,
-    get_dapr_client,
-    set_dapr_client,
 )
 from ._outbox_salvage import Salvaged, salvage_outbox
 from ._outbox_store import (
@@ -45,7 +43,5 @@ __all__ = [
     "StateEntry",
     "StateOperation",
     "Subscriber",
-    "get_dapr_client",
     "salvage_outbox",
-    "set_dapr_client",
 ]

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
@@ -21,7 +20,7 @@ import httpx
 
 from .._breaker import BreakerState
 from .._client import HttpClientHelper
-from .._pool import ServiceClientPool, default_pool
+from .._pool import ServiceClientPool
 from .._registry import ServiceAddress, dapr_sidecar_url
 from ..errors import (
     BadSidecarReplyError,
@@ -47,8 +46,6 @@ __all__ = [
     "NonRaisingDaprClient",
     "StateEntry",
     "StateOperation",
-    "get_dapr_client",
-    "set_dapr_client",
 ]
 
 logger = logging.getLogger(__name__)
@@ -225,7 +222,6 @@ class DaprClientHelper:
         return client
 
     def breaker_state(self, component: str) -> BreakerState:
-        self.client(component)
         return self.pool.breaker_state(f"dapr:{component}")
 
     async def _send(
@@ -417,7 +413,8 @@ class DaprClientHelper:
             except DaprError:
                 if clock.now() + interval >= deadline:
                     raise
-                self.pool.reset_breaker("dapr:sidecar")  # waiting is not a reason to fail fast
+                # waiting is not a reason to fail fast
+                await self.pool.reset_breaker("dapr:sidecar")
             await clock.sleep(interval)
 
 
@@ -453,22 +450,3 @@ async def _succeeded(action: str, call: Awaitable[object]) -> bool:
                        exc.error_code or exc.status_code)
         return False
     return True
-
-
-_helpers: weakref.WeakKeyDictionary[ServiceClientPool, DaprClientHelper] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def get_dapr_client() -> DaprClientHelper:
-    """``async with get_dapr_client() as dapr:``: the one helper of the running loop's pool."""
-    pool = default_pool()
-    helper = _helpers.get(pool)
-    if helper is None:
-        helper = _helpers[pool] = DaprClientHelper(pool)
-    return helper
-
-
-def set_dapr_client(helper: DaprClientHelper) -> None:
-    """Make ``helper`` the one ``get_dapr_client`` returns in the running loop (tests, DI)."""
-    _helpers[default_pool()] = helper

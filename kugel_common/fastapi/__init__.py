@@ -3,6 +3,7 @@
 from ._app import create_app
 from ._auth import Principal, ServiceAuth, authenticated
 from ._errors import ERROR_RESPONSES, ApiError, ErrorBody, error_response, install_error_handlers
+from ._provided import Provided
 from ._tokens import ServiceTokens, issue_service_token, service_token
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "ApiError",
     "ErrorBody",
     "Principal",
+    "Provided",
     "ServiceAuth",
     "ServiceTokens",
     "authenticated",

@@ -1,26 +1,29 @@
 """``create_app``: a FastAPI app wired to a kugel container, with its lifespan and checks.
 
 At start-up the lifespan starts the container's resources, which checks every setting first
-(a bad one fails the start with a ``SettingsError`` naming its variable); then it installs the
-container's pool and Dapr client as the event loop's defaults, so ``get_service_client(name)``
-and ``get_dapr_client()`` anywhere in the app resolve through the container (and through
-whatever a test overrode in it), and, for a service with a sidecar, waits for it. Shutdown runs in
-reverse: the outbox relay stops, then every pool closes.
+(a bad one fails the start with a ``SettingsError`` naming its variable), and, for a service
+with a sidecar, waits for it. Shutdown runs in reverse: the outbox relay stops, then every pool
+closes.
+
+Parts receive their clients from the container. For code that asks instead
+(``get_service_client(name)``), the app makes its container's pool the current one for each
+request and for the tasks its lifespan starts: a context variable, so two apps in one process
+or one event loop each reach only their own upstreams.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._pool import close_all_clients, set_default_pool
+from .._current import use_pool
+from .._pool import ServiceClientPool
 from ..container import KugelContainer
-from ..dapr import set_dapr_client
 from ._auth import ServiceAuth
 from ._errors import install_error_handlers
 
@@ -30,38 +33,45 @@ __all__ = ["create_app"]
 def create_app(
     container: KugelContainer,
     routers: Iterable[APIRouter] = (),
-    *,
-    wire: Iterable[ModuleType | str] = (),
     **fastapi_kwargs: Any,
 ) -> FastAPI:
-    """The service's app. ``wire`` lists the modules whose endpoints use ``Provide[...]``."""
+    """The service's app; endpoints take its parts with ``Provided(Container.part)``."""
     settings = container.app_settings()
-    modules = list(wire)
-    if modules:
-        container.wire(modules=modules)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await container.init_resources()  # type: ignore[misc]  # settings checked first
-        set_default_pool(container.http_client())
-        set_dapr_client(container.dapr())
         try:
             if settings.dapr_enabled:
                 await container.dapr().wait_for_sidecar(settings.sidecar_timeout)
             yield
         finally:
             await container.shutdown_resources()  # type: ignore[misc]
-            await close_all_clients()
 
     app = FastAPI(lifespan=lifespan, title=fastapi_kwargs.pop("title", settings.app_id),
                   **fastapi_kwargs)
     app.state.container = container
     app.state.service_auth = ServiceAuth(settings)
     install_error_handlers(app)
+    app.add_middleware(_CurrentPool, pool=container.http_client)
     app.include_router(_health_router(container))
     for router in routers:
         app.include_router(router)
     return app
+
+
+class _CurrentPool:
+    """Makes the container's pool the current one for every request, and for the lifespan (so
+    for the tasks it starts, such as the outbox relay)."""
+
+    def __init__(self, app: ASGIApp, pool: Any) -> None:
+        self.app = app
+        self.pool: Any = pool  # the provider: a test may override it after create_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pool: ServiceClientPool = self.pool()
+        with use_pool(pool):
+            await self.app(scope, receive, send)
 
 
 def _health_router(container: KugelContainer) -> APIRouter:

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from .._auth import ServiceCredentials
 from .._paths import fill_path
-from .._pool import get_service_client
+from .._pool import ServiceClientPool
 from ..errors import CircuitOpenError, HttpClientError, NotFoundError, ServiceUnavailableError
 from ._errors import BadUpstreamResponse, NotFound, RepositoryError, RepositoryUnavailable
 
@@ -28,15 +28,17 @@ def _adapter(model: Any) -> TypeAdapter[Any]:
 
 
 class WebRepository:
-    """Calls ``service`` through ``get_service_client``, so through the running app's pool.
+    """Calls ``service`` through the pool it is given (the container's), never a global one.
 
     Path values are URL-encoded segments: an item code of ``a/../b`` stays one segment.
     """
 
     service: ClassVar[str]
 
-    def __init__(self, *, auth: httpx.Auth | ServiceCredentials | None = None,
+    def __init__(self, clients: ServiceClientPool, *,
+                 auth: httpx.Auth | ServiceCredentials | None = None,
                  service: str | None = None) -> None:
+        self.clients = clients
         self.auth = auth
         self.service_name = service or self.service
 
@@ -47,7 +49,7 @@ class WebRepository:
         ``tuple[Setting, ...]``). Metrics are kept per template."""
         endpoint = fill_path(template, path_params)
         try:
-            async with get_service_client(self.service_name, auth=self.auth) as client:
+            async with self.clients.client(self.service_name, auth=self.auth) as client:
                 body = await client.get(template, params=params, path_params=path_params)
         except NotFoundError as exc:
             raise NotFound(f"{self.service_name}: {endpoint} not found",

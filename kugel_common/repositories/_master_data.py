@@ -6,7 +6,8 @@ import httpx
 
 from .._auth import ServiceCredentials
 from .._cache import LoadingCache
-from .._clock import Clock, SystemClock
+from .._clock import Clock
+from .._pool import ServiceClientPool
 from ..schemas import Item, Payment, Setting, Staff
 from ._base import WebRepository
 
@@ -26,11 +27,12 @@ class ItemMasterWebRepository(_MasterData):
     """Items change rarely and are read on every scan: cached for ``ttl`` seconds, and
     concurrent misses for one item make one upstream call."""
 
-    def __init__(self, *, auth: httpx.Auth | ServiceCredentials | None = None, ttl: float = 60.0,
+    def __init__(self, clients: ServiceClientPool, *,
+                 auth: httpx.Auth | ServiceCredentials | None = None, ttl: float = 60.0,
                  max_size: int = 10_000, clock: Clock | None = None) -> None:
-        super().__init__(auth=auth)
+        super().__init__(clients, auth=auth)
         self._cache: LoadingCache[tuple[str, str, str], Item] = LoadingCache(
-            ttl, max_size, clock or SystemClock())
+            ttl, max_size, clock or clients.clock)
 
     async def get_item(self, tenant: str, store: str, item_code: str) -> Item:
         return await self._cache.get(
@@ -40,11 +42,12 @@ class ItemMasterWebRepository(_MasterData):
 
 
 class PaymentMasterWebRepository(_MasterData):
-    def __init__(self, *, auth: httpx.Auth | ServiceCredentials | None = None, ttl: float = 300.0,
+    def __init__(self, clients: ServiceClientPool, *,
+                 auth: httpx.Auth | ServiceCredentials | None = None, ttl: float = 300.0,
                  max_size: int = 1_000, clock: Clock | None = None) -> None:
-        super().__init__(auth=auth)
+        super().__init__(clients, auth=auth)
         self._cache: LoadingCache[tuple[str, str], Payment] = LoadingCache(
-            ttl, max_size, clock or SystemClock())
+            ttl, max_size, clock or clients.clock)
 
     async def get_payment(self, tenant: str, code: str) -> Payment:
         return await self._cache.get(

@@ -12,13 +12,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal
 
 from dependency_injector import providers
-from dependency_injector.wiring import Provide, inject
-from fastapi import Depends, FastAPI, Query
+from fastapi import FastAPI, Query
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
 from kugel_common.dapr import Outbox, OutboxMessage, StateOperation
-from kugel_common.fastapi import ApiError, create_app
+from kugel_common.fastapi import ApiError, Provided, create_app
 from kugel_common.repositories import (
     ItemMasterWebRepository,
     NotFound,
@@ -51,17 +50,19 @@ CENT = Decimal("0.01")
 
 
 class Container(ServiceContainer):
-    items = providers.Singleton(ItemMasterWebRepository, auth=ServiceContainer.own_token,
-                                clock=ServiceContainer.clock)
-    payments = providers.Singleton(PaymentMasterWebRepository, auth=ServiceContainer.own_token,
-                                   clock=ServiceContainer.clock)
-    settings_master = providers.Singleton(SettingsMasterWebRepository,
+    items = providers.Singleton(ItemMasterWebRepository, ServiceContainer.http_client,
+                                auth=ServiceContainer.own_token)
+    payments = providers.Singleton(PaymentMasterWebRepository, ServiceContainer.http_client,
+                                   auth=ServiceContainer.own_token)
+    settings_master = providers.Singleton(SettingsMasterWebRepository, ServiceContainer.http_client,
                                           auth=ServiceContainer.own_token)
-    terminals = providers.Singleton(TerminalInfoWebRepository, auth=ServiceContainer.own_token)
-    stores = providers.Singleton(StoreInfoWebRepository, auth=ServiceContainer.own_token)
+    terminals = providers.Singleton(TerminalInfoWebRepository, ServiceContainer.http_client,
+                                    auth=ServiceContainer.own_token)
+    stores = providers.Singleton(StoreInfoWebRepository, ServiceContainer.http_client,
+                                 auth=ServiceContainer.own_token)
 
 
-Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
+Dapr = Annotated[DaprClientHelper, Provided(Container.dapr)]
 router = tenant_router()
 
 
@@ -125,12 +126,11 @@ def _view(cart: Cart) -> CartView:
 
 
 @router.post("/carts", status_code=201)
-@inject
 async def create_cart(
     tenant_id: Code, body: NewCart, dapr: Dapr,
-    terminals: Annotated[TerminalInfoWebRepository, Depends(Provide[Container.terminals])],
-    stores: Annotated[StoreInfoWebRepository, Depends(Provide[Container.stores])],
-    settings: Annotated[SettingsMasterWebRepository, Depends(Provide[Container.settings_master])],
+    terminals: Annotated[TerminalInfoWebRepository, Provided(Container.terminals)],
+    stores: Annotated[StoreInfoWebRepository, Provided(Container.stores)],
+    settings: Annotated[SettingsMasterWebRepository, Provided(Container.settings_master)],
 ) -> CartView:
     try:
         terminal = await terminals.get_terminal(tenant_id, body.terminal_id)
@@ -154,16 +154,14 @@ async def create_cart(
 
 
 @router.get("/carts/{cart_id}")
-@inject
 async def get_cart(tenant_id: Code, cart_id: Id, dapr: Dapr) -> CartView:
     return _view(await load(dapr, STORE, f"cart:{tenant_id}:{cart_id}", Cart, "cart"))
 
 
 @router.post("/carts/{cart_id}/items")
-@inject
 async def add_item(
     tenant_id: Code, cart_id: Id, body: AddItem, dapr: Dapr,
-    items: Annotated[ItemMasterWebRepository, Depends(Provide[Container.items])],
+    items: Annotated[ItemMasterWebRepository, Provided(Container.items)],
 ) -> CartView:
     cart = await _open_cart(dapr, tenant_id, cart_id)
     try:
@@ -185,10 +183,9 @@ async def add_item(
 
 
 @router.post("/carts/{cart_id}/payments")
-@inject
 async def add_payment(
     tenant_id: Code, cart_id: Id, body: AddPayment, dapr: Dapr,
-    payments: Annotated[PaymentMasterWebRepository, Depends(Provide[Container.payments])],
+    payments: Annotated[PaymentMasterWebRepository, Provided(Container.payments)],
 ) -> CartView:
     cart = await _open_cart(dapr, tenant_id, cart_id)
     try:
@@ -214,9 +211,8 @@ async def add_payment(
 
 
 @router.post("/carts/{cart_id}/complete")
-@inject
 async def complete(tenant_id: Code, cart_id: Id, dapr: Dapr,
-                   outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]) -> Tranlog:
+                   outbox: Annotated[Outbox, Provided(Container.outbox)]) -> Tranlog:
     key = f"cart:{tenant_id}:{cart_id}"
     cart = await load(dapr, STORE, key, Cart, "cart")
     if cart.status == "completed":  # a retry: the first attempt's result, its event re-driven
@@ -276,7 +272,6 @@ async def _freeze(dapr: DaprClientHelper, key: str, number: int) -> Cart:
 
 
 @router.get("/stores/{store}/terminals/{terminal}/transactions")
-@inject
 async def list_transactions(tenant_id: Code, store: Code, terminal: Id, business_date: date,
                             dapr: Dapr, cursor: Cursor = 0,
                             limit: Annotated[int, Query(gt=0, le=500)] = 100) -> Page[Tranlog]:
@@ -331,7 +326,7 @@ def _still_open(current: object) -> Cart:
 def build(container: Container | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or Container()
-    return create_app(container, [router], wire=[__name__], title=APP_ID)
+    return create_app(container, [router], title=APP_ID)
 
 
 app = build()

@@ -9,13 +9,12 @@ from datetime import date
 from typing import Annotated
 
 from dependency_injector import providers
-from dependency_injector.wiring import Provide, inject
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
 from kugel_common.dapr import CloudEvent, IdempotentConsumer, Subscriber
-from kugel_common.fastapi import create_app
+from kugel_common.fastapi import Provided, create_app
 from kugel_common.repositories import TranlogWebRepository
 from kugel_common.schemas import Code, Id, Tranlog
 
@@ -26,7 +25,8 @@ STORE = "statestore"
 
 
 class Container(ServiceContainer):
-    tranlogs = providers.Singleton(TranlogWebRepository, auth=ServiceContainer.own_token)
+    tranlogs = providers.Singleton(TranlogWebRepository, ServiceContainer.http_client,
+                                   auth=ServiceContainer.own_token)
 
 
 class Journal(BaseModel):
@@ -40,8 +40,8 @@ class Reconciliation(BaseModel):
     missing_in_journal: list[int]
 
 
-Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
-Consumer = Annotated[IdempotentConsumer, Depends(Provide[Container.idempotent_consumer])]
+Dapr = Annotated[DaprClientHelper, Provided(Container.dapr)]
+Consumer = Annotated[IdempotentConsumer, Provided(Container.idempotent_consumer)]
 router = tenant_router()
 
 
@@ -58,7 +58,6 @@ async def _entries(dapr: DaprClientHelper, consumer: IdempotentConsumer, tenant:
 
 
 @router.get("/journal")
-@inject
 async def search(tenant_id: Code, terminal: Id, business_date: date, dapr: Dapr,
                  consumer: Consumer) -> Journal:
     entries = await _entries(dapr, consumer, tenant_id, terminal, business_date)
@@ -66,11 +65,10 @@ async def search(tenant_id: Code, terminal: Id, business_date: date, dapr: Dapr,
 
 
 @router.get("/stores/{store}/terminals/{terminal}/reconcile")
-@inject
 async def reconcile(
     tenant_id: Code, store: Code, terminal: Id, business_date: date, dapr: Dapr,
     consumer: Consumer,
-    tranlogs: Annotated[TranlogWebRepository, Depends(Provide[Container.tranlogs])],
+    tranlogs: Annotated[TranlogWebRepository, Provided(Container.tranlogs)],
 ) -> Reconciliation:
     journal = {t.transaction_no for t in await _entries(dapr, consumer, tenant_id, terminal,
                                                           business_date)}
@@ -98,8 +96,7 @@ def subscriptions(container: Container) -> Subscriber:
 def build(container: Container | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or Container()
-    return create_app(container, [router, subscriptions(container).router], wire=[__name__],
-                      title=APP_ID)
+    return create_app(container, [router, subscriptions(container).router], title=APP_ID)
 
 
 app = build()

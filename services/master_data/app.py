@@ -5,12 +5,11 @@ Every route needs an API key or a service JWT for the path's tenant.
 
 from typing import Annotated, Literal
 
-from dependency_injector.wiring import Provide, inject
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from kugel_common import DaprClientHelper
-from kugel_common.fastapi import create_app
+from kugel_common.fastapi import Provided, create_app
 from kugel_common.schemas import (
     Code,
     Id,
@@ -29,7 +28,7 @@ from ..common import ServiceContainer, load, tenant_router
 
 APP_ID = "master-data"
 STORE = "statestore"
-Dapr = Annotated[DaprClientHelper, Depends(Provide[ServiceContainer.dapr])]
+Dapr = Annotated[DaprClientHelper, Provided(ServiceContainer.dapr)]
 router = tenant_router()
 
 
@@ -58,7 +57,6 @@ class SettingIn(BaseModel):
 
 
 @router.put("/stores/{store}/items/{code:path}")
-@inject
 async def put_item(tenant_id: Code, store: Code, code: ItemCode, body: ItemIn,
                    dapr: Dapr) -> Item:
     item = Item(tenant_id=tenant_id, store_code=store, item_code=code, **body.model_dump())
@@ -67,13 +65,11 @@ async def put_item(tenant_id: Code, store: Code, code: ItemCode, body: ItemIn,
 
 
 @router.get("/stores/{store}/items/{code:path}")
-@inject
 async def get_item(tenant_id: Code, store: Code, code: ItemCode, dapr: Dapr) -> Item:
     return await load(dapr, STORE, f"item:{tenant_id}:{store}:{code}", Item, f"item {code!r}")
 
 
 @router.put("/payments/{code}")
-@inject
 async def put_payment(tenant_id: Code, code: Code, body: PaymentIn, dapr: Dapr) -> Payment:
     payment = Payment(tenant_id=tenant_id, payment_code=code, **body.model_dump())
     await dapr.save_state(STORE, f"payment:{tenant_id}:{code}", payment.model_dump(mode="json"))
@@ -81,13 +77,11 @@ async def put_payment(tenant_id: Code, code: Code, body: PaymentIn, dapr: Dapr) 
 
 
 @router.get("/payments/{code}")
-@inject
 async def get_payment(tenant_id: Code, code: Code, dapr: Dapr) -> Payment:
     return await load(dapr, STORE, f"payment:{tenant_id}:{code}", Payment, f"payment {code!r}")
 
 
 @router.put("/staff/{staff_id}")
-@inject
 async def put_staff(tenant_id: Code, staff_id: Code, body: StaffIn, dapr: Dapr) -> Staff:
     staff = Staff(tenant_id=tenant_id, staff_id=staff_id, **body.model_dump())
     await dapr.save_state(STORE, f"staff:{tenant_id}:{staff_id}", staff.model_dump(mode="json"))
@@ -95,14 +89,12 @@ async def put_staff(tenant_id: Code, staff_id: Code, body: StaffIn, dapr: Dapr) 
 
 
 @router.get("/staff/{staff_id}")
-@inject
 async def get_staff(tenant_id: Code, staff_id: Code, dapr: Dapr) -> Staff:
     return await load(dapr, STORE, f"staff:{tenant_id}:{staff_id}", Staff,
                       f"staff {staff_id!r}")
 
 
 @router.put("/settings/{name}")
-@inject
 async def put_setting(tenant_id: Code, name: Code, body: SettingIn, dapr: Dapr) -> Setting:
     key = f"settings:{tenant_id}"
     stored = await dapr.get_state(STORE, key) or {}
@@ -112,7 +104,6 @@ async def put_setting(tenant_id: Code, name: Code, body: SettingIn, dapr: Dapr) 
 
 
 @router.get("/settings")
-@inject
 async def get_settings(tenant_id: Code, dapr: Dapr, store: Code | None = None,
                        terminal: Id | None = None) -> list[Setting]:
     """The settings in effect: a terminal's over its store's over the tenant's."""
@@ -131,7 +122,7 @@ async def get_settings(tenant_id: Code, dapr: Dapr, store: Code | None = None,
 def build(container: ServiceContainer | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or ServiceContainer()
-    return create_app(container, [router], wire=[__name__], title=APP_ID)
+    return create_app(container, [router], title=APP_ID)
 
 
 app = build()

@@ -10,12 +10,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from dependency_injector import providers
-from dependency_injector.wiring import Provide, inject
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from pydantic import BaseModel
 
 from kugel_common.dapr import CloudEvent, DropEvent, IdempotentConsumer, Subscriber
-from kugel_common.fastapi import create_app
+from kugel_common.fastapi import Provided, create_app
 from kugel_common.repositories import NotFound, TerminalInfoWebRepository
 from kugel_common.schemas import Code, Id, Money, Tranlog
 
@@ -26,7 +25,8 @@ STORE = "statestore"
 
 
 class Container(ServiceContainer):
-    terminals = providers.Singleton(TerminalInfoWebRepository, auth=ServiceContainer.own_token)
+    terminals = providers.Singleton(TerminalInfoWebRepository, ServiceContainer.http_client,
+                                    auth=ServiceContainer.own_token)
 
 
 class TerminalDay(BaseModel):
@@ -59,10 +59,9 @@ router = tenant_router()
 
 
 @router.get("/stores/{store}/daily")
-@inject
 async def daily(tenant_id: Code, store: Code, business_date: date,
                 consumer: Annotated[IdempotentConsumer,
-                                    Depends(Provide[Container.idempotent_consumer])]
+                                    Provided(Container.idempotent_consumer)]
                 ) -> DailyReport:
     stored = await consumer.read(_key(tenant_id, store, business_date))
     if stored is None:
@@ -126,8 +125,7 @@ def subscriptions(container: Container) -> Subscriber:
 def build(container: Container | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or Container()
-    return create_app(container, [router, subscriptions(container).router], wire=[__name__],
-                      title=APP_ID)
+    return create_app(container, [router, subscriptions(container).router], title=APP_ID)
 
 
 app = build()

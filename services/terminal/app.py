@@ -7,13 +7,12 @@ from datetime import date
 from typing import Annotated
 
 from dependency_injector import providers
-from dependency_injector.wiring import Provide, inject
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from pydantic import BaseModel
 
 from kugel_common import DaprClientHelper
 from kugel_common.dapr import Outbox
-from kugel_common.fastapi import ApiError, create_app
+from kugel_common.fastapi import ApiError, Provided, create_app
 from kugel_common.repositories import NotFound, StaffMasterWebRepository
 from kugel_common.schemas import Code, Currency, Cursor, Id, Name, Page, Store, Terminal, TerminalNo
 
@@ -26,10 +25,11 @@ PAGE = 50
 
 
 class Container(ServiceContainer):
-    staff_master = providers.Singleton(StaffMasterWebRepository, auth=ServiceContainer.own_token)
+    staff_master = providers.Singleton(StaffMasterWebRepository, ServiceContainer.http_client,
+                                       auth=ServiceContainer.own_token)
 
 
-Dapr = Annotated[DaprClientHelper, Depends(Provide[Container.dapr])]
+Dapr = Annotated[DaprClientHelper, Provided(Container.dapr)]
 router = tenant_router()
 
 
@@ -52,7 +52,6 @@ class OpenIn(BaseModel):
 
 
 @router.put("/stores/{store}")
-@inject
 async def put_store(tenant_id: Code, store: Code, body: StoreIn, dapr: Dapr) -> Store:
     info = Store(tenant_id=tenant_id, store_code=store, **body.model_dump())
     await dapr.save_state(STORE, f"store:{tenant_id}:{store}", info.model_dump(mode="json"))
@@ -60,13 +59,11 @@ async def put_store(tenant_id: Code, store: Code, body: StoreIn, dapr: Dapr) -> 
 
 
 @router.get("/stores/{store}")
-@inject
 async def get_store(tenant_id: Code, store: Code, dapr: Dapr) -> Store:
     return await _store(dapr, tenant_id, store)
 
 
 @router.post("/terminals", status_code=201)
-@inject
 async def create_terminal(tenant_id: Code, body: TerminalIn, dapr: Dapr) -> Terminal:
     await _store(dapr, tenant_id, body.store_code)
     terminal = Terminal(tenant_id=tenant_id, store_code=body.store_code,
@@ -80,14 +77,12 @@ async def create_terminal(tenant_id: Code, body: TerminalIn, dapr: Dapr) -> Term
 
 
 @router.get("/terminals/{terminal_id}")
-@inject
 async def get_terminal(tenant_id: Code, terminal_id: Id, dapr: Dapr) -> Terminal:
     return await load(dapr, STORE, _key(tenant_id, terminal_id), Terminal,
                       f"terminal {terminal_id!r}")
 
 
 @router.get("/terminals")
-@inject
 async def list_terminals(tenant_id: Code, dapr: Dapr, store: Code | None = None,
                          cursor: Cursor = 0) -> Page[Terminal]:
     ids: list[str] = await dapr.get_state(STORE, f"terminals:{tenant_id}") or []
@@ -101,10 +96,9 @@ async def list_terminals(tenant_id: Code, dapr: Dapr, store: Code | None = None,
 
 
 @router.post("/terminals/{terminal_id}/sign-in")
-@inject
 async def sign_in(tenant_id: Code, terminal_id: Id, body: SignIn, dapr: Dapr,
                   staff: Annotated[StaffMasterWebRepository,
-                                   Depends(Provide[Container.staff_master])]) -> Terminal:
+                                   Provided(Container.staff_master)]) -> Terminal:
     try:
         await staff.get_staff(tenant_id, body.staff_id)
     except NotFound as exc:
@@ -113,9 +107,8 @@ async def sign_in(tenant_id: Code, terminal_id: Id, body: SignIn, dapr: Dapr,
 
 
 @router.post("/terminals/{terminal_id}/open")
-@inject
 async def open_terminal(tenant_id: Code, terminal_id: Id, body: OpenIn, dapr: Dapr,
-                        outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]) -> Terminal:
+                        outbox: Annotated[Outbox, Provided(Container.outbox)]) -> Terminal:
     terminal = await _change(dapr, tenant_id, terminal_id, status="opened",
                              business_date=body.business_date)
     await _log(outbox, terminal, "open")
@@ -123,9 +116,8 @@ async def open_terminal(tenant_id: Code, terminal_id: Id, body: OpenIn, dapr: Da
 
 
 @router.post("/terminals/{terminal_id}/close")
-@inject
 async def close_terminal(tenant_id: Code, terminal_id: Id, dapr: Dapr,
-                         outbox: Annotated[Outbox, Depends(Provide[Container.outbox])]
+                         outbox: Annotated[Outbox, Provided(Container.outbox)]
                          ) -> Terminal:
     terminal = await _change(dapr, tenant_id, terminal_id, status="closed")
     await _log(outbox, terminal, "close")
@@ -162,7 +154,7 @@ async def _log(outbox: Outbox, terminal: Terminal, action: str) -> None:
 def build(container: Container | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or Container()
-    return create_app(container, [router], wire=[__name__], title=APP_ID)
+    return create_app(container, [router], title=APP_ID)
 
 
 app = build()

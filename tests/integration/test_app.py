@@ -1,7 +1,7 @@
 """A kugel FastAPI service end to end: wiring, auth, errors, overrides, health and lifespan.
 
-No ``from __future__ import annotations`` in a module of endpoints: dependency-injector finds
-``Annotated[..., Depends(Provide[...])]`` markers only in evaluated annotations.
+No ``from __future__ import annotations`` in a module of endpoints: FastAPI reads the
+``Annotated[..., Provided(...)]`` markers from evaluated annotations.
 """
 
 import asyncio
@@ -12,7 +12,6 @@ from typing import Annotated
 import httpx
 import pytest
 from dependency_injector import providers
-from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, FastAPI
 
 from kugel_common import (
@@ -24,7 +23,13 @@ from kugel_common import (
 )
 from kugel_common.container import KugelContainer
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
-from kugel_common.fastapi import Principal, authenticated, create_app, issue_service_token
+from kugel_common.fastapi import (
+    Principal,
+    Provided,
+    authenticated,
+    create_app,
+    issue_service_token,
+)
 from kugel_common.repositories import ItemMasterWebRepository
 from kugel_common.schemas import Item
 
@@ -36,18 +41,17 @@ KEYS = {"key-t1": "t1", "key-t2": "t2", "key-any": "*"}
 
 
 class Container(KugelContainer):
-    item_master = providers.Singleton(ItemMasterWebRepository, clock=KugelContainer.clock)
+    item_master = providers.Singleton(ItemMasterWebRepository, KugelContainer.http_client)
 
 
 router = APIRouter()
 
 
 @router.get("/tenants/{tenant_id}/stores/{store}/items/{code:path}")
-@inject
 async def get_item(
     tenant_id: str, store: str, code: str,
     principal: Annotated[Principal, Depends(authenticated)],
-    items: Annotated[ItemMasterWebRepository, Depends(Provide[Container.item_master])],
+    items: Annotated[ItemMasterWebRepository, Provided(Container.item_master)],
 ) -> Item:
     return await items.get_item(tenant_id, store, code)
 
@@ -76,7 +80,7 @@ def build(upstream: str, *, dapr_enabled: bool = False) -> tuple[Container, Fast
     container.app_settings.override(providers.Object(AppSettings(
         app_id="cart", api_keys=KEYS, jwt_secret=SECRET, outbox_path=":memory:",
         dapr_enabled=dapr_enabled, sidecar_timeout=5)))
-    return container, create_app(container, [router], wire=[__name__])
+    return container, create_app(container, [router])
 
 
 @pytest.fixture
@@ -174,7 +178,7 @@ async def test_the_registry_override_is_what_the_app_resolves(upstream: str) -> 
     async with serve_here(app, lifespan="on") as url, httpx.AsyncClient(base_url=url) as http:
         reply = await http.get(ITEM_PATH, headers={"X-API-KEY": "key-t1"})
     assert reply.json()["description"] == "Tea"
-    assert container.registry().resolve("master-data").base_urls == (f"{upstream}/api",)
+    assert (await container.registry().resolve("master-data")).base_urls == (f"{upstream}/api",)
 
 
 async def test_shutdown_leaves_no_pool_or_task_open(upstream: str) -> None:

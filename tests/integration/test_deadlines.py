@@ -75,7 +75,7 @@ async def test_an_open_breaker_fails_fast_when_every_slot_is_taken(
             break
         await asyncio.sleep(0.005)
     assert server.recorder.in_flight == 1
-    pool.isolate_breaker("svc")  # e.g. opened by other callers' failures
+    await pool.isolate_breaker("svc")  # e.g. opened by other callers' failures
     started = time.perf_counter()
     with pytest.raises(CircuitOpenError):
         await client.get("/ok")

@@ -175,7 +175,7 @@ async def test_a_broker_outage_is_daprds_500_and_state_stays_up() -> None:
         assert [entry.entry_id for entry in result.failed] == ["a", "b"]
         await dapr.save_state("statestore", "k", 1)  # state does not depend on the broker
         sidecar.broker.set_available(True)
-        dapr.pool.reset_breaker("dapr:pubsub")
+        await dapr.pool.reset_breaker("dapr:pubsub")
         await dapr.publish_event("pubsub", "orders", {"n": 2})
         assert sidecar.broker.pending("nobody", "pubsub", "orders") == 1
         await pool.aclose()

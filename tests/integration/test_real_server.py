@@ -16,10 +16,8 @@ from kugel_common import (
     CircuitOpenError,
     ServiceClientPool,
     ServiceUnavailableError,
-    close_all_clients,
     get_service_client,
-    metrics_snapshot,
-    set_default_pool,
+    use_pool,
 )
 from kugel_common.testing import FakeClock
 
@@ -30,10 +28,9 @@ pytestmark = pytest.mark.both_transports
 
 @pytest.fixture
 async def shared(server: RunningServer) -> AsyncIterator[ServiceClientPool]:
-    pool = make_pool(server.url)
-    set_default_pool(pool)
-    yield pool
-    await close_all_clients()
+    async with make_pool(server.url) as pool:
+        with use_pool(pool):
+            yield pool
 
 
 async def test_sequential_contexts_reuse_one_connection(
@@ -44,7 +41,7 @@ async def test_sequential_contexts_reuse_one_connection(
             assert await client.get("/ok") == {"ok": True}
     assert server.recorder.hits["/ok"] == 100
     assert len(server.recorder.ports) == 1  # counted on the server, by client port
-    assert metrics_snapshot()["svc"]["connections_opened"] == 1
+    assert shared.metrics_snapshot()["svc"]["connections_opened"] == 1
 
 
 async def test_post_read_timeout_runs_handler_once_then_raises(server: RunningServer) -> None:

@@ -70,7 +70,7 @@ async def test_auth_switches_at_run_time_and_never_leaks(
     assert "authorization" not in r2.headers
     assert "authorization" not in r3.headers and r3.headers["x-api-key"] == "switched"
     assert r4.headers["authorization"] == "Bearer service-token"
-    assert "authorization" not in pool.channel("svc").client.headers
+    assert "authorization" not in (await pool.channel("svc")).client.headers
 
 
 def test_reprs_hide_secrets() -> None:
@@ -94,4 +94,4 @@ async def test_cookies_never_carry_over_between_callers(
     await pool.client("svc").get("/other")
     assert "cookie" not in httpx_mock.get_requests()[1].headers
     with pytest.raises(TypeError, match="no cookies"):
-        pool.channel("svc").client.cookies = {"session": "x"}  # type: ignore[assignment]
+        (await pool.channel("svc")).client.cookies = {"session": "x"}  # type: ignore[assignment]

@@ -12,16 +12,15 @@ from kugel_common import (
     Hooks,
     HttpClientError,
     InvalidEndpointError,
+    NoCurrentAppError,
     ResponseTooLargeError,
     ServiceClientPool,
+    ServiceNotConfiguredError,
     ServiceRegistry,
     ServiceUnavailableError,
-    close_all_clients,
     get_service_client,
-    metrics_snapshot,
     path,
-    reset_metrics,
-    set_default_pool,
+    use_pool,
 )
 from kugel_common.testing import FakeClock
 
@@ -148,28 +147,34 @@ async def test_hooks_see_calls_and_cannot_break_them(
     await pool.aclose()
 
 
-async def test_default_pool_is_shared_and_metrics_reset(
+async def test_current_pool_is_shared_and_metrics_reset(
     registry: ServiceRegistry, clock: FakeClock, httpx_mock: HTTPXMock
 ) -> None:
-    set_default_pool(ServiceClientPool(registry=registry, clock=clock))
     httpx_mock.add_response(json={}, is_reusable=True)
-    for _ in range(3):
-        async with get_service_client("svc") as client:
-            await client.get("/m")
-    first = get_service_client("svc")
-    assert first._channel is get_service_client("svc")._channel
-    assert metrics_snapshot()["svc"]["endpoints"]["/m"]["requests"] == 3
-    reset_metrics()
-    assert metrics_snapshot()["svc"]["endpoints"] == {}
-    await close_all_clients()
-    with pytest.raises(Exception, match="BASE_URL_SVC"):  # a fresh default pool reads the env
+    async with ServiceClientPool(registry=registry, clock=clock) as pool:
+        with use_pool(pool):
+            for _ in range(3):
+                async with get_service_client("svc") as client:
+                    await client.get("/m")
+        assert await pool.channel("svc") is await pool.channel("svc")
+        assert pool.metrics_snapshot()["svc"]["endpoints"]["/m"]["requests"] == 3
+        pool.reset_metrics()
+        assert pool.metrics_snapshot()["svc"]["endpoints"] == {}
+    with pytest.raises(NoCurrentAppError, match="create_app"):  # outside the block: no pool
         get_service_client("svc")
+
+
+async def test_unknown_service_fails_on_entering(pool: ServiceClientPool) -> None:
+    client = pool.client("nobody")  # a handle is cheap; the name is resolved on entering
+    with pytest.raises(ServiceNotConfiguredError, match="BASE_URL_NOBODY"):
+        async with client:
+            pass
 
 
 async def test_closed_pool_refuses_reuse(pool: ServiceClientPool) -> None:
     await pool.aclose()
     with pytest.raises(RuntimeError, match="closed"):
-        pool.client("svc")
+        await pool.client("svc").get("/x")
 
 
 def test_per_service_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

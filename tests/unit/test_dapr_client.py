@@ -22,8 +22,6 @@ from kugel_common import (
     EtagMismatchError,
     ServiceClientPool,
     StateOperation,
-    get_dapr_client,
-    set_default_pool,
 )
 from kugel_common.testing import FakeClock
 
@@ -257,11 +255,12 @@ async def test_sidecar_address_follows_the_sdk_variables(pool: ServiceClientPool
     assert DaprClientHelper(pool, environ=env).sidecar_url == "https://dapr.example:443"
 
 
-async def test_get_dapr_client_shares_one_helper_and_breaker(pool: ServiceClientPool) -> None:
-    set_default_pool(pool)
-    async with get_dapr_client() as first, get_dapr_client() as second:
-        assert first is second
-        assert first.client("statestore")._channel is second.client("statestore")._channel
+async def test_components_share_one_pool_per_sidecar(pool: ServiceClientPool) -> None:
+    dapr = DaprClientHelper(pool)
+    assert dapr.client("statestore") is dapr.client("statestore")
+    dapr.client("pubsub")
+    state, pubsub = await pool.channel("dapr:statestore"), await pool.channel("dapr:pubsub")
+    assert state.breaker is not pubsub.breaker  # one breaker per component
 
 
 async def test_non_raising_mode_logs_the_error_code(

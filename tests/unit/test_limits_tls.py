@@ -29,7 +29,7 @@ async def test_services_share_the_context(registry: ServiceRegistry) -> None:
     registry.register("other", "https://other.test")
     pool = ServiceClientPool(registry=registry)
     contexts = {
-        id(pool.channel(name).client._transport.shared._pool._ssl_context)  # type: ignore[attr-defined]
+        id((await pool.channel(name)).client._transport.shared._pool._ssl_context)  # type: ignore[attr-defined]
         for name in ("svc", "other")
     }
     assert len(contexts) == 1

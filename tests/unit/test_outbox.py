@@ -240,7 +240,7 @@ async def test_a_commit_whose_reply_was_lost_is_settled_by_its_marker(
         await outbox.commit("statestore", [StateOperation.upsert("sale:2", {})],
                             [OutboxMessage("pubsub", "sales", {}, event_id="never")])
     sidecar.down = False
-    dapr.pool.reset_breaker("dapr:statestore")
+    await dapr.pool.reset_breaker("dapr:statestore")
     async with outbox:
         await outbox.drain(timeout=5)
         assert await outbox.status("never") is None

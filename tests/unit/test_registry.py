@@ -13,49 +13,49 @@ from kugel_common import (
 from kugel_common.testing import FakeClock
 
 
-def test_env_names_resolve_exactly() -> None:
+async def test_env_names_resolve_exactly() -> None:
     registry = ServiceRegistry(environ={
         "BASE_URL_MASTER_DATA": "http://md:8002/api/v1/",
         "BASE_URL_MASTER": "http://wrong:1",
     })
-    assert registry.resolve("master-data").base_urls == ("http://md:8002/api/v1",)
+    assert (await registry.resolve("master-data")).base_urls == ("http://md:8002/api/v1",)
     with pytest.raises(ServiceNotConfiguredError) as info:
-        registry.resolve("data")  # no substring matching
+        await registry.resolve("data")  # no substring matching
     assert "BASE_URL_DATA" in str(info.value)
 
 
-def test_comma_separated_instances() -> None:
+async def test_comma_separated_instances() -> None:
     registry = ServiceRegistry(environ={"BASE_URL_CART": "http://a:1, http://b:2"})
-    assert registry.resolve("cart").base_urls == ("http://a:1", "http://b:2")
+    assert (await registry.resolve("cart")).base_urls == ("http://a:1", "http://b:2")
 
 
-def test_bad_url_is_a_configuration_error() -> None:
+async def test_bad_url_is_a_configuration_error() -> None:
     registry = ServiceRegistry(environ={"BASE_URL_CART": "a:1"})
     with pytest.raises(ServiceNotConfiguredError, match="BASE_URL_CART"):
-        registry.resolve("cart")
+        await registry.resolve("cart")
 
 
-def test_code_registration_wins() -> None:
+async def test_code_registration_wins() -> None:
     registry = ServiceRegistry(environ={"BASE_URL_CART": "http://env:1"})
     registry.register("cart", "http://code:2")
-    assert registry.resolve("cart").base_urls == ("http://code:2",)
+    assert (await registry.resolve("cart")).base_urls == ("http://code:2",)
 
 
-def test_dapr_invocation_from_env() -> None:
+async def test_dapr_invocation_from_env() -> None:
     registry = ServiceRegistry(environ={
         "BASE_URL_MASTER_DATA": "dapr://master-data/api/v1",
         "DAPR_HTTP_PORT": "3600",
         "DAPR_API_TOKEN": "s3cret",
     })
-    address = registry.resolve("master-data")
+    address = await registry.resolve("master-data")
     assert address.base_urls == ("http://127.0.0.1:3600/v1.0/invoke/master-data/method/api/v1",)
     assert address.headers == {"dapr-api-token": "s3cret"}
 
 
-def test_dapr_endpoint_env_wins() -> None:
+async def test_dapr_endpoint_env_wins() -> None:
     registry = ServiceRegistry(environ={"DAPR_HTTP_ENDPOINT": "http://sidecar:3500/"})
     registry.register_dapr("terminal")
-    assert registry.resolve("terminal").base_urls == (
+    assert (await registry.resolve("terminal")).base_urls == (
         "http://sidecar:3500/v1.0/invoke/terminal/method",
     )
 

@@ -45,12 +45,12 @@ async def test_an_endpoint_too_long_for_a_url_is_refused_before_sending(
     ("http://h:99999", "port"), ("http://h:0", "port"), ("http://h:abc/api", "not a URL"),
     ("http://user:pw@h/api", "credentials"),
 ])
-def test_a_base_url_that_cannot_work_is_a_configuration_error(url: str, reason: str) -> None:
+async def test_a_base_url_that_cannot_work_is_a_configuration_error(url: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         ServiceRegistry(environ={}).register("svc", url)
     registry = ServiceRegistry(environ={"BASE_URL_SVC": url})
     with pytest.raises(ServiceNotConfiguredError, match="BASE_URL_SVC"):
-        registry.resolve("svc")
+        await registry.resolve("svc")
 
 
 @given(st.binary(max_size=64))

@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/http_client.py
 	$(BIN)/python bench/dapr_publish.py
 	$(BIN)/python bench/breaker_load.py
+	$(BIN)/python bench/import_time.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md

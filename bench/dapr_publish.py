@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 from _servers import free_port  # bench/ is the script's folder
 
-from kugel_common import DaprClientHelper, ServiceClientPool
-from kugel_common.dapr import Outbox
+from kugel_common import ServiceClientPool
+from kugel_common.dapr import DaprClientHelper, Outbox
 
 EVENTS = 1000
 COMPONENT = """\

@@ -1,6 +1,14 @@
-"""kugel: service-to-service calls for FastAPI microservices on Dapr."""
+"""kugel: service-to-service calls for FastAPI microservices on Dapr.
 
-from ._app_settings import AppSettings
+This package is the core: the pooled client, retries, the breaker, discovery, auth, errors and
+testing. It imports neither FastAPI nor uvicorn; the layers that do are
+``kugel_common.fastapi`` (the app factory, inbound auth, ``Provided``), ``kugel_common.dapr``
+(sidecar client, outbox, subscribers) and ``kugel_common.dapr.sidecar`` (the local sidecar, a
+development tool), each installed with its extra.
+"""
+
+from typing import TYPE_CHECKING, Any
+
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenProvider
 from ._breaker import BreakerState
 from ._client import HttpClientHelper
@@ -11,15 +19,8 @@ from ._paths import path
 from ._pool import ServiceClientPool
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._retry import set_testing
-from ._settings import ClientSettings
 from ._settings_check import SettingsError
 from ._version import __version__
-from .dapr import (
-    BulkPublishResult,
-    DaprClientHelper,
-    StateEntry,
-    StateOperation,
-)
 from .errors import (
     BadRequestError,
     BadSidecarReplyError,
@@ -46,22 +47,33 @@ from .errors import (
     WrongEventLoopError,
 )
 
+if TYPE_CHECKING:
+    from ._settings import ClientSettings
+
+
+def __getattr__(name: str) -> Any:
+    """``ClientSettings`` is built on pydantic-settings, which costs more to import than the
+    rest of the core together: it is loaded when first asked for."""
+    if name == "ClientSettings":
+        from ._settings import ClientSettings
+
+        return ClientSettings
+    raise AttributeError(f"module 'kugel_common' has no attribute {name!r}")
+
+
 __all__ = [
     "ApiKeyAuth",
-    "AppSettings",
     "BadRequestError",
     "BadSidecarReplyError",
     "BasicAuth",
     "BearerAuth",
     "BreakerState",
-    "BulkPublishResult",
     "CircuitOpenError",
     "ClientSettings",
     "Clock",
     "ComponentNotFoundError",
     "ConflictError",
     "DaprCircuitOpenError",
-    "DaprClientHelper",
     "DaprError",
     "DaprUnavailableError",
     "EtagMismatchError",
@@ -86,8 +98,6 @@ __all__ = [
     "ServiceRegistry",
     "ServiceUnavailableError",
     "SettingsError",
-    "StateEntry",
-    "StateOperation",
     "SystemClock",
     "TokenProvider",
     "UnauthorizedError",

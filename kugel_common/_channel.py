@@ -20,7 +20,7 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -35,7 +35,6 @@ from ._outcome import Failure, classify, to_error
 from ._redact import redact_body, redact_headers, redact_url
 from ._registry import ServiceAddress
 from ._retry import RetryBudget, RetryPolicy, RetryRun
-from ._settings import ClientSettings
 from .errors import (
     CircuitOpenError,
     InvalidEndpointError,
@@ -60,6 +59,9 @@ _PHASES: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
     (httpx.WriteTimeout, "write"),
     (httpx.PoolTimeout, "pool"),
 )
+
+if TYPE_CHECKING:
+    from ._settings import ClientSettings
 
 
 @dataclass(slots=True)

@@ -7,8 +7,10 @@ out inside the pool, and a rate-limited dependency never sees more than it allow
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
-from aiolimiter import AsyncLimiter
+if TYPE_CHECKING:
+    from aiolimiter import AsyncLimiter
 
 __all__ = ["Admission"]
 
@@ -16,7 +18,11 @@ __all__ = ["Admission"]
 class Admission:
     def __init__(self, max_in_flight: int, rate: float | None, period: float) -> None:
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._rate = AsyncLimiter(rate, period) if rate else None
+        self._rate: AsyncLimiter | None = None
+        if rate:
+            from aiolimiter import AsyncLimiter  # only for a service with a rate limit
+
+            self._rate = AsyncLimiter(rate, period)
 
     async def acquire(self, timeout: float) -> None:
         """Wait at most ``timeout`` seconds for a slot; TimeoutError if none comes."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -21,13 +21,15 @@ from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
 from ._hooks import Hooks
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
-from ._settings import ClientSettings
 from ._settings_check import load_settings
 from ._transport import build_transport
 
+if TYPE_CHECKING:
+    from ._settings import ClientSettings
+
 __all__ = ["ServiceClientPool"]
 
-TransportFactory = Callable[[str, ClientSettings], httpx.AsyncBaseTransport]
+TransportFactory = Callable[[str, "ClientSettings"], httpx.AsyncBaseTransport]
 
 
 class _Borrowed(httpx.AsyncBaseTransport):
@@ -67,7 +69,11 @@ class ServiceClientPool:
         rng: random.Random | None = None,
     ) -> None:
         self.registry: Resolver = registry or ServiceRegistry()
-        self.settings = settings or load_settings(ClientSettings)
+        if settings is None:
+            from ._settings import ClientSettings  # pydantic-settings: on first use only
+
+            settings = load_settings(ClientSettings)
+        self.settings = settings
         self.hooks = hooks or Hooks()
         self.clock: Clock = clock or SystemClock()
         self._transport = transport or (lambda _name, settings: build_transport(settings))

@@ -22,10 +22,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ._settings import env_key
 from .errors import ServiceNotConfiguredError
 
-__all__ = ["Resolver", "ServiceAddress", "ServiceRegistry", "dapr_sidecar_url"]
+__all__ = ["Resolver", "ServiceAddress", "ServiceRegistry", "dapr_sidecar_url", "env_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +51,11 @@ class ServiceAddress:
             if parsed.port is not None and not 0 < parsed.port < 65536:
                 raise ValueError(f"service {self.name!r}: {url!r} has no valid port (1-65535)")
         object.__setattr__(self, "base_urls", tuple(u.rstrip("/") for u in self.base_urls))
+
+
+def env_key(service: str) -> str:
+    """The environment spelling of a service name: ``master-data`` -> ``MASTER_DATA``."""
+    return service.upper().replace("-", "_")
 
 
 class Resolver(Protocol):

@@ -12,17 +12,13 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ._registry import env_key
 from ._settings_check import load_settings
 from ._version import __version__
 
-__all__ = ["ClientSettings", "env_key"]
+__all__ = ["ClientSettings"]
 
 MiB = 1024 * 1024
-
-
-def env_key(service: str) -> str:
-    """The environment spelling of a service name: ``master-data`` -> ``MASTER_DATA``."""
-    return service.upper().replace("-", "_")
 
 
 class ClientSettings(BaseSettings):

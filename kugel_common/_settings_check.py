@@ -14,10 +14,10 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError as SourceError
-
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError as SourceError
+
     from ._settings import ClientSettings
 
 __all__ = ["SettingsError"]
@@ -36,6 +36,8 @@ class SettingsError(ValueError):
 
 
 def _problems(error: ValidationError | SourceError, prefix: str) -> list[str]:
+    from pydantic_settings import SettingsError as SourceError
+
     if isinstance(error, SourceError):  # a dict field whose JSON does not parse
         field = _FIELD.search(str(error))
         return [f"{prefix}{field.group(1).upper() if field else '*'}: not valid JSON"]
@@ -46,6 +48,9 @@ def _problems(error: ValidationError | SourceError, prefix: str) -> list[str]:
 
 def load_settings(model: Callable[..., S], prefix: str = PREFIX, **values: Any) -> S:
     """``model(**values)``, or a :class:`SettingsError` naming its variables by ``prefix``."""
+    from pydantic import ValidationError  # here, so that importing kugel loads no pydantic
+    from pydantic_settings import SettingsError as SourceError
+
     try:
         return model(**values)
     except (ValidationError, SourceError) as exc:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import ssl
+from typing import TYPE_CHECKING
 
-import certifi
 import httpx
 
-from ._settings import ClientSettings
+if TYPE_CHECKING:
+    from ._settings import ClientSettings
+
 
 __all__ = ["build_transport", "limits_of", "ssl_context"]
 
@@ -20,6 +22,8 @@ def ssl_context(
     """Built once per distinct TLS setting: loading CA bundles costs milliseconds."""
     if not verify:
         return False
+    import certifi  # only when a TLS context is built
+
     context = ssl.create_default_context(cafile=ca_bundle or certifi.where())
     if client_cert:
         context.load_cert_chain(client_cert, client_key)

@@ -22,19 +22,18 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from dependency_injector import providers
 
-from ._app_settings import AppSettings
 from ._current import use_pool
 from ._registry import ServiceRegistry
 from ._retry import set_testing
-from ._settings import ClientSettings
-from .container import KugelContainer
-from .dapr.sidecar import AppSpec, Component, LocalSidecar, load_components
 from .testing import FakeClock
+
+if TYPE_CHECKING:  # the layers below are extras: imported by the fixtures that use them
+    from .container import KugelContainer
+    from .dapr.sidecar import Component, LocalSidecar
 
 __all__ = ["ServiceStub", "only_stubs"]
 
@@ -74,6 +73,8 @@ def no_wait() -> Iterator[FakeClock]:
 @pytest.fixture
 def kugel_container_class() -> type[KugelContainer]:
     """Override to return your service's container; ``kugel_container`` builds it."""
+    from .container import KugelContainer
+
     return KugelContainer
 
 
@@ -93,6 +94,8 @@ def only_stubs(request: Any) -> bool:
 def sidecar_components() -> list[Component]:
     """The project's ``dapr/components`` when there is one, else a ``pubsub`` and a
     ``statestore``; override this fixture to give ``local_sidecar`` others."""
+    from .dapr.sidecar import Component, load_components
+
     folder = Path("dapr/components")
     if folder.is_dir():
         return load_components([folder])
@@ -104,6 +107,11 @@ if pytest_asyncio is not None:
     @pytest_asyncio.fixture
     async def kugel_container(kugel_container_class: type[KugelContainer],
                               no_wait: FakeClock) -> AsyncIterator[KugelContainer]:
+        from dependency_injector import providers
+
+        from ._app_settings import AppSettings
+        from ._settings import ClientSettings
+
         container = kugel_container_class()
         container.settings.override(providers.Object(ClientSettings(transport="httpcore")))
         container.app_settings.override(providers.Object(AppSettings(outbox_path=":memory:")))
@@ -129,6 +137,8 @@ if pytest_asyncio is not None:
     @pytest_asyncio.fixture
     async def local_sidecar(sidecar_components: list[Component], sidecar_app_id: str,
                             monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[LocalSidecar]:
+        from .dapr.sidecar import AppSpec, LocalSidecar
+
         async with LocalSidecar([AppSpec(sidecar_app_id)], sidecar_components) as sidecar:
             monkeypatch.setenv("DAPR_HTTP_ENDPOINT", sidecar.url(sidecar_app_id))
             monkeypatch.delenv("DAPR_API_TOKEN", raising=False)

@@ -7,7 +7,8 @@ import json
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from kugel_common import AppSettings, ClientSettings
+from kugel_common import ClientSettings
+from kugel_common.fastapi import AppSettings
 
 HEADER = """\
 # Configuration
@@ -60,7 +61,7 @@ SERVICE_HEADER = """
 
 ## Service settings
 
-Read once per service by `kugel_common.AppSettings`, which the container and `create_app` use.
+Read once per service by `kugel_common.fastapi.AppSettings`, which the container and `create_app` use.
 
 | variable | default | meaning |
 |---|---|---|

@@ -10,8 +10,9 @@ from dependency_injector import providers
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from kugel_common import DaprClientHelper, EtagMismatchError
+from kugel_common import EtagMismatchError
 from kugel_common.container import KugelContainer
+from kugel_common.dapr import DaprClientHelper
 from kugel_common.fastapi import ERROR_RESPONSES, ApiError, ServiceTokens, authenticated
 
 __all__ = ["ServiceContainer", "load", "tenant_router", "update"]

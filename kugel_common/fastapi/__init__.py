@@ -1,5 +1,6 @@
 """FastAPI integration: the app factory, the common endpoints, errors and service auth."""
 
+from .._app_settings import AppSettings
 from ._app import create_app
 from ._auth import Principal, ServiceAuth, authenticated
 from ._errors import ERROR_RESPONSES, ApiError, ErrorBody, error_response, install_error_handlers
@@ -9,6 +10,7 @@ from ._tokens import ServiceTokens, issue_service_token, service_token
 __all__ = [
     "ERROR_RESPONSES",
     "ApiError",
+    "AppSettings",
     "ErrorBody",
     "Principal",
     "Provided",

@@ -4,7 +4,7 @@ A missing or invalid credential is 401; a valid one for another tenant than the 
 ``tenant_id`` is 403. What makes a JWT valid is in :mod:`._tokens`. A credential in the query
 string (``?access_token=``, ``?token=``, ``?api_key=``...) is refused with 401 even beside a
 good header: URLs end up in logs and proxies, so the credential is already spent, and saying so
-beats ignoring it. Keys and secrets come from :class:`~kugel_common.AppSettings`, never from
+beats ignoring it. Keys and secrets come from :class:`~kugel_common.fastapi.AppSettings`, never from
 code or images, and are never logged.
 """
 

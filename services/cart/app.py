@@ -15,8 +15,7 @@ from dependency_injector import providers
 from fastapi import FastAPI, Query
 from pydantic import BaseModel
 
-from kugel_common import DaprClientHelper
-from kugel_common.dapr import Outbox, OutboxMessage, StateOperation
+from kugel_common.dapr import DaprClientHelper, Outbox, OutboxMessage, StateOperation
 from kugel_common.fastapi import ApiError, Provided, create_app
 from kugel_common.repositories import (
     ItemMasterWebRepository,

@@ -12,8 +12,7 @@ from dependency_injector import providers
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from kugel_common import DaprClientHelper
-from kugel_common.dapr import CloudEvent, IdempotentConsumer, Subscriber
+from kugel_common.dapr import CloudEvent, DaprClientHelper, IdempotentConsumer, Subscriber
 from kugel_common.fastapi import Provided, create_app
 from kugel_common.repositories import TranlogWebRepository
 from kugel_common.schemas import Code, Id, Tranlog

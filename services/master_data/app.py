@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from kugel_common import DaprClientHelper
+from kugel_common.dapr import DaprClientHelper
 from kugel_common.fastapi import Provided, create_app
 from kugel_common.schemas import (
     Code,

@@ -10,8 +10,7 @@ from dependency_injector import providers
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from kugel_common import DaprClientHelper
-from kugel_common.dapr import Outbox
+from kugel_common.dapr import DaprClientHelper, Outbox
 from kugel_common.fastapi import ApiError, Provided, create_app
 from kugel_common.repositories import NotFound, StaffMasterWebRepository
 from kugel_common.schemas import Code, Currency, Cursor, Id, Name, Page, Store, Terminal, TerminalNo

@@ -8,13 +8,12 @@ import pytest
 from kugel_common import (
     BreakerState,
     ComponentNotFoundError,
-    DaprClientHelper,
     DaprError,
     DaprUnavailableError,
     EtagMismatchError,
     ServiceClientPool,
-    StateOperation,
 )
+from kugel_common.dapr import DaprClientHelper, StateOperation
 from kugel_common.dapr.sidecar import Component
 from kugel_common.testing import FakeClock
 

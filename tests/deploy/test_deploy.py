@@ -15,8 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from kugel_common import AppSettings
 from kugel_common.dapr.sidecar import AppSpec, LocalSidecar, load_components
+from kugel_common.fastapi import AppSettings
 from services.stack import SERVICES
 
 from . import consistency as check

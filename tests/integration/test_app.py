@@ -14,16 +14,11 @@ import pytest
 from dependency_injector import providers
 from fastapi import APIRouter, Depends, FastAPI
 
-from kugel_common import (
-    AppSettings,
-    ClientSettings,
-    ServiceClientPool,
-    ServiceRegistry,
-    set_testing,
-)
+from kugel_common import ClientSettings, ServiceClientPool, ServiceRegistry, set_testing
 from kugel_common.container import KugelContainer
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 from kugel_common.fastapi import (
+    AppSettings,
     Principal,
     Provided,
     authenticated,

@@ -10,7 +10,6 @@ import pytest
 
 from kugel_common import (
     BreakerState,
-    DaprClientHelper,
     DaprError,
     InvalidEndpointError,
     InvalidRequestError,
@@ -18,6 +17,7 @@ from kugel_common import (
     ServiceClientPool,
     ServiceRegistry,
 )
+from kugel_common.dapr import DaprClientHelper
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 
 from .server import RunningServer

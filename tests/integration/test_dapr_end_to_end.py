@@ -17,8 +17,15 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from kugel_common import BreakerState, DaprClientHelper, ServiceClientPool, set_testing
-from kugel_common.dapr import CloudEvent, IdempotentConsumer, Outbox, RetryLater, Subscriber
+from kugel_common import BreakerState, ServiceClientPool, set_testing
+from kugel_common.dapr import (
+    CloudEvent,
+    DaprClientHelper,
+    IdempotentConsumer,
+    Outbox,
+    RetryLater,
+    Subscriber,
+)
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 from kugel_common.testing import FakeClock
 

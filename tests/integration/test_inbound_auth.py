@@ -19,9 +19,8 @@ import pytest
 from dependency_injector import providers
 from fastapi import APIRouter, Depends
 
-from kugel_common import AppSettings
 from kugel_common.container import KugelContainer
-from kugel_common.fastapi import Principal, ServiceAuth, authenticated, create_app
+from kugel_common.fastapi import AppSettings, Principal, ServiceAuth, authenticated, create_app
 
 NOW = 1_700_000_000
 SECRET = "inbound-test-jwt-secret-of-32-bytes"

@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from kugel_common import DaprClientHelper, DaprUnavailableError, ServiceClientPool, set_testing
-from kugel_common.dapr import CloudEvent, Subscriber
+from kugel_common import DaprUnavailableError, ServiceClientPool, set_testing
+from kugel_common.dapr import CloudEvent, DaprClientHelper, Subscriber
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 
 from .server import serve_here

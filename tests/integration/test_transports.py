@@ -116,7 +116,7 @@ async def test_connections_opened_matches_what_the_server_saw(server: RunningSer
 
 
 async def test_every_component_behind_one_sidecar_shares_one_pool(server: RunningServer) -> None:
-    from kugel_common import DaprClientHelper
+    from kugel_common.dapr import DaprClientHelper
 
     pool = make_pool(server.url, clock=FakeClock())
     dapr = DaprClientHelper(pool, sidecar_url=server.url, environ={})

@@ -16,7 +16,6 @@ from dependency_injector import providers
 from fastapi import APIRouter, FastAPI
 
 from kugel_common import (
-    AppSettings,
     ClientSettings,
     NoCurrentAppError,
     ServiceClientPool,
@@ -24,7 +23,7 @@ from kugel_common import (
     get_service_client,
 )
 from kugel_common.container import KugelContainer
-from kugel_common.fastapi import Provided, create_app
+from kugel_common.fastapi import AppSettings, Provided, create_app
 from kugel_common.repositories import WebRepository
 
 from .server import serve_here

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from kugel_common import AppSettings
 from kugel_common.container import KugelContainer
 from kugel_common.dapr.sidecar import LocalSidecar
+from kugel_common.fastapi import AppSettings
 from services.common import ServiceContainer
 
 KEY = "service-test-key"

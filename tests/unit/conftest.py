@@ -4,7 +4,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from kugel_common import DaprClientHelper, ServiceClientPool
+from kugel_common import ServiceClientPool
+from kugel_common.dapr import DaprClientHelper
 from kugel_common.dapr.sidecar import Component, Published, SidecarApp, StateStore
 from kugel_common.testing import FakeClock
 

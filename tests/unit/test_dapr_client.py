@@ -16,13 +16,12 @@ from kugel_common import (
     ClientSettings,
     ComponentNotFoundError,
     DaprCircuitOpenError,
-    DaprClientHelper,
     DaprError,
     DaprUnavailableError,
     EtagMismatchError,
     ServiceClientPool,
-    StateOperation,
 )
+from kugel_common.dapr import DaprClientHelper, StateOperation
 from kugel_common.testing import FakeClock
 
 SIDECAR = "http://127.0.0.1:3500"

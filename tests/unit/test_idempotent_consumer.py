@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from kugel_common import BreakerState, DaprClientHelper, DaprUnavailableError
-from kugel_common.dapr import IdempotentConsumer
+from kugel_common import BreakerState, DaprUnavailableError
+from kugel_common.dapr import DaprClientHelper, IdempotentConsumer
 from kugel_common.testing import FakeClock
 
 from .sidecar import Switchable

@@ -16,7 +16,6 @@ import pytest
 from kugel_common import (
     BreakerState,
     ComponentNotFoundError,
-    DaprClientHelper,
     DaprUnavailableError,
     InvalidRequestError,
     OutboxError,
@@ -24,6 +23,7 @@ from kugel_common import (
     set_testing,
 )
 from kugel_common.dapr import (
+    DaprClientHelper,
     Outbox,
     OutboxEvent,
     OutboxMessage,

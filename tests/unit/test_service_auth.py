@@ -10,8 +10,14 @@ import pytest
 from pytest_httpx import HTTPXMock
 from starlette.requests import Request
 
-from kugel_common import AppSettings, ServiceClientPool, ServiceRegistry
-from kugel_common.fastapi import ServiceAuth, ServiceTokens, issue_service_token, service_token
+from kugel_common import ServiceClientPool, ServiceRegistry
+from kugel_common.fastapi import (
+    AppSettings,
+    ServiceAuth,
+    ServiceTokens,
+    issue_service_token,
+    service_token,
+)
 
 SECRET = "a-service-secret-of-at-least-32-bytes"
 

@@ -1,5 +1,9 @@
 """Dapr: the sidecar client (pub/sub, state), and the pieces that build on it."""
 
+from .._extras import require
+
+require("kugel_common.dapr", "dapr", "fastapi")
+
 from ._client import (
     BulkPublishResult,
     DaprApi,

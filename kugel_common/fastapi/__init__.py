@@ -1,5 +1,9 @@
 """FastAPI integration: the app factory, the common endpoints, errors and service auth."""
 
+from .._extras import require
+
+require("kugel_common.fastapi", "fastapi", "fastapi", "dependency_injector", "jwt")
+
 from .._app_settings import AppSettings
 from ._app import create_app
 from ._auth import Principal, ServiceAuth, authenticated

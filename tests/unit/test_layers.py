@@ -58,3 +58,14 @@ def test_dev_installs_every_extra() -> None:
     dev = set(extras["dev"])
     for name in ("fastapi", "dapr", "sidecar", "testing"):
         assert set(extras[name]) <= dev, name
+
+
+def test_a_layer_without_its_extra_names_the_extra() -> None:
+    code = ("import importlib.util, sys\n"
+            "real = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda name, *a: None if name == 'uvicorn' else real(name, *a)\n"
+            "try:\n    import kugel_common.dapr.sidecar\n"
+            "except ModuleNotFoundError as exc:\n    print(exc.name, '|', exc)\n")
+    name, message = loaded_after(code).split(" | ")
+    assert name == "uvicorn"
+    assert "pip install 'kugel[sidecar]'" in message

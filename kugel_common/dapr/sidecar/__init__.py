@@ -4,6 +4,10 @@ It reads the same component files as daprd (``dapr/components/``). What differs 
 listed in docs/dapr.md.
 """
 
+from ..._extras import require
+
+require("kugel_common.dapr.sidecar", "sidecar", "fastapi", "uvicorn", "yaml")
+
 from ._app import SidecarApp
 from ._broker import Broker, Message
 from ._components import Component, ComponentError, load_components

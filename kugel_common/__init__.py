@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenProvider
 from ._breaker import BreakerState
 from ._client import HttpClientHelper
-from ._clock import Clock, SystemClock
+from ._clock import Clock
 from ._current import get_service_client, use_pool
 from ._hooks import Hooks, RequestInfo, ResponseInfo
 from ._paths import path
@@ -98,7 +98,6 @@ __all__ = [
     "ServiceRegistry",
     "ServiceUnavailableError",
     "SettingsError",
-    "SystemClock",
     "TokenProvider",
     "UnauthorizedError",
     "UnprocessableEntityError",

@@ -14,7 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .dapr import OutboxStatus, SqliteOutboxStore, salvage_outbox
+from .dapr import OutboxStatus, SqliteOutboxStore
+from .dapr._outbox_salvage import salvage_outbox
 from .dapr.sidecar import AppSpec, LocalSidecar, load_components
 from .errors import OutboxError
 

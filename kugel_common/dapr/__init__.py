@@ -8,12 +8,9 @@ from ._client import (
     BulkPublishResult,
     DaprApi,
     DaprClientHelper,
-    FailedEntry,
-    NonRaisingDaprClient,
     StateEntry,
     StateOperation,
 )
-from ._outbox_salvage import Salvaged, salvage_outbox
 from ._outbox_store import (
     OutboxEvent,
     OutboxRecord,
@@ -22,7 +19,7 @@ from ._outbox_store import (
     SqliteOutboxStore,
 )
 from .idempotency import IdempotentConsumer
-from .outbox import Outbox, OutboxMessage, RelayHealth
+from .outbox import Outbox, OutboxMessage
 from .subscriber import CloudEvent, DropEvent, RetryLater, Subscriber
 
 __all__ = [
@@ -31,21 +28,16 @@ __all__ = [
     "DaprApi",
     "DaprClientHelper",
     "DropEvent",
-    "FailedEntry",
     "IdempotentConsumer",
-    "NonRaisingDaprClient",
     "Outbox",
     "OutboxEvent",
     "OutboxMessage",
     "OutboxRecord",
     "OutboxStatus",
     "OutboxStore",
-    "RelayHealth",
     "RetryLater",
-    "Salvaged",
     "SqliteOutboxStore",
     "StateEntry",
     "StateOperation",
     "Subscriber",
-    "salvage_outbox",
 ]

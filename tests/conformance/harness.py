@@ -10,14 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kugel_common.dapr.sidecar import (
-    BrokerUnavailable,
-    Component,
-    Published,
-    SidecarApp,
-    StateStore,
-    load_components,
-)
+from kugel_common.dapr.sidecar import Component, SidecarApp, load_components
+from kugel_common.dapr.sidecar._events import BrokerUnavailable, Published
+from kugel_common.dapr.sidecar._state import StateStore
 from kugel_common.testing import FakeClock
 
 TOKEN = os.environ.get("DAPR_API_TOKEN", "conformance-token")

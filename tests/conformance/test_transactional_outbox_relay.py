@@ -10,15 +10,10 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from kugel_common.dapr.sidecar import (
-    AppSpec,
-    Component,
-    LocalSidecar,
-    Message,
-    Published,
-    Subscription,
-    Verdict,
-)
+from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
+from kugel_common.dapr.sidecar._broker import Message
+from kugel_common.dapr.sidecar._delivery import Subscription, Verdict
+from kugel_common.dapr.sidecar._events import Published
 from kugel_common.testing import FakeClock
 
 from .harness import COMPONENTS

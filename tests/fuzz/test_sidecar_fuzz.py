@@ -21,7 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kugel_common.dapr.sidecar import Component, Published, SidecarApp, StateStore
+from kugel_common.dapr.sidecar import Component, SidecarApp
+from kugel_common.dapr.sidecar._events import Published
+from kugel_common.dapr.sidecar._state import StateStore
 
 settings.register_profile("default", max_examples=400, derandomize=True, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

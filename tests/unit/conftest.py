@@ -6,7 +6,9 @@ import pytest
 
 from kugel_common import ServiceClientPool
 from kugel_common.dapr import DaprClientHelper
-from kugel_common.dapr.sidecar import Component, Published, SidecarApp, StateStore
+from kugel_common.dapr.sidecar import Component, SidecarApp
+from kugel_common.dapr.sidecar._events import Published
+from kugel_common.dapr.sidecar._state import StateStore
 from kugel_common.testing import FakeClock
 
 from .sidecar import Switchable

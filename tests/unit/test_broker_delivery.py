@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from kugel_common.dapr.sidecar import Broker, Message, Published, Subscription, Verdict
+from kugel_common.dapr.sidecar._broker import Broker, Message
+from kugel_common.dapr.sidecar._delivery import Subscription, Verdict
+from kugel_common.dapr.sidecar._events import Published
 
 
 async def test_no_error_stops_delivery_of_later_events() -> None:

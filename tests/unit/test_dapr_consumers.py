@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from kugel_common.dapr import CloudEvent, DropEvent, RetryLater, Subscriber
-from kugel_common.dapr.sidecar import parse_subscriptions
+from kugel_common.dapr.sidecar._delivery import parse_subscriptions
 
 
 class Sale(BaseModel):

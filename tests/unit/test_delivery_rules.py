@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kugel_common.dapr.sidecar import Verdict, parse_subscriptions, verdict_of
+from kugel_common.dapr.sidecar._delivery import Verdict, parse_subscriptions, verdict_of
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,8 @@ def test_dev_installs_every_extra() -> None:
 def test_a_layer_without_its_extra_names_the_extra() -> None:
     code = ("import importlib.util, sys\n"
             "real = importlib.util.find_spec\n"
-            "importlib.util.find_spec = lambda name, *a: None if name == 'uvicorn' else real(name, *a)\n"
+            "importlib.util.find_spec = (\n"
+            "    lambda name, *a: None if name == 'uvicorn' else real(name, *a))\n"
             "try:\n    import kugel_common.dapr.sidecar\n"
             "except ModuleNotFoundError as exc:\n    print(exc.name, '|', exc)\n")
     name, message = loaded_after(code).split(" | ")

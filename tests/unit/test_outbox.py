@@ -31,7 +31,7 @@ from kugel_common.dapr import (
     SqliteOutboxStore,
     StateOperation,
 )
-from kugel_common.dapr.sidecar import Published
+from kugel_common.dapr.sidecar._events import Published
 from kugel_common.testing import FakeClock
 
 from .sidecar import Switchable

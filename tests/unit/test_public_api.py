@@ -1,85 +1,94 @@
+"""Every public module's names, pinned: the public API changes only on purpose."""
+
+import importlib
+
+import pytest
+
 import kugel_common
-import kugel_common.fastapi
 
-EXPECTED = [
-    "ApiKeyAuth",
-    "BadRequestError",
-    "BadSidecarReplyError",
-    "BasicAuth",
-    "BearerAuth",
-    "BreakerState",
-    "CircuitOpenError",
-    "ClientSettings",
-    "Clock",
-    "ComponentNotFoundError",
-    "ConflictError",
-    "DaprCircuitOpenError",
-    "DaprError",
-    "DaprUnavailableError",
-    "EtagMismatchError",
-    "ForbiddenError",
-    "Hooks",
-    "HttpClientError",
-    "HttpClientHelper",
-    "InvalidEndpointError",
-    "InvalidRequestError",
-    "NoCurrentAppError",
-    "NotFoundError",
-    "OutboxError",
-    "RequestInfo",
-    "RequestRefusedError",
-    "Resolver",
-    "ResponseInfo",
-    "ResponseTooLargeError",
-    "ServiceAddress",
-    "ServiceClientPool",
-    "ServiceCredentials",
-    "ServiceNotConfiguredError",
-    "ServiceRegistry",
-    "ServiceUnavailableError",
-    "SettingsError",
-    "SystemClock",
-    "TokenProvider",
-    "UnauthorizedError",
-    "UnprocessableEntityError",
-    "WrongEventLoopError",
-    "__version__",
-    "get_service_client",
-    "path",
-    "set_testing",
-    "use_pool",
-]
-
-
-def test_public_names_are_pinned() -> None:
-    assert kugel_common.__all__ == EXPECTED
-    assert sorted(kugel_common.__all__) == kugel_common.__all__
-    for name in EXPECTED:
-        assert getattr(kugel_common, name) is not None
-
-
-FASTAPI_EXPECTED = [
-    "ERROR_RESPONSES",
-    "ApiError",
-    "AppSettings",
-    "ErrorBody",
-    "Principal",
-    "Provided",
-    "ServiceAuth",
-    "ServiceTokens",
-    "authenticated",
-    "create_app",
-    "error_response",
-    "install_error_handlers",
-    "issue_service_token",
-    "service_token",
-]
+PUBLIC = {
+    "kugel_common": [
+        "ApiKeyAuth", "BadRequestError", "BadSidecarReplyError", "BasicAuth", "BearerAuth",
+        "BreakerState", "CircuitOpenError", "ClientSettings", "Clock", "ComponentNotFoundError",
+        "ConflictError", "DaprCircuitOpenError", "DaprError", "DaprUnavailableError",
+        "EtagMismatchError", "ForbiddenError", "Hooks", "HttpClientError", "HttpClientHelper",
+        "InvalidEndpointError", "InvalidRequestError", "NoCurrentAppError", "NotFoundError",
+        "OutboxError", "RequestInfo", "RequestRefusedError", "Resolver", "ResponseInfo",
+        "ResponseTooLargeError", "ServiceAddress", "ServiceClientPool", "ServiceCredentials",
+        "ServiceNotConfiguredError", "ServiceRegistry", "ServiceUnavailableError",
+        "SettingsError", "TokenProvider", "UnauthorizedError", "UnprocessableEntityError",
+        "WrongEventLoopError", "__version__", "get_service_client", "path", "set_testing",
+        "use_pool",
+    ],
+    "kugel_common.errors": [
+        "BadRequestError", "BadSidecarReplyError", "CircuitOpenError", "ComponentNotFoundError",
+        "ConflictError", "DaprCircuitOpenError", "DaprError", "DaprUnavailableError",
+        "EtagMismatchError", "ForbiddenError", "HttpClientError", "InvalidEndpointError",
+        "InvalidRequestError", "NoCurrentAppError", "NotFoundError", "OutboxError",
+        "RequestRefusedError", "ResponseTooLargeError", "ServiceNotConfiguredError",
+        "ServiceUnavailableError", "UnauthorizedError", "UnprocessableEntityError",
+        "WrongEventLoopError",
+    ],
+    "kugel_common.testing": [
+        "FakeClock", "Testing", "set_testing",
+    ],
+    "kugel_common.repositories": [
+        "BadUpstreamResponse", "ItemMasterWebRepository", "NotFound",
+        "PaymentMasterWebRepository", "RepositoryError", "RepositoryUnavailable",
+        "SettingsMasterWebRepository", "StaffMasterWebRepository", "StoreInfoWebRepository",
+        "TerminalInfoWebRepository", "TranlogWebRepository", "WebRepository",
+    ],
+    "kugel_common.schemas": [
+        "MAX_AMOUNT", "Amount", "Code", "Currency", "Cursor", "Id", "Item", "ItemCode", "Money",
+        "Name", "Page", "Payment", "Price", "Quantity", "Setting", "Staff", "Store", "TaxRate",
+        "Terminal", "TerminalNo", "Text", "Tranlog", "TranlogLine", "TranlogPayment",
+    ],
+    "kugel_common.fastapi": [
+        "ERROR_RESPONSES", "ApiError", "AppSettings", "ErrorBody", "Principal", "Provided",
+        "ServiceAuth", "ServiceTokens", "authenticated", "create_app", "error_response",
+        "install_error_handlers", "issue_service_token", "service_token",
+    ],
+    "kugel_common.dapr": [
+        "BulkPublishResult", "CloudEvent", "DaprApi", "DaprClientHelper", "DropEvent",
+        "IdempotentConsumer", "Outbox", "OutboxEvent", "OutboxMessage", "OutboxRecord",
+        "OutboxStatus", "OutboxStore", "RetryLater", "SqliteOutboxStore", "StateEntry",
+        "StateOperation", "Subscriber",
+    ],
+    "kugel_common.dapr.sidecar": [
+        "AppSpec", "Component", "ComponentError", "LocalSidecar", "SidecarApp", "load_components",
+    ],
+    "kugel_common.container": [
+        "KugelContainer",
+    ],
+    "kugel_common.pytest_plugin": [
+        "ServiceStub", "only_stubs",
+    ],
+}
 
 
-def test_fastapi_names_are_pinned() -> None:
-    assert kugel_common.fastapi.__all__ == FASTAPI_EXPECTED
-    for name in FASTAPI_EXPECTED:
-        assert getattr(kugel_common.fastapi, name) is not None
+@pytest.mark.parametrize("module", list(PUBLIC))
+def test_public_names_are_pinned(module: str) -> None:
+    public = importlib.import_module(module)
+    assert public.__all__ == PUBLIC[module]
+    for name in PUBLIC[module]:
+        assert getattr(public, name) is not None
+
+
+def test_services_import_only_public_modules() -> None:
+    """The reference services are what users copy: they use the public API only."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for source in (root / "services").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kugel_common"):
+                assert node.module in PUBLIC, f"{source}: from {node.module} import ..."
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("kugel_common"):
+                        assert alias.name in PUBLIC, f"{source}: import {alias.name}"
+
 
 
 def test_error_tree() -> None:

@@ -41,7 +41,8 @@ from kugel_common.schemas import (
     TranlogPayment,
 )
 
-from ..common import ServiceContainer, load, tenant_router, update
+from ..common import ServiceContainer, install_domain_errors, tenant_router
+from ..state import load, update
 
 APP_ID = "cart"
 STORE = "cartstore"
@@ -326,7 +327,7 @@ def _still_open(current: object) -> Cart:
 def build(container: Container | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or Container()
-    return create_app(container, [router], title=APP_ID)
+    return install_domain_errors(create_app(container, [router], title=APP_ID))
 
 
 app = build()

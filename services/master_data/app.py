@@ -24,7 +24,8 @@ from kugel_common.schemas import (
     Text,
 )
 
-from ..common import ServiceContainer, load, tenant_router
+from ..common import ServiceContainer, install_domain_errors, tenant_router
+from ..state import load
 
 APP_ID = "master-data"
 STORE = "statestore"
@@ -122,7 +123,7 @@ async def get_settings(tenant_id: Code, dapr: Dapr, store: Code | None = None,
 def build(container: ServiceContainer | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or ServiceContainer()
-    return create_app(container, [router], title=APP_ID)
+    return install_domain_errors(create_app(container, [router], title=APP_ID))
 
 
 app = build()

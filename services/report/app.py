@@ -18,7 +18,7 @@ from kugel_common.fastapi import Provided, create_app
 from kugel_common.repositories import NotFound, TerminalInfoWebRepository
 from kugel_common.schemas import Code, Id, Money, Tranlog
 
-from ..common import ServiceContainer, tenant_router
+from ..common import ServiceContainer, install_domain_errors, tenant_router
 
 APP_ID = "report"
 STORE = "statestore"
@@ -125,7 +125,8 @@ def subscriptions(container: Container) -> Subscriber:
 def build(container: Container | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or Container()
-    return create_app(container, [router, subscriptions(container).router], title=APP_ID)
+    routers = [router, subscriptions(container).router]
+    return install_domain_errors(create_app(container, routers, title=APP_ID))
 
 
 app = build()

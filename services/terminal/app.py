@@ -16,7 +16,8 @@ from kugel_common.fastapi import ApiError, Provided, create_app
 from kugel_common.repositories import NotFound, StaffMasterWebRepository
 from kugel_common.schemas import Code, Currency, Cursor, Id, Name, Page, Store, Terminal, TerminalNo
 
-from ..common import ServiceContainer, load, tenant_router, update
+from ..common import ServiceContainer, install_domain_errors, tenant_router
+from ..state import load, update
 
 APP_ID = "terminal"
 STORE = "statestore"
@@ -154,7 +155,7 @@ async def _log(outbox: Outbox, terminal: Terminal, action: str) -> None:
 def build(container: Container | None = None) -> FastAPI:
     """The app; tests pass a container with their overrides."""
     container = container or Container()
-    return create_app(container, [router], title=APP_ID)
+    return install_domain_errors(create_app(container, [router], title=APP_ID))
 
 
 app = build()

@@ -16,4 +16,4 @@ COPY services /app/services
 WORKDIR /app
 USER 10001
 # No secrets here: API keys, the JWT secret and the Dapr tokens come from the environment.
-CMD ["sh", "-c", "exec python -m uvicorn services.${SERVICE}.app:app --host 0.0.0.0 --port ${PORT}"]
+CMD ["sh", "-c", "exec python -m uvicorn --factory services.${SERVICE}.app:build --host 0.0.0.0 --port ${PORT}"]

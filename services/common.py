@@ -1,23 +1,21 @@
-"""What every reference service shares: its tenant router, state helpers and the
-service-to-service container."""
+"""What every reference service's web side shares: its container base, its tenant router and
+the one place where domain errors become HTTP answers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 from dependency_injector import providers
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from kugel_common import EtagMismatchError
 from kugel_common.container import KugelContainer
-from kugel_common.dapr import DaprClientHelper
-from kugel_common.fastapi import ERROR_RESPONSES, ApiError, ServiceTokens, authenticated
+from kugel_common.fastapi import ERROR_RESPONSES, ServiceTokens, authenticated, error_response
 
-__all__ = ["ServiceContainer", "load", "tenant_router", "update"]
+from .errors import ConflictError, DomainError, NotFoundError, RejectedError
 
-M = TypeVar("M", bound=BaseModel)
+__all__ = ["ServiceContainer", "install_domain_errors", "tenant_router"]
+
+STATUS: dict[type[DomainError], int] = {NotFoundError: 404, ConflictError: 409,
+                                        RejectedError: 422}
 
 
 class ServiceContainer(KugelContainer):
@@ -35,29 +33,13 @@ def tenant_router() -> APIRouter:
                      responses=ERROR_RESPONSES)
 
 
-async def load(dapr: DaprClientHelper, store: str, key: str, model: type[M], what: str) -> M:
-    """The stored model, or a 404 that says what was missing."""
-    value = await dapr.get_state(store, key)
-    if value is None:
-        raise ApiError(404, "not_found", f"{what} not found")
-    return model.model_validate(value)
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status = next((STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS), 500)
+    return error_response(status, exc.code, exc.message)
 
 
-async def update(dapr: DaprClientHelper, store: str, key: str,
-                 change: Callable[[Any], Awaitable[Any] | Any], *, attempts: int = 20) -> Any:
-    """Read, change and write one key with its etag, again when another writer won."""
-    for _ in range(attempts):
-        entry = await dapr.get_state_with_etag(store, key)
-        current = None if entry is None else entry.value
-        new = change(current)
-        if isinstance(new, Awaitable):
-            new = await new
-        try:
-            if entry is None:
-                await dapr.save_state(store, key, new, concurrency="first-write")
-            else:
-                await dapr.save_state(store, key, new, etag=entry.etag)
-        except EtagMismatchError:
-            continue
-        return new
-    raise ApiError(409, "conflict", f"{key}: too many concurrent writers, try again")
+def install_domain_errors(app: FastAPI) -> FastAPI:
+    """Answer every ``DomainError`` with kugel's error body: the status per kind is here only."""
+    app.add_exception_handler(DomainError, _domain_error)
+    return app

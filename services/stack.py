@@ -49,7 +49,7 @@ class Stack:
     port_offset: int = 0  # tests move the whole stack to free ports
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    # More apps beside the five: app id -> ("module:app", app port, sidecar port).
+    # More apps beside the five: app id -> ("module:factory", app port, sidecar port).
     extra: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     components: Path = ROOT / "dapr" / "components"
 
@@ -99,8 +99,8 @@ class Stack:
                for other in SERVICES},
             **self.env,
         }
-        target = package if ":" in package else f"services.{package}.app:app"
-        command = [sys.executable, "-m", "uvicorn", target,
+        target = package if ":" in package else f"services.{package}.app:build"
+        command = [sys.executable, "-m", "uvicorn", "--factory", target,
                    "--host", "127.0.0.1", "--port", str(port + self.port_offset),
                    "--log-level", "warning", "--no-access-log"]
         self.processes[name] = self._spawn(command, env, name)

@@ -33,7 +33,7 @@ from services.demo import DAY, STORE, TENANT, TERMINAL, Shop, wait_until
 from services.stack import ROOT, Stack, free_offset
 
 VICTIMS = ("cart", "sidecar", "report", "journal", "auditor")
-AUDITOR = ("tests.chaos.auditor:app", 8010, 3510)
+AUDITOR = ("tests.chaos.auditor:build", 8010, 3510)
 
 
 class Till(Shop):

@@ -14,6 +14,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from dependency_injector import providers
 
 from kugel_common.dapr.sidecar import AppSpec, LocalSidecar, load_components
 from kugel_common.fastapi import AppSettings
@@ -34,28 +35,37 @@ COMPOSE = load("docker-compose.yml")[0]
 K8S = load("deploy/k8s/services.yaml") + load("deploy/k8s/dapr.yaml")
 COMPONENTS = load_components([ROOT / "dapr" / "components"])
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-MODULES = {name: importlib.import_module(f"services.{package}.app")
-           for name, (package, _, _) in SERVICES.items()}
+APPS = {name: importlib.import_module(f"services.{package}.app")
+        for name, (package, _, _) in SERVICES.items()}
+MODELS = {name: importlib.import_module(f"services.{package}.models")
+          for name, (package, _, _) in SERVICES.items()}
+
+
+def subscriptions(app: Any) -> list[dict[str, Any]]:
+    """What the service's container subscribes to, if it subscribes at all."""
+    if not hasattr(app.Container, "subscriber"):
+        return []
+    container = app.Container()
+    container.app_settings.override(providers.Object(AppSettings(jwt_secret="j" * 32)))
+    entries: list[dict[str, Any]] = container.subscriber().entries
+    return entries
 
 
 def uses_in_code() -> dict[str, dict[str, Any]]:
     """What each service's code uses: its state store, what it publishes and subscribes to."""
     uses: dict[str, dict[str, Any]] = {}
-    for name, module in MODULES.items():
-        use: dict[str, Any] = {"stores": [module.STORE], "publishes": [], "subscribes": []}
-        if hasattr(module, "PUBSUB"):
-            use["publishes"].append((module.PUBSUB, module.TOPIC))
-        if hasattr(module, "subscriptions"):
-            entries = module.subscriptions(module.Container()).entries
+    for name, models in MODELS.items():
+        use: dict[str, Any] = {"stores": [models.STORE], "publishes": [], "subscribes": []}
+        if hasattr(models, "PUBSUB"):
+            use["publishes"].append((models.PUBSUB, models.TOPIC))
+        if entries := subscriptions(APPS[name]):
             use["subscribes"] = [(e["pubsubname"], e["topic"]) for e in entries]
             use["stores"].append(AppSettings().state_store)  # the consumer's claims
         uses[name] = use
     return uses
 
 
-CALLS = {name: check.called_services(getattr(module, "Container", None) or
-                                     module.ServiceContainer)
-         for name, module in MODULES.items()}
+CALLS = {name: check.called_services(app.Container) for name, app in APPS.items()}
 
 # -- the files are what the generator writes -------------------------------------------------
 
@@ -222,3 +232,8 @@ def test_every_outbox_lives_on_a_persistent_volume_claim() -> None:
         assert mount["name"] in claims
         assert "volumes" not in pod or all("emptyDir" not in v for v in pod["volumes"])
         assert spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
+
+
+def test_the_image_starts_each_service_through_its_factory() -> None:
+    assert "uvicorn --factory services.${SERVICE}.app:build " in DOCKERFILE
+    assert all(callable(app.build) and not hasattr(app, "app") for app in APPS.values())

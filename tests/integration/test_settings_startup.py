@@ -30,7 +30,8 @@ def test_a_reference_service_exits_naming_the_variable(variable: str, value: str
                                                        named: str) -> None:
     env = {**os.environ, "KUGEL_OUTBOX_PATH": ":memory:", variable: value}
     done = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "services.cart.app:app", "--port", str(free_port())],
+        [sys.executable, "-m", "uvicorn", "--factory", "services.cart.app:build",
+         "--port", str(free_port())],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     output = done.stdout + done.stderr
     assert done.returncode != 0

@@ -12,7 +12,6 @@ from dependency_injector import providers
 from kugel_common.container import KugelContainer
 from kugel_common.dapr.sidecar import LocalSidecar
 from kugel_common.fastapi import AppSettings
-from services.common import ServiceContainer
 
 KEY = "service-test-key"
 
@@ -32,7 +31,7 @@ def sidecar_app_id(service: ModuleType) -> str:
 
 @pytest.fixture
 def kugel_container_class(service: ModuleType) -> type[KugelContainer]:
-    container: type[KugelContainer] = getattr(service, "Container", ServiceContainer)
+    container: type[KugelContainer] = service.Container
     return container
 
 

@@ -74,23 +74,6 @@ def test_public_names_are_pinned(module: str) -> None:
         assert getattr(public, name) is not None
 
 
-def test_services_import_only_public_modules() -> None:
-    """The reference services are what users copy: they use the public API only."""
-    import ast
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    for source in (root / "services").rglob("*.py"):
-        for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kugel_common"):
-                assert node.module in PUBLIC, f"{source}: from {node.module} import ..."
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.name.startswith("kugel_common"):
-                        assert alias.name in PUBLIC, f"{source}: import {alias.name}"
-
-
-
 def test_error_tree() -> None:
     from kugel_common import errors
 

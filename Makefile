@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check kugel_common services tests bench scripts
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict kugel_common
+	$(BIN)/mypy --strict kugel_common services
 
 unit: $(STAMP)
 	$(BIN)/pytest

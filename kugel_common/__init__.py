@@ -20,9 +20,9 @@ from ._pool import (
     set_default_pool,
 )
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
-from ._retry import set_testing
 from ._settings import ClientSettings
 from ._settings_check import SettingsError
+from ._testing_mode import set_testing
 from ._version import __version__
 from .dapr import (
     BulkPublishResult,

@@ -26,7 +26,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from ._balancer import Balancer
-from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permit
+from ._breaker import BreakerState, CircuitBreaker, Permit
+from ._budget import RetryBudget
 from ._clock import Clock
 from ._hooks import Hooks, RequestInfo, ResponseInfo, call_hook
 from ._limits import Admission
@@ -34,7 +35,7 @@ from ._metrics import EndpointMetrics, ServiceMetrics
 from ._outcome import Failure, classify, to_error
 from ._redact import redact_body, redact_headers, redact_url
 from ._registry import ServiceAddress
-from ._retry import RetryBudget, RetryPolicy, RetryRun
+from ._retry import RetryRun
 from ._settings import ClientSettings
 from .errors import (
     CircuitOpenError,
@@ -108,26 +109,12 @@ class ServiceChannel:
         self.balancer = Balancer(address.base_urls, settings.outlier_cooldown, clock)
         self.breaker = CircuitBreaker(
             self.name,
-            BreakerConfig(
-                failure_threshold=settings.breaker_failure_threshold,
-                failure_ratio=settings.breaker_failure_ratio,
-                min_calls=settings.breaker_min_calls,
-                window=settings.breaker_window,
-                reset_timeout=settings.breaker_reset_timeout,
-                reset_jitter=settings.breaker_reset_jitter,
-                half_open_probes=settings.breaker_half_open_probes,
-                success_threshold=settings.breaker_success_threshold,
-            ),
+            settings.breaker_config(),
             clock,
             on_change=self._breaker_changed,
             rng=rng,
         )
-        self.policy = RetryPolicy(
-            attempts=settings.attempts,
-            backoff_initial=settings.backoff_initial,
-            backoff_max=settings.backoff_max,
-            min_attempt_time=settings.min_attempt_time,
-        )
+        self.policy = settings.retry_policy()
         self.budget = RetryBudget(
             settings.retry_budget_ratio,
             settings.retry_budget_min_per_second,

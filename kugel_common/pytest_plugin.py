@@ -30,8 +30,8 @@ from dependency_injector import providers
 from ._app_settings import AppSettings
 from ._pool import close_all_clients, set_default_pool
 from ._registry import ServiceRegistry
-from ._retry import set_testing
 from ._settings import ClientSettings
+from ._testing_mode import set_testing
 from .container import KugelContainer
 from .dapr.sidecar import AppSpec, Component, LocalSidecar, load_components
 from .testing import FakeClock

@@ -221,8 +221,9 @@ class ServiceChannel:
                 request, auth=call.auth or self.auth or httpx.USE_CLIENT_DEFAULT, stream=True
             )
             if not call.stream or response.status_code >= 400:
-                await read_bounded(response, self.settings.max_response_bytes,
-                                   functools.partial(self._too_large, call, response))
+                response = await read_bounded(
+                    response, self.settings.max_response_bytes,
+                    functools.partial(self._too_large, call, response))
         except BaseException as exc:
             self.breaker.record(permit, self._judge(exc, remaining))
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):

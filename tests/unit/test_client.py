@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 import random
 
@@ -118,6 +119,29 @@ async def test_response_size_limit(
         httpx_mock.add_response(stream=IteratorStream([b"x" * 100] * 100))
     with pytest.raises(ResponseTooLargeError):
         await pool.client("svc").get("/big")
+    await pool.aclose()
+
+
+async def test_a_compressed_body_is_decoded_and_bounded_as_decoded(clock: FakeClock) -> None:
+    body = json.dumps({"items": ["x"] * 100}).encode()
+    bomb = gzip.compress(b"0" * 50_000)  # far smaller than the limit until it unpacks
+    assert len(bomb) < 1000
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent = gzip.compress(body) if request.url.path == "/gz" else bomb
+        return httpx.Response(200, content=sent, headers={"Content-Encoding": "gzip"})
+
+    registry = ServiceRegistry(environ={})
+    registry.register("svc", "http://svc.test")
+    pool = ServiceClientPool(registry=registry, clock=clock,
+                             settings=ClientSettings(max_response_bytes=1000),
+                             transport=lambda _n, _s: httpx.MockTransport(server))
+    response = await pool.client("svc").request("GET", "/gz")
+    assert response.content == body and response.json() == {"items": ["x"] * 100}
+    assert response.headers["content-encoding"] == "gzip"  # the server's headers, unchanged
+    assert response.is_closed
+    with pytest.raises(ResponseTooLargeError):
+        await pool.client("svc").get("/bomb")
     await pool.aclose()
 
 

@@ -5,7 +5,17 @@ from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenP
 from ._breaker import BreakerState
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
-from ._hooks import Hooks, RequestInfo, ResponseInfo
+from ._hooks import (
+    BreakerChange,
+    BreakerHook,
+    Hook,
+    RequestDetails,
+    RequestHook,
+    ResponseDetails,
+    ResponseHook,
+    RetryDetails,
+    RetryHook,
+)
 from ._paths import path
 from ._pool import (
     ServiceClientPool,
@@ -64,6 +74,8 @@ __all__ = [
     "BadSidecarReplyError",
     "BasicAuth",
     "BearerAuth",
+    "BreakerChange",
+    "BreakerHook",
     "BreakerState",
     "BulkPublishResult",
     "CircuitOpenError",
@@ -77,18 +89,22 @@ __all__ = [
     "DaprUnavailableError",
     "EtagMismatchError",
     "ForbiddenError",
-    "Hooks",
+    "Hook",
     "HttpClientError",
     "HttpClientHelper",
     "InvalidEndpointError",
     "InvalidRequestError",
     "NotFoundError",
     "OutboxError",
-    "RequestInfo",
+    "RequestDetails",
+    "RequestHook",
     "RequestRefusedError",
     "Resolver",
-    "ResponseInfo",
+    "ResponseDetails",
+    "ResponseHook",
     "ResponseTooLargeError",
+    "RetryDetails",
+    "RetryHook",
     "ServiceAddress",
     "ServiceClientPool",
     "ServiceCredentials",

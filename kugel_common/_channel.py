@@ -31,7 +31,7 @@ from ._call_log import debug_enabled, log_attempt, log_budget_denied, log_retry
 from ._clock import Clock
 from ._cookies import SharedClient
 from ._guard import RequestGuard, invalid_request, url_for
-from ._hooks import Hooks, RequestInfo, ResponseInfo, call_hook
+from ._hooks import BreakerChange, HookSet, RequestDetails, ResponseDetails, RetryDetails, emit
 from ._limits import Admission
 from ._metrics import EndpointMetrics, ServiceMetrics
 from ._outcome import Failure, classify, to_error
@@ -62,7 +62,7 @@ class ServiceChannel:
         *,
         transport: httpx.AsyncBaseTransport,
         clock: Clock,
-        hooks: Hooks,
+        hooks: HookSet,
         rng: random.Random,
     ) -> None:
         self.name = address.name
@@ -211,10 +211,10 @@ class ServiceChannel:
     ) -> httpx.Response:
         hooks = self.hooks
         info = None
-        if hooks.on_request or hooks.on_response or debug_enabled():
+        if hooks.request or hooks.response or debug_enabled():
             url = redact_url(request.url)
-            info = RequestInfo(self.name, call.method, url, call.template, attempt)
-            call_hook(hooks.on_request, info)
+            info = RequestDetails(self.name, call.method, url, call.template, attempt)
+            emit(hooks.request, info)
         started = self.clock.now()
         try:
             response = await self.client.send(
@@ -278,7 +278,7 @@ class ServiceChannel:
 
     def _log(
         self,
-        info: RequestInfo,
+        info: RequestDetails,
         response: httpx.Response | None,
         error: BaseException | None,
         started: float,
@@ -286,11 +286,9 @@ class ServiceChannel:
     ) -> None:
         elapsed = self.clock.now() - started
         status = response.status_code if response is not None else None
-        call_hook(
-            self.hooks.on_response,
-            ResponseInfo(info.service, info.method, info.url, info.endpoint, info.attempt,
-                         elapsed, status, error),
-        )
+        emit(self.hooks.response,
+             ResponseDetails(info.service, info.method, info.url, info.endpoint, info.attempt,
+                             elapsed, status, error))
         log_attempt(self.name, info.method, info.url, info.attempt, elapsed, response, error,
                     log_bodies=self.settings.log_bodies, streamed=streamed)
 
@@ -304,7 +302,10 @@ class ServiceChannel:
     ) -> None:
         metrics.retries += 1
         log_retry(self.name, call.method, call.template, attempt, error, delay)
-        call_hook(self.hooks.on_retry, attempt, error, delay)
+        if self.hooks.retry:
+            url = redact_url(url_for(call.endpoint, call.tried[-1]))
+            emit(self.hooks.retry, RetryDetails(self.name, call.method, call.template, url,
+                                                attempt, delay, error))
 
     def _on_budget_denied(self, metrics: EndpointMetrics) -> None:
         metrics.budget_denials += 1
@@ -312,7 +313,7 @@ class ServiceChannel:
 
     def _breaker_changed(self, service: str, old: BreakerState, new: BreakerState) -> None:
         self.metrics.breaker_transitions[new.value] += 1
-        call_hook(self.hooks.on_breaker_change, service, old, new)
+        emit(self.hooks.breaker, BreakerChange(service, old, new))
 
     async def aclose(self) -> None:
         await self.client.aclose()

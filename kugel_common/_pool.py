@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ from ._breaker import BreakerState
 from ._channel import ServiceChannel
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
-from ._hooks import Hooks
+from ._hooks import Hook, HookSet
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._settings import ClientSettings
 from ._settings_check import load_settings
@@ -73,14 +73,14 @@ class ServiceClientPool:
         *,
         registry: Resolver | None = None,
         settings: ClientSettings | None = None,
-        hooks: Hooks | None = None,
+        hooks: Iterable[Hook] = (),
         clock: Clock | None = None,
         transport: TransportFactory | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.registry: Resolver = registry or ServiceRegistry()
         self.settings = settings or load_settings(ClientSettings)
-        self.hooks = hooks or Hooks()
+        self.hooks = HookSet.of(hooks)
         self.clock: Clock = clock or SystemClock()
         self._transport = transport or (lambda _name, settings: build_transport(settings))
         self._rng = rng or random.Random()

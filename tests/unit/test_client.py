@@ -9,11 +9,14 @@ import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
 from kugel_common import (
+    BreakerChange,
     ClientSettings,
-    Hooks,
     HttpClientError,
     InvalidEndpointError,
+    RequestDetails,
+    ResponseDetails,
     ResponseTooLargeError,
+    RetryDetails,
     ServiceClientPool,
     ServiceRegistry,
     ServiceUnavailableError,
@@ -152,24 +155,78 @@ async def test_stream_yields_unread_body(pool: ServiceClientPool, httpx_mock: HT
     assert lines == ["data: 1", "data: 2"]
 
 
+class Recorder:
+    """A hook of every kind that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def on_request(self, details: RequestDetails) -> None:
+        self.seen.append(details)
+
+    def on_response(self, details: ResponseDetails) -> None:
+        self.seen.append(details)
+
+    def on_retry(self, details: RetryDetails) -> None:
+        self.seen.append(details)
+
+    def on_breaker_change(self, details: BreakerChange) -> None:
+        self.seen.append(details)
+
+
+class Broken(Recorder):
+    """Raises after recording: its bugs must not break the call, nor the hooks after it."""
+
+    def on_request(self, details: RequestDetails) -> None:
+        super().on_request(details)
+        raise RuntimeError("hook bug")
+
+    def on_response(self, details: ResponseDetails) -> None:
+        super().on_response(details)
+        raise RuntimeError("hook bug")
+
+    def on_retry(self, details: RetryDetails) -> None:
+        super().on_retry(details)
+        raise RuntimeError("hook bug")
+
+
+class OnlyRetries:
+    def __init__(self) -> None:
+        self.retries: list[RetryDetails] = []
+
+    def on_retry(self, details: RetryDetails) -> None:
+        self.retries.append(details)
+
+
 async def test_hooks_see_calls_and_cannot_break_them(
     registry: ServiceRegistry, clock: FakeClock, httpx_mock: HTTPXMock
 ) -> None:
-    seen: list[str] = []
-
-    def boom(*args: object) -> None:
-        seen.append(type(args[0]).__name__ if args else "")
-        raise RuntimeError("hook bug")
-
-    pool = ServiceClientPool(
-        registry=registry, clock=clock, rng=random.Random(1),
-        hooks=Hooks(on_request=boom, on_response=boom, on_retry=boom, on_breaker_change=boom),
-    )
+    broken, recorder, retries = Broken(), Recorder(), OnlyRetries()
+    pool = ServiceClientPool(registry=registry, clock=clock, rng=random.Random(1),
+                             hooks=[broken, recorder, retries])
     httpx_mock.add_response(status_code=503)
     httpx_mock.add_response(json={"ok": 1})
-    assert await pool.client("svc").get("/h") == {"ok": 1}
-    assert seen == ["RequestInfo", "ResponseInfo", "int", "RequestInfo", "ResponseInfo"]
+    client = pool.client("svc")
+    assert await client.get("/h/{id}", path_params={"id": "7"}, params={"q": "secret"}) == {"ok": 1}
+    assert broken.seen == recorder.seen
+    kinds = [type(details).__name__ for details in recorder.seen]
+    assert kinds == ["RequestDetails", "ResponseDetails", "RetryDetails", "RequestDetails",
+                     "ResponseDetails"]
+    first, answered, retry = recorder.seen[:3]
+    assert first == RequestDetails("svc", "GET", "http://svc.test/api/h/7", "/h/{id}", 1)
+    assert isinstance(answered, ResponseDetails) and answered.status_code == 503
+    assert isinstance(retry, RetryDetails)
+    assert (retry.service, retry.method, retry.endpoint, retry.url, retry.attempt) == (
+        "svc", "GET", "/h/{id}", "http://svc.test/api/h/7", 1)
+    assert isinstance(retry.cause, httpx.Response) and retry.cause.status_code == 503
+    assert retry.wait == clock.sleeps[0]
+    assert retries.retries == [retry]  # a hook of one kind gets only that kind
     await pool.aclose()
+
+
+def test_an_object_with_no_hook_method_is_refused() -> None:
+    with pytest.raises(TypeError, match="not a hook"):
+        ServiceClientPool(hooks=[object()])  # type: ignore[list-item]
 
 
 async def test_default_pool_is_shared_and_metrics_reset(

@@ -3,6 +3,7 @@
 from ._app_settings import AppSettings
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenProvider
 from ._breaker import BreakerState
+from ._breaker_store import BreakerSnapshot, BreakerStore, InMemoryBreakerStore
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
 from ._hooks import (
@@ -76,7 +77,9 @@ __all__ = [
     "BearerAuth",
     "BreakerChange",
     "BreakerHook",
+    "BreakerSnapshot",
     "BreakerState",
+    "BreakerStore",
     "BulkPublishResult",
     "CircuitOpenError",
     "ClientSettings",
@@ -92,6 +95,7 @@ __all__ = [
     "Hook",
     "HttpClientError",
     "HttpClientHelper",
+    "InMemoryBreakerStore",
     "InvalidEndpointError",
     "InvalidRequestError",
     "NotFoundError",

@@ -25,6 +25,7 @@ import httpx
 from ._balancer import Balancer
 from ._body import read_bounded
 from ._breaker import BreakerState, CircuitBreaker, Permit
+from ._breaker_store import BreakerStore
 from ._budget import RetryBudget
 from ._call import Call
 from ._call_log import debug_enabled, log_attempt, log_budget_denied, log_retry
@@ -64,6 +65,7 @@ class ServiceChannel:
         clock: Clock,
         hooks: HookSet,
         rng: random.Random,
+        breaker_store: BreakerStore | None = None,
     ) -> None:
         self.name = address.name
         self.address = address
@@ -80,6 +82,7 @@ class ServiceChannel:
             clock,
             on_change=self._breaker_changed,
             rng=rng,
+            store=breaker_store,
         )
         self.policy = settings.retry_policy()
         self.budget = RetryBudget(
@@ -316,4 +319,5 @@ class ServiceChannel:
         emit(self.hooks.breaker, BreakerChange(service, old, new))
 
     async def aclose(self) -> None:
+        await self.breaker.aclose()
         await self.client.aclose()

@@ -17,6 +17,7 @@ import httpx
 
 from ._auth import ServiceCredentials, auth_for
 from ._breaker import BreakerState
+from ._breaker_store import BreakerStore
 from ._channel import ServiceChannel
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
@@ -77,6 +78,7 @@ class ServiceClientPool:
         clock: Clock | None = None,
         transport: TransportFactory | None = None,
         rng: random.Random | None = None,
+        breaker_store: BreakerStore | None = None,
     ) -> None:
         self.registry: Resolver = registry or ServiceRegistry()
         self.settings = settings or load_settings(ClientSettings)
@@ -84,6 +86,7 @@ class ServiceClientPool:
         self.clock: Clock = clock or SystemClock()
         self._transport = transport or (lambda _name, settings: build_transport(settings))
         self._rng = rng or random.Random()
+        self._breaker_store = breaker_store
         self._channels: dict[str, ServiceChannel] = {}
         self._transports: dict[tuple[object, ...], _Borrowed] = {}
         self._added: dict[str, ServiceAddress] = {}
@@ -120,6 +123,8 @@ class ServiceClientPool:
                 clock=self.clock,
                 hooks=self.hooks,
                 rng=self._rng,
+                # A replica's own targets (its sidecar) are not the other replicas' to judge.
+                breaker_store=None if name in self._added else self._breaker_store,
             )
             self._channels[name] = channel
         return channel

@@ -28,9 +28,9 @@ import httpx
 from _servers import free_port, start_process  # bench/ is the script's folder
 
 from kugel_common import (
+    BreakerChange,
     BreakerState,
     ClientSettings,
-    Hooks,
     ServiceClientPool,
     ServiceRegistry,
     ServiceUnavailableError,
@@ -79,14 +79,23 @@ def start_upstream(port: int, seed: int) -> subprocess.Popen[bytes]:
         port, env={"FLAKY_SEED": str(seed)})
 
 
+@dataclass
+class _Opened:
+    """A hook that keeps each state the breaker enters."""
+
+    states: list[BreakerState]
+
+    def on_breaker_change(self, details: BreakerChange) -> None:
+        self.states.append(details.new)
+
+
 async def scenario(url: str, percent: int, callers: int, calls_each: int,
                    settings: ClientSettings) -> Result:
     """One fresh pool (so a fresh breaker) per failure rate."""
     opened: list[BreakerState] = []
     registry = ServiceRegistry(environ={})
     registry.register("flaky", url)
-    pool = ServiceClientPool(registry=registry, settings=settings, hooks=Hooks(
-        on_breaker_change=lambda _s, _old, new: opened.append(new)))
+    pool = ServiceClientPool(registry=registry, settings=settings, hooks=[_Opened(opened)])
     result = Result(percent, callers * calls_each, 0, 0)
     run = uuid.uuid4().hex
 

@@ -11,15 +11,26 @@ from typing import TYPE_CHECKING, Any
 
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenProvider
 from ._breaker import BreakerState
+from ._breaker_store import BreakerSnapshot, BreakerStore, InMemoryBreakerStore
 from ._client import HttpClientHelper
 from ._clock import Clock
 from ._current import get_service_client, use_pool
-from ._hooks import Hooks, RequestInfo, ResponseInfo
+from ._hooks import (
+    BreakerChange,
+    BreakerHook,
+    Hook,
+    RequestDetails,
+    RequestHook,
+    ResponseDetails,
+    ResponseHook,
+    RetryDetails,
+    RetryHook,
+)
 from ._paths import path
 from ._pool import ServiceClientPool
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
-from ._retry import set_testing
 from ._settings_check import SettingsError
+from ._testing_mode import set_testing
 from ._version import __version__
 from .errors import (
     BadRequestError,
@@ -67,7 +78,11 @@ __all__ = [
     "BadSidecarReplyError",
     "BasicAuth",
     "BearerAuth",
+    "BreakerChange",
+    "BreakerHook",
+    "BreakerSnapshot",
     "BreakerState",
+    "BreakerStore",
     "CircuitOpenError",
     "ClientSettings",
     "Clock",
@@ -78,19 +93,24 @@ __all__ = [
     "DaprUnavailableError",
     "EtagMismatchError",
     "ForbiddenError",
-    "Hooks",
+    "Hook",
     "HttpClientError",
     "HttpClientHelper",
+    "InMemoryBreakerStore",
     "InvalidEndpointError",
     "InvalidRequestError",
     "NoCurrentAppError",
     "NotFoundError",
     "OutboxError",
-    "RequestInfo",
+    "RequestDetails",
+    "RequestHook",
     "RequestRefusedError",
     "Resolver",
-    "ResponseInfo",
+    "ResponseDetails",
+    "ResponseHook",
     "ResponseTooLargeError",
+    "RetryDetails",
+    "RetryHook",
     "ServiceAddress",
     "ServiceClientPool",
     "ServiceCredentials",

@@ -41,13 +41,42 @@ _MAPPING: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
 _SKIP_AUTO_HEADERS = frozenset({"Content-Type", "User-Agent", "Accept", "Accept-Encoding"})
 
 
+class _NotResent(aiohttp.ClientError):
+    """A connection that dropped after the request may have been sent, as aiohttp must not see
+    it: it would resend an idempotent request once by itself (see :func:`_no_resend`)."""
+
+    def __init__(self, dropped: aiohttp.ClientError) -> None:
+        super().__init__(str(dropped))
+        self.dropped = dropped
+
+
+async def _no_resend(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Client middleware that turns aiohttp's own resend off, through its public API.
+
+    aiohttp resends an idempotent request once when a reused connection drops (ClientOSError,
+    ServerDisconnectedError) and offers no public switch (aio-libs/aiohttp#10790). kugel's
+    retry policy owns resends and counts them against the budget, so this middleware hands such
+    a drop to aiohttp as another ClientError, which aiohttp raises as it is.
+    tests/integration/test_transports.py fails if aiohttp resends anyway.
+    """
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # never sent, and aiohttp does not resend it
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _NotResent(exc) from exc
+
+
 @contextlib.contextmanager
 def _mapped_errors() -> Iterator[None]:
     try:
         yield
     except aiohttp.ClientError as exc:
-        mapped = next(target for source, target in _MAPPING if isinstance(exc, source))
-        raise mapped(str(exc) or type(exc).__name__) from exc
+        original = exc.dropped if isinstance(exc, _NotResent) else exc
+        mapped = next(target for source, target in _MAPPING if isinstance(original, source))
+        raise mapped(str(original) or type(original).__name__) from original
 
 
 @functools.lru_cache(maxsize=256)
@@ -115,11 +144,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,  # httpx decodes Content-Encoding
             skip_auto_headers=_SKIP_AUTO_HEADERS,
+            middlewares=(_no_resend,),  # kugel alone decides on resends
         )
-        # aiohttp resends an idempotent request once when a reused connection drops. kugel's
-        # retry policy owns resends and counts them against the budget, so turn that off. There
-        # is no public switch; tests/integration/test_transports.py fails if this stops working.
-        session._retry_connection = False
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -16,6 +16,9 @@ The ratio rule is the main one, as in Polly v8 and resilience4j: a dependency th
 calls at random is sick but useful, and at 1000 callers a run of five failures in a row happens
 by chance within the first wave. Consecutive failures decide only while traffic is too thin for
 a ratio to mean anything.
+
+A breaker decides alone, from memory. Given a :class:`~kugel_common.BreakerStore`, it also shares
+its state with the other replicas' breakers, in the background (``_breaker_store.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._breaker_store import BreakerSnapshot, BreakerStore, StoreLink
 from ._clock import Clock
 from ._window import SlidingCounts
 
@@ -72,6 +76,7 @@ class CircuitBreaker:
         clock: Clock,
         on_change: StateListener | None = None,
         rng: random.Random | None = None,
+        store: BreakerStore | None = None,
     ) -> None:
         self.service = service
         self._config = config
@@ -85,6 +90,8 @@ class CircuitBreaker:
         self._reopen_at = 0.0
         self._probes_in_flight = 0
         self._probe_successes = 0
+        self._link = (None if store is None
+                      else StoreLink(service, store, clock, self.snapshot, self._adopt))
 
     @property
     def state(self) -> BreakerState:
@@ -98,8 +105,14 @@ class CircuitBreaker:
             return max(0.0, self._reopen_at - self._clock.now())
         return 0.0
 
+    def snapshot(self) -> BreakerSnapshot:
+        """What a store keeps of this breaker."""
+        return BreakerSnapshot(self.state, self.retry_after())
+
     def rejects(self) -> bool:
         """Whether a call would be refused now; unlike :meth:`try_acquire`, takes no permit."""
+        if self._link is not None:  # once per attempt: the one place that reads shared state
+            self._link.refresh(self._generation)
         state = self.state
         return state is not BreakerState.CLOSED and not (
             state is BreakerState.HALF_OPEN
@@ -155,12 +168,33 @@ class CircuitBreaker:
     def reset(self) -> None:
         self._transition(BreakerState.CLOSED)
 
+    def _adopt(self, shared: BreakerSnapshot, generation: int) -> None:
+        """Take on another replica's view, read when the breaker was at ``generation``; a local
+        change since then is newer, and wins."""
+        if generation != self._generation:
+            return
+        state = self.state
+        if shared.state is BreakerState.OPEN and shared.retry_after > 0 and state in (
+            BreakerState.CLOSED, BreakerState.HALF_OPEN
+        ):
+            self._reopen_at = self._clock.now() + shared.retry_after
+            self._transition(BreakerState.OPEN, shared=True)
+        elif shared.state is BreakerState.ISOLATED and state is not BreakerState.ISOLATED:
+            self._transition(BreakerState.ISOLATED, shared=True)
+        elif shared.state is BreakerState.CLOSED and state is BreakerState.ISOLATED:
+            self._transition(BreakerState.CLOSED, shared=True)
+
+    async def aclose(self) -> None:
+        if self._link is not None:
+            await self._link.aclose()
+
     def _open(self) -> None:
         jitter = 1.0 + self._rng.uniform(0.0, self._config.reset_jitter)
         self._reopen_at = self._clock.now() + self._config.reset_timeout * jitter
         self._transition(BreakerState.OPEN)
 
-    def _transition(self, new: BreakerState) -> None:
+    def _transition(self, new: BreakerState, *, shared: bool = False) -> None:
+        """``shared``: the change comes from the store, so it is not written back."""
         old = self._state
         self._state = new
         self._generation += 1
@@ -172,7 +206,10 @@ class CircuitBreaker:
         if old is new:
             return
         log = logger.warning if new in (BreakerState.OPEN, BreakerState.ISOLATED) else logger.info
-        log("breaker %s: %s -> %s", self.service, old.value, new.value,
+        log("breaker %s: %s -> %s%s", self.service, old.value, new.value,
+            " (another replica's)" if shared else "",
             extra={"service": self.service, "old": old.value, "new": new.value})
+        if self._link is not None and not shared:
+            self._link.changed()
         if self._on_change is not None:
             self._on_change(self.service, old, new)

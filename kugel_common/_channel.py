@@ -8,50 +8,42 @@ The deadline is hard: one timer per call cancels whatever is in progress when it
 server that trickles its headers or body cannot hold a call past it. Each attempt's phase
 timeouts are also capped at the time left once it is admitted, and a timeout that the caller's
 deadline cut short says nothing about the dependency, so the breaker does not count it.
+
+The pieces around the pipeline each have a module: the request guard (``_guard.py``), the
+bounded body reader (``_body.py``), call logging (``_call_log.py``), cookie suppression
+(``_cookies.py``), the retry loop (``_retry.py``) and hooks (``_hooks.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import logging
 import random
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
 
 import httpx
 
 from ._balancer import Balancer
-from ._breaker import BreakerConfig, BreakerState, CircuitBreaker, Permit
+from ._body import read_bounded
+from ._breaker import BreakerState, CircuitBreaker, Permit
+from ._breaker_store import BreakerStore
+from ._budget import RetryBudget
+from ._call import Call
+from ._call_log import debug_enabled, log_attempt, log_budget_denied, log_retry
 from ._clock import Clock
-from ._hooks import Hooks, RequestInfo, ResponseInfo, call_hook
+from ._cookies import SharedClient
+from ._guard import RequestGuard, invalid_request, url_for
+from ._hooks import BreakerChange, HookSet, RequestDetails, ResponseDetails, RetryDetails, emit
 from ._limits import Admission
 from ._metrics import EndpointMetrics, ServiceMetrics
 from ._outcome import Failure, classify, to_error
-from ._redact import redact_body, redact_headers, redact_url
+from ._redact import redact_url
 from ._registry import ServiceAddress
-from ._retry import RetryBudget, RetryPolicy, RetryRun
-from .errors import (
-    CircuitOpenError,
-    InvalidEndpointError,
-    InvalidRequestError,
-    ResponseTooLargeError,
-    WrongEventLoopError,
-)
+from ._retry import RetryRun
+from .errors import CircuitOpenError, ResponseTooLargeError, WrongEventLoopError
 
-__all__ = ["Call", "ServiceChannel"]
+__all__ = ["ServiceChannel"]
 
-logger = logging.getLogger("kugel_common.http")
-
-QueryParams = Mapping[str, Any]
-
-# RFC 9110: a field name is a token; a value holds no CR, LF, NUL or other control character.
-_FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 # Which configured phase timeout an httpx timeout exception reports.
 _PHASES: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
     (httpx.ConnectTimeout, "connect"),
@@ -64,28 +56,6 @@ if TYPE_CHECKING:
     from ._settings import ClientSettings
 
 
-@dataclass(slots=True)
-class Call:
-    """One logical call, as the caller asked for it. Attempts may differ in instance and time."""
-
-    method: str
-    endpoint: str
-    template: str
-    params: QueryParams | None
-    json: Any
-    data: Any
-    content: bytes | None
-    headers: httpx.Headers | None
-    auth: httpx.Auth | None
-    deadline: float
-    stream: bool
-    idempotent: bool = False  # the caller vouches that a resend is harmless, whatever the method
-    # A 5xx reply that reports the request's own fault (e.g. a Dapr errorCode), not a sick server:
-    # it must not count against the breaker.
-    caller_fault: Callable[[httpx.Response], bool] | None = None
-    tried: list[str] = field(default_factory=list)
-
-
 class ServiceChannel:
     """Pool, breaker, retry budget, limits and metrics of one service, shared by all callers."""
 
@@ -96,8 +66,9 @@ class ServiceChannel:
         *,
         transport: httpx.AsyncBaseTransport,
         clock: Clock,
-        hooks: Hooks,
+        hooks: HookSet,
         rng: random.Random,
+        breaker_store: BreakerStore | None = None,
     ) -> None:
         self.name = address.name
         self.address = address
@@ -110,26 +81,13 @@ class ServiceChannel:
         self.balancer = Balancer(address.base_urls, settings.outlier_cooldown, clock)
         self.breaker = CircuitBreaker(
             self.name,
-            BreakerConfig(
-                failure_threshold=settings.breaker_failure_threshold,
-                failure_ratio=settings.breaker_failure_ratio,
-                min_calls=settings.breaker_min_calls,
-                window=settings.breaker_window,
-                reset_timeout=settings.breaker_reset_timeout,
-                reset_jitter=settings.breaker_reset_jitter,
-                half_open_probes=settings.breaker_half_open_probes,
-                success_threshold=settings.breaker_success_threshold,
-            ),
+            settings.breaker_config(),
             clock,
             on_change=self._breaker_changed,
             rng=rng,
+            store=breaker_store,
         )
-        self.policy = RetryPolicy(
-            attempts=settings.attempts,
-            backoff_initial=settings.backoff_initial,
-            backoff_max=settings.backoff_max,
-            min_attempt_time=settings.min_attempt_time,
-        )
+        self.policy = settings.retry_policy()
         self.budget = RetryBudget(
             settings.retry_budget_ratio,
             settings.retry_budget_min_per_second,
@@ -139,17 +97,16 @@ class ServiceChannel:
         self.admission = Admission(
             settings.max_in_flight, settings.rate_limit, settings.rate_period
         )
-        self.client = _SharedClient(
+        self.client = SharedClient(
             transport=transport,
             headers={"User-Agent": settings.user_agent, **settings.headers, **address.headers},
             follow_redirects=False,
         )
-        self._bases = {(_origin(parsed), parsed.path.rstrip("/"))
-                       for parsed in map(httpx.URL, address.base_urls)}
+        self.guard = RequestGuard(self.name, address.base_urls)
         self._phase_limits = {"connect": settings.connect_timeout, "read": settings.read_timeout,
                               "write": settings.write_timeout, "pool": settings.pool_timeout}
         self._longest_phase = max(self._phase_limits.values())
-        self._extensions = {"trace": self._trace}
+        self._extensions = {"trace": self.metrics.trace}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the pipeline ---------------------------------------------------------------------------
@@ -157,7 +114,7 @@ class ServiceChannel:
     async def send(self, call: Call) -> httpx.Response:
         """One call with retries; a response below 400, or a kugel error."""
         self._check_loop(call)
-        self._check_request(call)  # before metrics: a refused URL must not become a metric key
+        self.guard.check(call)  # before metrics: a refused URL must not become a metric key
         started = self.clock.now()
         endpoint_metrics = self.metrics.endpoint(call.template)
         endpoint_metrics.requests += 1
@@ -203,7 +160,7 @@ class ServiceChannel:
             return outcome
         failure = classify(outcome)
         endpoint_metrics.failures[failure.value if failure else "error"] += 1
-        url = redact_url(self._url(call, call.tried[-1]))
+        url = redact_url(url_for(call.endpoint, call.tried[-1]))
         error = to_error(outcome, service=self.name, method=call.method, url=url)
         if isinstance(outcome, httpx.Response):
             await outcome.aclose()
@@ -213,7 +170,7 @@ class ServiceChannel:
     async def _attempt(self, call: Call, attempt: int) -> httpx.Response:
         base = self.balancer.pick(call.tried)
         call.tried.append(base)
-        url = self._url(call, base)
+        url = url_for(call.endpoint, base)
         try:  # a body JSON cannot encode, a query string too long for a URL
             request = self.client.build_request(
                 call.method,
@@ -226,7 +183,8 @@ class ServiceChannel:
                 extensions=self._extensions,
             )
         except (TypeError, ValueError, httpx.InvalidURL) as exc:
-            raise self._invalid(call, f"the request cannot be built: {exc}", url) from exc
+            raise invalid_request(self.name, call, f"the request cannot be built: {exc}",
+                                  url) from exc
         if self.breaker.rejects():  # fail fast, without queueing for a slot first
             raise self._circuit_open(call, request)
         remaining = call.deadline - self.clock.now()
@@ -259,17 +217,19 @@ class ServiceChannel:
     ) -> httpx.Response:
         hooks = self.hooks
         info = None
-        if hooks.on_request or hooks.on_response or logger.isEnabledFor(logging.DEBUG):
+        if hooks.request or hooks.response or debug_enabled():
             url = redact_url(request.url)
-            info = RequestInfo(self.name, call.method, url, call.template, attempt)
-            call_hook(hooks.on_request, info)
+            info = RequestDetails(self.name, call.method, url, call.template, attempt)
+            emit(hooks.request, info)
         started = self.clock.now()
         try:
             response = await self.client.send(
                 request, auth=call.auth or self.auth or httpx.USE_CLIENT_DEFAULT, stream=True
             )
             if not call.stream or response.status_code >= 400:
-                await self._read(response, call)
+                response = await read_bounded(
+                    response, self.settings.max_response_bytes,
+                    functools.partial(self._too_large, call, response))
         except BaseException as exc:
             self.breaker.record(permit, self._judge(exc, remaining))
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
@@ -294,27 +254,6 @@ class ServiceChannel:
                 return None if remaining < self._phase_limits[phase] else False
         return False
 
-    async def _read(self, response: httpx.Response, call: Call) -> None:
-        """Buffer the body, refusing to hold more than ``max_response_bytes`` decoded bytes."""
-        limit = self.settings.max_response_bytes
-        declared = response.headers.get("content-length")
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise self._too_large(call, response, int(declared))
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise self._too_large(call, response, size)
-                chunks.append(chunk)
-        except BaseException:
-            await response.aclose()
-            raise
-        # httpx's own aread() stores the body the same way; doing it here lets us stop early.
-        response._content = b"".join(chunks)
-        await response.aclose()
-
     def _too_large(self, call: Call, response: httpx.Response, size: int) -> ResponseTooLargeError:
         return ResponseTooLargeError(
             f"{self.name}: response of at least {size} bytes passes max_response_bytes="
@@ -337,77 +276,15 @@ class ServiceChannel:
                 "ServiceClientPool (or a container) per event loop",
                 service=self.name, method=call.method)
 
-    def _check_request(self, call: Call) -> None:
-        """Refuse, before any I/O, what only the caller can fix: so it is never sent, retried
-        or counted against the dependency."""
-        endpoint = call.endpoint
-        if _is_absolute(endpoint):
-            self._check_origin(call)
-        try:
-            url = self._url(call, self.address.base_urls[0])
-        except httpx.InvalidURL as exc:
-            raise self._invalid(call, f"the URL cannot be built: {exc}") from exc
-        if _has_dot_segment(endpoint):
-            shown = redact_url(_parsed(endpoint))
-            raise InvalidEndpointError(
-                f"{self.name}: endpoint {shown!r} has a dot segment; it would leave the "
-                "service's base path", service=self.name, method=call.method, url=shown)
-        if call.headers is not None:
-            for name, value in call.headers.raw:
-                if not (_FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
-                    raise self._invalid(
-                        call, f"header {name.decode('latin-1')!r} has a character HTTP forbids "
-                        "(CR, LF, NUL or another control character)", url)
-
-    def _invalid(
-        self, call: Call, reason: str, url: httpx.URL | None = None
-    ) -> InvalidRequestError:
-        """The URL, when there is one, is redacted like every error's."""
-        return InvalidRequestError(f"{self.name}: {call.method} {call.template!r}: {reason}",
-                                   service=self.name, method=call.method,
-                                   url=redact_url(url) if url is not None else "")
-
-    def _check_origin(self, call: Call) -> None:
-        """An absolute endpoint is allowed only under one of the service's own base URLs:
-        same origin and under its base path, so it cannot reach the host's other APIs (a
-        sidecar's state API, with its token)."""
-        endpoint = call.endpoint
-        parts = urlsplit(endpoint)
-        target = httpx.URL(endpoint if parts.scheme else "http:" + endpoint)
-        path = target.path
-        if not (parts.scheme and any(
-            _origin(target) == origin and (path == base or path.startswith(base + "/"))
-            for origin, base in self._bases
-        )):
-            raise InvalidEndpointError(
-                f"{self.name}: endpoint {redact_url(target)!r} is not a relative path; "
-                "absolute URLs would bypass service discovery",
-                service=self.name,
-                method=call.method,
-                url=redact_url(target),
-            )
-
-    def _url(self, call: Call, base: str) -> httpx.URL:
-        endpoint = call.endpoint
-        if _is_absolute(endpoint):  # its origin was checked in send()
-            return _parsed(endpoint)
-        if not endpoint or endpoint.startswith("/"):
-            return _parsed(base + endpoint)
-        return _parsed(f"{base}/{endpoint}")
-
     def _timeout(self, remaining: float) -> dict[str, float]:
         """The transport's ``timeout`` extension: each phase capped at the time left."""
         if remaining >= self._longest_phase:
             return self._phase_limits
         return {phase: min(limit, remaining) for phase, limit in self._phase_limits.items()}
 
-    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
-        if event == "connection.connect_tcp.complete":
-            self.metrics.connections_opened += 1
-
     def _log(
         self,
-        info: RequestInfo,
+        info: RequestDetails,
         response: httpx.Response | None,
         error: BaseException | None,
         started: float,
@@ -415,31 +292,11 @@ class ServiceChannel:
     ) -> None:
         elapsed = self.clock.now() - started
         status = response.status_code if response is not None else None
-        call_hook(
-            self.hooks.on_response,
-            ResponseInfo(info.service, info.method, info.url, info.endpoint, info.attempt,
-                         elapsed, status, error),
-        )
-        if not logger.isEnabledFor(logging.DEBUG):
-            return
-        outcome = status if error is None else type(error).__name__
-        logger.debug(
-            "%s %s %s -> %s (attempt %d, %.1f ms)",
-            info.service, info.method, httpx.URL(info.url).path, outcome, info.attempt,
-            elapsed * 1000,
-            extra={"service": info.service, "method": info.method, "status": status,
-                   "attempt": info.attempt, "latency_ms": elapsed * 1000},
-        )
-        if self.settings.log_bodies and response is not None:
-            request = response.request
-            logger.debug(
-                "%s request headers=%s body=%s; response headers=%s body=%s",
-                self.name,
-                redact_headers(request.headers.multi_items()),
-                _redacted_json(request.content),
-                redact_headers(response.headers.multi_items()),
-                "<stream>" if streamed else _redacted_json(response.content),
-            )
+        emit(self.hooks.response,
+             ResponseDetails(info.service, info.method, info.url, info.endpoint, info.attempt,
+                             elapsed, status, error))
+        log_attempt(self.name, info.method, info.url, info.attempt, elapsed, response, error,
+                    log_bodies=self.settings.log_bodies, streamed=streamed)
 
     def _on_retry(
         self,
@@ -450,85 +307,20 @@ class ServiceChannel:
         delay: float,
     ) -> None:
         metrics.retries += 1
-        reason = error.status_code if isinstance(error, httpx.Response) else type(error).__name__
-        logger.info(
-            "%s %s %s: attempt %d got %s, retrying in %.3f s",
-            self.name, call.method, call.template, attempt, reason, delay,
-        )
-        call_hook(self.hooks.on_retry, attempt, error, delay)
+        log_retry(self.name, call.method, call.template, attempt, error, delay)
+        if self.hooks.retry:
+            url = redact_url(url_for(call.endpoint, call.tried[-1]))
+            emit(self.hooks.retry, RetryDetails(self.name, call.method, call.template, url,
+                                                attempt, delay, error))
 
     def _on_budget_denied(self, metrics: EndpointMetrics) -> None:
         metrics.budget_denials += 1
-        logger.info("%s: retry budget exhausted, not retrying", self.name)
+        log_budget_denied(self.name)
 
     def _breaker_changed(self, service: str, old: BreakerState, new: BreakerState) -> None:
         self.metrics.breaker_transitions[new.value] += 1
-        call_hook(self.hooks.on_breaker_change, service, old, new)
+        emit(self.hooks.breaker, BreakerChange(service, old, new))
 
     async def aclose(self) -> None:
+        await self.breaker.aclose()
         await self.client.aclose()
-
-
-class _NoCookies(httpx.Cookies):
-    """Always empty: skipping cookielib also saves a tenth of each call's cost."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-class _SharedClient(httpx.AsyncClient):
-    """The pool is shared by every caller, so a cookie set for one must not reach another."""
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NoCookies()
-
-    @cookies.setter
-    def cookies(self, cookies: object) -> None:
-        raise TypeError("kugel's shared clients keep no cookies; send a Cookie header per call")
-
-
-R = TypeVar("R")
-
-
-def _cached_when_short(function: Callable[[str], R]) -> Callable[[str], R]:
-    """Cache a pure function of a URL or endpoint, which repeat; only for strings of a sane
-    length, so that a caller's giant URLs cannot fill memory."""
-    cached = functools.lru_cache(maxsize=1024)(function)
-    return lambda text: cached(text) if len(text) <= 2048 else function(text)
-
-
-@_cached_when_short
-def _is_absolute(endpoint: str) -> bool:
-    """Whether an endpoint names a host: ``http://h/x``, ``//h/x``."""
-    parts = urlsplit(endpoint)
-    return bool(parts.netloc) or parts.scheme.lower() in ("http", "https")
-
-
-@_cached_when_short
-def _has_dot_segment(endpoint: str) -> bool:
-    """``..`` or ``.`` as a path segment, percent-encoded or not (``a/../b``, ``a/%2e%2E/b``),
-    also where a decoded ``/`` or a ``\\`` would make one (``..%2fadmin``, ``..\\admin``): a
-    server or proxy that decodes them first would resolve it."""
-    path = endpoint.partition("?")[0].partition("#")[0]
-    pieces = re.split(r"[/\\]", unquote(path))
-    return any(piece in (".", "..") for piece in pieces)
-
-
-@_cached_when_short
-def _parsed(url: str) -> httpx.URL:
-    """httpx.URL is immutable, and parsing it is a tenth of a call's cost."""
-    return httpx.URL(url)
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
-def _redacted_json(content: bytes) -> str:
-    if not content:
-        return "<empty>"
-    try:
-        return json.dumps(redact_body(json.loads(content)))
-    except ValueError:
-        return f"<{len(content)} bytes, not JSON>"

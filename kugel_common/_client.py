@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from ._channel import Call, ServiceChannel
+from ._call import Call
+from ._channel import ServiceChannel
 from ._paths import fill_path
 from ._redact import redact_url
 from .errors import HttpClientError, InvalidRequestError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,12 @@ class ServiceMetrics:
     endpoints: dict[str, EndpointMetrics] = field(default_factory=dict)
     connections_opened: int = 0
     breaker_transitions: Counter[str] = field(default_factory=Counter)
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's ``trace`` request extension (kugel's aiohttp transport reports the same
+        event): counts the connections opened."""
+        if event == "connection.connect_tcp.complete":
+            self.connections_opened += 1
 
     def endpoint(self, template: str) -> EndpointMetrics:
         metrics = self.endpoints.get(template)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ._auth import ServiceCredentials, auth_for
 from ._breaker import BreakerState
+from ._breaker_store import BreakerStore
 from ._channel import ServiceChannel
 from ._client import HttpClientHelper
 from ._clock import Clock, SystemClock
-from ._hooks import Hooks
+from ._hooks import Hook, HookSet
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._settings_check import load_settings
 from ._transport import build_transport
@@ -63,10 +64,11 @@ class ServiceClientPool:
         *,
         registry: Resolver | None = None,
         settings: ClientSettings | None = None,
-        hooks: Hooks | None = None,
+        hooks: Iterable[Hook] = (),
         clock: Clock | None = None,
         transport: TransportFactory | None = None,
         rng: random.Random | None = None,
+        breaker_store: BreakerStore | None = None,
     ) -> None:
         self.registry: Resolver = registry or ServiceRegistry()
         if settings is None:
@@ -74,10 +76,11 @@ class ServiceClientPool:
 
             settings = load_settings(ClientSettings)
         self.settings = settings
-        self.hooks = hooks or Hooks()
+        self.hooks = HookSet.of(hooks)
         self.clock: Clock = clock or SystemClock()
         self._transport = transport or (lambda _name, settings: build_transport(settings))
         self._rng = rng or random.Random()
+        self._breaker_store = breaker_store
         self._channels: dict[str, ServiceChannel] = {}
         self._transports: dict[tuple[object, ...], _Borrowed] = {}
         self._added: dict[str, ServiceAddress] = {}
@@ -112,8 +115,16 @@ class ServiceClientPool:
             transport = self._transports.get(key)
             if transport is None:
                 transport = self._transports[key] = _Borrowed(self._transport(name, settings))
-            channel = ServiceChannel(address, settings, transport=transport, clock=self.clock,
-                                     hooks=self.hooks, rng=self._rng)
+            channel = ServiceChannel(
+                address,
+                settings,
+                transport=transport,
+                clock=self.clock,
+                hooks=self.hooks,
+                rng=self._rng,
+                # A replica's own targets (its sidecar) are not the other replicas' to judge.
+                breaker_store=None if name in self._added else self._breaker_store,
+            )
             channel.auth = self._auth.get(name)
             self._channels[name] = channel
         return channel

@@ -1,151 +1,32 @@
-"""When to try a call again, and how long to wait first.
+"""The retry loop of one call: tenacity driven by kugel's policy, budget and deadline.
 
-The rules, by method:
-
-- GET, HEAD, OPTIONS, PUT and DELETE are idempotent. They retry on connect errors, timeouts,
-  broken connections and 408, 429, 502, 503, 504.
-- POST and PATCH retry only when the request cannot have reached the server (connection refused,
-  connect or pool timeout), unless they carry an ``Idempotency-Key`` header, which makes them
-  idempotent.
-- Nothing else is retried: not 500, not 501, not any other 4xx. Cancellation propagates at once.
-
-Backoff is exponential with full jitter: before retry ``n`` (1-based) kugel sleeps a random
-``uniform(0, min(backoff_max, backoff_initial * 2 ** (n - 1)))`` seconds. A ``Retry-After``
-header (seconds or HTTP-date) replaces that delay. Either way no sleep may eat into the last
-``min_attempt_time`` seconds of the call's deadline: if it would, the call fails at once.
-
-A per-service :class:`RetryBudget` caps retries at a share of recent requests, so a failing
-dependency sees at most about ``1 + ratio`` times its normal load instead of ``attempts`` times.
-
-tenacity drives the loop; its types never appear in kugel's public API.
+The rules (which outcome is retried, the backoff formula) are in ``_retry_policy.py``; the
+budget in ``_budget.py``; ``Retry-After`` parsing in ``_retry_after.py``. tenacity drives the
+loop; its types never leave this module.
 """
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState
 
+from . import _testing_mode
+from ._budget import RetryBudget
 from ._clock import Clock
-from ._outcome import RETRYABLE_STATUSES, Failure, classify
-from ._window import SlidingCounts
+from ._retry_after import retry_after_seconds
+from ._retry_policy import RetryPolicy
 
-__all__ = ["RetryBudget", "RetryPolicy", "Testing", "set_testing"]
-
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-
-@dataclass(slots=True)
-class Testing:
-    """Handle returned by :func:`set_testing`; leaving it (or ``restore()``) undoes the call."""
-
-    enabled: bool
-    attempts: int | None
-    _previous: tuple[bool, int | None] = field(repr=False)
-
-    def restore(self) -> None:
-        global _testing
-        _testing = self._previous
-
-    def __enter__(self) -> Testing:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.restore()
-
-
-_testing: tuple[bool, int | None] = (False, None)
-
-
-def set_testing(enabled: bool, *, attempts: int | None = None) -> Testing:
-    """Make every backoff instant and optionally cap attempts, without monkeypatching.
-
-    ``with set_testing(True, attempts=2): ...`` restores the previous mode on exit.
-    """
-    global _testing
-    previous = _testing
-    _testing = (enabled, attempts)
-    return Testing(enabled, attempts, previous)
+__all__ = ["RetryRun"]
 
 
 class OnRetry(Protocol):
     def __call__(self, attempt: int, error: httpx.Response | BaseException, delay: float) -> None:
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    attempts: int = 3
-    backoff_initial: float = 0.1
-    backoff_max: float = 2.0
-    min_attempt_time: float = 0.05
-
-    def should_retry(
-        self, method: str, idempotency_key: bool, outcome: httpx.Response | BaseException
-    ) -> bool:
-        failure = classify(outcome)
-        if failure is Failure.NOT_SENT:
-            return True
-        if failure is Failure.TIMEOUT or failure is Failure.TRANSPORT:
-            retryable = not isinstance(outcome, TimeoutError)  # False: the deadline is spent
-        else:
-            retryable = (
-                isinstance(outcome, httpx.Response) and outcome.status_code in RETRYABLE_STATUSES
-            )
-        return retryable and (method in IDEMPOTENT_METHODS or idempotency_key)
-
-    def backoff(self, retry_number: int, rng: random.Random) -> float:
-        if _testing[0]:
-            return 0.0
-        cap = min(self.backoff_max, self.backoff_initial * 2 ** (retry_number - 1))
-        return rng.uniform(0.0, cap)
-
-    def max_attempts(self) -> int:
-        enabled, attempts = _testing
-        return min(self.attempts, attempts) if enabled and attempts else self.attempts
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The server's ``Retry-After`` in seconds from now, if it sent a readable one."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # str.isdigit() also takes "²", which float() refuses
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-class RetryBudget:
-    """Allow a retry only while retries stay under ``ratio`` of requests in the window.
-
-    ``min_per_second`` retries per second are always allowed, so a quiet service can still retry.
-    """
-
-    def __init__(self, ratio: float, min_per_second: float, window: float, clock: Clock) -> None:
-        self._ratio = ratio
-        self._floor = min_per_second * window
-        self._counts = SlidingCounts(window, clock)  # hits: requests, misses: retries
-
-    def record_request(self) -> None:
-        self._counts.add(hits=1)
-
-    def try_spend(self) -> bool:
-        requests, retries = self._counts.totals()
-        if retries + 1 > self._ratio * requests + self._floor:
-            return False
-        self._counts.add(misses=1)
-        return True
 
 
 @dataclass(slots=True)
@@ -176,7 +57,7 @@ class RetryRun:
         if isinstance(outcome, httpx.Response):
             asked = retry_after_seconds(outcome)
             if asked is not None:
-                return 0.0 if _testing[0] else asked
+                return 0.0 if _testing_mode.waits_are_instant() else asked
         return self.policy.backoff(state.attempt_number, self.rng)
 
     def _stop(self, state: RetryCallState) -> bool:

@@ -12,13 +12,19 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ._breaker import BreakerConfig
 from ._registry import env_key
+from ._retry_policy import RetryPolicy
 from ._settings_check import load_settings
 from ._version import __version__
 
 __all__ = ["ClientSettings"]
 
 MiB = 1024 * 1024
+
+# The retry and breaker defaults are written once, in the policy and config they configure.
+_RETRY = RetryPolicy()
+_BREAKER = BreakerConfig()
 
 
 class ClientSettings(BaseSettings):
@@ -39,13 +45,19 @@ class ClientSettings(BaseSettings):
     )
 
     # Retries
-    attempts: PositiveInt = Field(3, description="Attempts per call, the first one included.")
-    backoff_initial: float = Field(
-        0.1, ge=0, description="Upper bound of the first backoff sleep (full jitter)."
+    attempts: PositiveInt = Field(
+        _RETRY.attempts, description="Attempts per call, the first one included."
     )
-    backoff_max: float = Field(2.0, ge=0, description="Cap on any backoff sleep.")
+    backoff_initial: float = Field(
+        _RETRY.backoff_initial, ge=0,
+        description="Upper bound of the first backoff sleep (full jitter).",
+    )
+    backoff_max: float = Field(
+        _RETRY.backoff_max, ge=0, description="Cap on any backoff sleep."
+    )
     min_attempt_time: float = Field(
-        0.05, ge=0, description="No attempt starts with less than this much deadline left."
+        _RETRY.min_attempt_time, ge=0,
+        description="No attempt starts with less than this much deadline left.",
     )
     retry_budget_ratio: float = Field(
         0.33, ge=0, le=1, description="Retries allowed as a share of requests in the window."
@@ -59,30 +71,33 @@ class ClientSettings(BaseSettings):
 
     # Circuit breaker
     breaker_failure_threshold: PositiveInt = Field(
-        10, description="Consecutive failures that open the breaker while the window holds "
-        "fewer than breaker_min_calls calls."
+        _BREAKER.failure_threshold, description="Consecutive failures that open the breaker "
+        "while the window holds fewer than breaker_min_calls calls."
     )
     breaker_failure_ratio: float = Field(
-        0.5, gt=0, le=1, description="Failure ratio over the window that opens the breaker."
+        _BREAKER.failure_ratio, gt=0, le=1,
+        description="Failure ratio over the window that opens the breaker.",
     )
     breaker_min_calls: PositiveInt = Field(
-        100, description="Calls in the window from which the failure ratio decides, instead "
-        "of consecutive failures."
+        _BREAKER.min_calls, description="Calls in the window from which the failure ratio "
+        "decides, instead of consecutive failures."
     )
     breaker_window: PositiveFloat = Field(
-        30.0, description="Sliding window for the failure ratio, in seconds."
+        _BREAKER.window, description="Sliding window for the failure ratio, in seconds."
     )
     breaker_reset_timeout: PositiveFloat = Field(
-        10.0, description="Seconds an open breaker waits before letting probes through."
+        _BREAKER.reset_timeout,
+        description="Seconds an open breaker waits before letting probes through.",
     )
     breaker_reset_jitter: float = Field(
-        0.2, ge=0, le=1, description="Random extra share of the reset timeout, so peers desync."
+        _BREAKER.reset_jitter, ge=0, le=1,
+        description="Random extra share of the reset timeout, so peers desync.",
     )
     breaker_half_open_probes: PositiveInt = Field(
-        1, description="Concurrent probes a half-open breaker lets through."
+        _BREAKER.half_open_probes, description="Concurrent probes a half-open breaker lets through."
     )
     breaker_success_threshold: PositiveInt = Field(
-        1, description="Successful probes that close a half-open breaker."
+        _BREAKER.success_threshold, description="Successful probes that close a half-open breaker."
     )
 
     # Pool and limits
@@ -128,6 +143,18 @@ class ClientSettings(BaseSettings):
         description="Connection pool under httpx: aiohttp's (faster under concurrency) or "
         "httpcore's (httpx's own; what pytest-httpx and respx mock).",
     )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.attempts,
+            backoff_initial=self.backoff_initial,
+            backoff_max=self.backoff_max,
+            min_attempt_time=self.min_attempt_time,
+        )
+
+    def breaker_config(self) -> BreakerConfig:
+        return BreakerConfig(**{name: getattr(self, f"breaker_{name}")
+                                for name in BreakerConfig.__dataclass_fields__})
 
     def for_service(self, service: str) -> ClientSettings:
         """These settings, overridden by the service's own ``KUGEL_<SERVICE>__*`` variables;

@@ -28,7 +28,7 @@ import pytest
 
 from ._current import use_pool
 from ._registry import ServiceRegistry
-from ._retry import set_testing
+from ._testing_mode import set_testing
 from .testing import FakeClock
 
 if TYPE_CHECKING:  # the layers below are extras: imported by the fixtures that use them

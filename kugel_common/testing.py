@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ._retry import Testing, set_testing
+from ._testing_mode import Testing, set_testing
 
 __all__ = ["FakeClock", "Testing", "set_testing"]
 

@@ -88,6 +88,8 @@ async def test_wire_is_the_same_on_both_transports(server: RunningServer) -> Non
     await client.get("/set-cookie")
     sent = dict((await client.get("/headers"))["headers"])
     assert "cookie" not in sent  # one caller's cookie never reaches the next caller
+    (await pool.channel("svc")).client.cookies.set("session", "by-hand")  # kept nowhere, either
+    assert "cookie" not in dict((await client.get("/headers"))["headers"])
     assert "content-type" not in sent  # no body, no Content-Type
     assert sent["user-agent"].startswith("kugel/")
     sent = dict((await client.post("/headers", json={"a": 1}))["headers"])

@@ -225,21 +225,26 @@ async def test_breaker_is_shared_by_every_context(
 async def test_breaker_changes_reach_hooks_logs_and_metrics(
     clock: FakeClock, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from kugel_common import Hooks
+    from kugel_common import BreakerChange
 
-    changes: list[tuple[str, BreakerState, BreakerState]] = []
+    changes: list[BreakerChange] = []
+
+    class Alerts:
+        def on_breaker_change(self, details: BreakerChange) -> None:
+            changes.append(details)
+
     registry = ServiceRegistry(environ={})
     registry.register("svc", "http://svc.test/api")
     pool = ServiceClientPool(
         registry=registry, clock=clock,
         settings=ClientSettings(attempts=1, breaker_failure_threshold=2),
-        hooks=Hooks(on_breaker_change=lambda *change: changes.append(change)),
+        hooks=[Alerts()],
     )
     httpx_mock.add_response(url=URL, status_code=502, is_reusable=True)
     for _ in range(4):
         with pytest.raises(ServiceUnavailableError):
             await pool.client("svc").get("/thing")
-    assert changes == [("svc", BreakerState.CLOSED, BreakerState.OPEN)]
+    assert changes == [BreakerChange("svc", BreakerState.CLOSED, BreakerState.OPEN)]
     assert pool.metrics_snapshot()["svc"]["breaker_transitions"] == {"open": 1}
     assert [r.getMessage() for r in caplog.records if r.name == "kugel_common.breaker"] == [
         "breaker svc: closed -> open"]  # logged once, not per rejected call

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 import random
 
@@ -8,12 +9,15 @@ import pytest
 from pytest_httpx import HTTPXMock, IteratorStream
 
 from kugel_common import (
+    BreakerChange,
     ClientSettings,
-    Hooks,
     HttpClientError,
     InvalidEndpointError,
     NoCurrentAppError,
+    RequestDetails,
+    ResponseDetails,
     ResponseTooLargeError,
+    RetryDetails,
     ServiceClientPool,
     ServiceNotConfiguredError,
     ServiceRegistry,
@@ -120,6 +124,29 @@ async def test_response_size_limit(
     await pool.aclose()
 
 
+async def test_a_compressed_body_is_decoded_and_bounded_as_decoded(clock: FakeClock) -> None:
+    body = json.dumps({"items": ["x"] * 100}).encode()
+    bomb = gzip.compress(b"0" * 50_000)  # far smaller than the limit until it unpacks
+    assert len(bomb) < 1000
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent = gzip.compress(body) if request.url.path == "/gz" else bomb
+        return httpx.Response(200, content=sent, headers={"Content-Encoding": "gzip"})
+
+    registry = ServiceRegistry(environ={})
+    registry.register("svc", "http://svc.test")
+    pool = ServiceClientPool(registry=registry, clock=clock,
+                             settings=ClientSettings(max_response_bytes=1000),
+                             transport=lambda _n, _s: httpx.MockTransport(server))
+    response = await pool.client("svc").request("GET", "/gz")
+    assert response.content == body and response.json() == {"items": ["x"] * 100}
+    assert response.headers["content-encoding"] == "gzip"  # the server's headers, unchanged
+    assert response.is_closed
+    with pytest.raises(ResponseTooLargeError):
+        await pool.client("svc").get("/bomb")
+    await pool.aclose()
+
+
 async def test_stream_yields_unread_body(pool: ServiceClientPool, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(content=b"data: 1\n\ndata: 2\n\n")
     async with pool.client("svc").stream("GET", "/events") as response:
@@ -127,24 +154,78 @@ async def test_stream_yields_unread_body(pool: ServiceClientPool, httpx_mock: HT
     assert lines == ["data: 1", "data: 2"]
 
 
+class Recorder:
+    """A hook of every kind that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def on_request(self, details: RequestDetails) -> None:
+        self.seen.append(details)
+
+    def on_response(self, details: ResponseDetails) -> None:
+        self.seen.append(details)
+
+    def on_retry(self, details: RetryDetails) -> None:
+        self.seen.append(details)
+
+    def on_breaker_change(self, details: BreakerChange) -> None:
+        self.seen.append(details)
+
+
+class Broken(Recorder):
+    """Raises after recording: its bugs must not break the call, nor the hooks after it."""
+
+    def on_request(self, details: RequestDetails) -> None:
+        super().on_request(details)
+        raise RuntimeError("hook bug")
+
+    def on_response(self, details: ResponseDetails) -> None:
+        super().on_response(details)
+        raise RuntimeError("hook bug")
+
+    def on_retry(self, details: RetryDetails) -> None:
+        super().on_retry(details)
+        raise RuntimeError("hook bug")
+
+
+class OnlyRetries:
+    def __init__(self) -> None:
+        self.retries: list[RetryDetails] = []
+
+    def on_retry(self, details: RetryDetails) -> None:
+        self.retries.append(details)
+
+
 async def test_hooks_see_calls_and_cannot_break_them(
     registry: ServiceRegistry, clock: FakeClock, httpx_mock: HTTPXMock
 ) -> None:
-    seen: list[str] = []
-
-    def boom(*args: object) -> None:
-        seen.append(type(args[0]).__name__ if args else "")
-        raise RuntimeError("hook bug")
-
-    pool = ServiceClientPool(
-        registry=registry, clock=clock, rng=random.Random(1),
-        hooks=Hooks(on_request=boom, on_response=boom, on_retry=boom, on_breaker_change=boom),
-    )
+    broken, recorder, retries = Broken(), Recorder(), OnlyRetries()
+    pool = ServiceClientPool(registry=registry, clock=clock, rng=random.Random(1),
+                             hooks=[broken, recorder, retries])
     httpx_mock.add_response(status_code=503)
     httpx_mock.add_response(json={"ok": 1})
-    assert await pool.client("svc").get("/h") == {"ok": 1}
-    assert seen == ["RequestInfo", "ResponseInfo", "int", "RequestInfo", "ResponseInfo"]
+    client = pool.client("svc")
+    assert await client.get("/h/{id}", path_params={"id": "7"}, params={"q": "secret"}) == {"ok": 1}
+    assert broken.seen == recorder.seen
+    kinds = [type(details).__name__ for details in recorder.seen]
+    assert kinds == ["RequestDetails", "ResponseDetails", "RetryDetails", "RequestDetails",
+                     "ResponseDetails"]
+    first, answered, retry = recorder.seen[:3]
+    assert first == RequestDetails("svc", "GET", "http://svc.test/api/h/7", "/h/{id}", 1)
+    assert isinstance(answered, ResponseDetails) and answered.status_code == 503
+    assert isinstance(retry, RetryDetails)
+    assert (retry.service, retry.method, retry.endpoint, retry.url, retry.attempt) == (
+        "svc", "GET", "/h/{id}", "http://svc.test/api/h/7", 1)
+    assert isinstance(retry.cause, httpx.Response) and retry.cause.status_code == 503
+    assert retry.wait == clock.sleeps[0]
+    assert retries.retries == [retry]  # a hook of one kind gets only that kind
     await pool.aclose()
+
+
+def test_an_object_with_no_hook_method_is_refused() -> None:
+    with pytest.raises(TypeError, match="not a hook"):
+        ServiceClientPool(hooks=[object()])  # type: ignore[list-item]
 
 
 async def test_current_pool_is_shared_and_metrics_reset(

@@ -11,7 +11,8 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from kugel_common import ClientSettings, ServiceClientPool, ServiceUnavailableError, set_testing
-from kugel_common._retry import RetryBudget, RetryPolicy
+from kugel_common._budget import RetryBudget
+from kugel_common._retry_policy import RetryPolicy
 from kugel_common.testing import FakeClock
 
 URL = "http://svc.test/api/thing"

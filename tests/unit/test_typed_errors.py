@@ -20,7 +20,7 @@ from kugel_common import (
     ServiceRegistry,
     WrongEventLoopError,
 )
-from kugel_common._retry import retry_after_seconds
+from kugel_common._retry_after import retry_after_seconds
 
 
 def make_pool() -> ServiceClientPool:

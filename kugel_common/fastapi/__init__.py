@@ -6,10 +6,10 @@ require("kugel_common.fastapi", "fastapi", "fastapi", "dependency_injector", "jw
 
 from .._app_settings import AppSettings
 from ._app import create_app
-from ._auth import Principal, ServiceAuth, authenticated
-from ._errors import ERROR_RESPONSES, ApiError, ErrorBody, error_response, install_error_handlers
+from ._auth import Principal, authenticated
+from ._errors import ERROR_RESPONSES, ApiError, ErrorBody, error_response
 from ._provided import Provided
-from ._tokens import ServiceTokens, issue_service_token, service_token
+from ._tokens import ServiceTokens, issue_service_token
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -18,12 +18,9 @@ __all__ = [
     "ErrorBody",
     "Principal",
     "Provided",
-    "ServiceAuth",
     "ServiceTokens",
     "authenticated",
     "create_app",
     "error_response",
-    "install_error_handlers",
     "issue_service_token",
-    "service_token",
 ]

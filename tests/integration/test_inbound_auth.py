@@ -20,7 +20,8 @@ from dependency_injector import providers
 from fastapi import APIRouter, Depends
 
 from kugel_common.container import KugelContainer
-from kugel_common.fastapi import AppSettings, Principal, ServiceAuth, authenticated, create_app
+from kugel_common.fastapi import AppSettings, Principal, authenticated, create_app
+from kugel_common.fastapi._auth import ServiceAuth
 
 NOW = 1_700_000_000
 SECRET = "inbound-test-jwt-secret-of-32-bytes"

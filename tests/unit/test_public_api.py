@@ -46,8 +46,7 @@ PUBLIC = {
     ],
     "kugel_common.fastapi": [
         "ERROR_RESPONSES", "ApiError", "AppSettings", "ErrorBody", "Principal", "Provided",
-        "ServiceAuth", "ServiceTokens", "authenticated", "create_app", "error_response",
-        "install_error_handlers", "issue_service_token", "service_token",
+        "ServiceTokens", "authenticated", "create_app", "error_response", "issue_service_token",
     ],
     "kugel_common.dapr": [
         "BulkPublishResult", "CloudEvent", "DaprApi", "DaprClientHelper", "DropEvent",

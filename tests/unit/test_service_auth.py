@@ -11,13 +11,9 @@ from pytest_httpx import HTTPXMock
 from starlette.requests import Request
 
 from kugel_common import ServiceClientPool, ServiceRegistry
-from kugel_common.fastapi import (
-    AppSettings,
-    ServiceAuth,
-    ServiceTokens,
-    issue_service_token,
-    service_token,
-)
+from kugel_common.fastapi import AppSettings, ServiceTokens, issue_service_token
+from kugel_common.fastapi._auth import ServiceAuth
+from kugel_common.fastapi._tokens import service_token
 
 SECRET = "a-service-secret-of-at-least-32-bytes"
 

@@ -15,7 +15,7 @@ from kugel_common.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
-from kugel_common.fastapi import install_error_handlers
+from kugel_common.fastapi._errors import install_error_handlers
 from kugel_common.repositories import RepositoryError
 
 KEY_REFUSED = DaprError("state key refused", error_code="ERR_MALFORMED_REQUEST",

@@ -11,20 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, ServiceCredentials, TokenProvider
 from ._breaker import BreakerState
-from ._breaker_store import BreakerSnapshot, BreakerStore, InMemoryBreakerStore
+from ._breaker_store import BreakerSnapshot, BreakerStore
 from ._client import HttpClientHelper
 from ._clock import Clock
 from ._current import get_service_client, use_pool
 from ._hooks import (
     BreakerChange,
-    BreakerHook,
     Hook,
     RequestDetails,
-    RequestHook,
     ResponseDetails,
-    ResponseHook,
     RetryDetails,
-    RetryHook,
 )
 from ._paths import path
 from ._pool import ServiceClientPool
@@ -79,7 +75,6 @@ __all__ = [
     "BasicAuth",
     "BearerAuth",
     "BreakerChange",
-    "BreakerHook",
     "BreakerSnapshot",
     "BreakerState",
     "BreakerStore",
@@ -96,21 +91,17 @@ __all__ = [
     "Hook",
     "HttpClientError",
     "HttpClientHelper",
-    "InMemoryBreakerStore",
     "InvalidEndpointError",
     "InvalidRequestError",
     "NoCurrentAppError",
     "NotFoundError",
     "OutboxError",
     "RequestDetails",
-    "RequestHook",
     "RequestRefusedError",
     "Resolver",
     "ResponseDetails",
-    "ResponseHook",
     "ResponseTooLargeError",
     "RetryDetails",
-    "RetryHook",
     "ServiceAddress",
     "ServiceClientPool",
     "ServiceCredentials",

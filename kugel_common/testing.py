@@ -1,12 +1,14 @@
-"""Test helpers: a clock that only moves when told, and the retry testing mode."""
+"""Test helpers: a clock that only moves when told, the retry testing mode, and a breaker
+store shared in memory (two pools as two replicas)."""
 
 from __future__ import annotations
 
 import asyncio
 
+from ._breaker_store import InMemoryBreakerStore
 from ._testing_mode import Testing, set_testing
 
-__all__ = ["FakeClock", "Testing", "set_testing"]
+__all__ = ["FakeClock", "InMemoryBreakerStore", "Testing", "set_testing"]
 
 
 class FakeClock:

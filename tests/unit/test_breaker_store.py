@@ -13,12 +13,11 @@ from kugel_common import (
     BreakerState,
     CircuitOpenError,
     ClientSettings,
-    InMemoryBreakerStore,
     ServiceClientPool,
     ServiceRegistry,
     ServiceUnavailableError,
 )
-from kugel_common.testing import FakeClock
+from kugel_common.testing import FakeClock, InMemoryBreakerStore
 
 Server = Callable[[httpx.Request], httpx.Response]
 

@@ -9,17 +9,17 @@ import kugel_common
 PUBLIC = {
     "kugel_common": [
         "ApiKeyAuth", "BadRequestError", "BadSidecarReplyError", "BasicAuth", "BearerAuth",
-        "BreakerChange", "BreakerHook", "BreakerSnapshot", "BreakerState", "BreakerStore",
-        "CircuitOpenError", "ClientSettings", "Clock", "ComponentNotFoundError", "ConflictError",
+        "BreakerChange", "BreakerSnapshot", "BreakerState", "BreakerStore", "CircuitOpenError",
+        "ClientSettings", "Clock", "ComponentNotFoundError", "ConflictError",
         "DaprCircuitOpenError", "DaprError", "DaprUnavailableError", "EtagMismatchError",
-        "ForbiddenError", "Hook", "HttpClientError", "HttpClientHelper", "InMemoryBreakerStore",
-        "InvalidEndpointError", "InvalidRequestError", "NoCurrentAppError", "NotFoundError",
-        "OutboxError", "RequestDetails", "RequestHook", "RequestRefusedError", "Resolver",
-        "ResponseDetails", "ResponseHook", "ResponseTooLargeError", "RetryDetails", "RetryHook",
-        "ServiceAddress", "ServiceClientPool", "ServiceCredentials", "ServiceNotConfiguredError",
-        "ServiceRegistry", "ServiceUnavailableError", "SettingsError", "TokenProvider",
-        "UnauthorizedError", "UnprocessableEntityError", "WrongEventLoopError", "__version__",
-        "get_service_client", "path", "set_testing", "use_pool",
+        "ForbiddenError", "Hook", "HttpClientError", "HttpClientHelper", "InvalidEndpointError",
+        "InvalidRequestError", "NoCurrentAppError", "NotFoundError", "OutboxError",
+        "RequestDetails", "RequestRefusedError", "Resolver", "ResponseDetails",
+        "ResponseTooLargeError", "RetryDetails", "ServiceAddress", "ServiceClientPool",
+        "ServiceCredentials", "ServiceNotConfiguredError", "ServiceRegistry",
+        "ServiceUnavailableError", "SettingsError", "TokenProvider", "UnauthorizedError",
+        "UnprocessableEntityError", "WrongEventLoopError", "__version__", "get_service_client",
+        "path", "set_testing", "use_pool",
     ],
     "kugel_common.errors": [
         "BadRequestError", "BadSidecarReplyError", "CircuitOpenError", "ComponentNotFoundError",
@@ -31,7 +31,7 @@ PUBLIC = {
         "WrongEventLoopError",
     ],
     "kugel_common.testing": [
-        "FakeClock", "Testing", "set_testing",
+        "FakeClock", "InMemoryBreakerStore", "Testing", "set_testing",
     ],
     "kugel_common.repositories": [
         "BadUpstreamResponse", "ItemMasterWebRepository", "NotFound",

@@ -85,6 +85,7 @@ class ServiceClientPool:
         self._transports: dict[tuple[object, ...], _Borrowed] = {}
         self._added: dict[str, ServiceAddress] = {}
         self._auth: dict[str, httpx.Auth | None] = {}
+        self._resolving: dict[str, asyncio.Future[ServiceAddress]] = {}
         self._closed = False
 
     @property
@@ -105,9 +106,9 @@ class ServiceClientPool:
         channel = self._channels.get(name)
         if channel is not None:
             return channel
-        if self._closed:
-            raise RuntimeError("this ServiceClientPool is closed; create a new one")
-        address = self._added.get(name) or await self.registry.resolve(name)
+        self._check_open()
+        address = self._added.get(name) or await self._resolve(name)
+        self._check_open()  # closed while the name was looked up
         channel = self._channels.get(name)  # another caller may have built it meanwhile
         if channel is None:
             settings = self.settings.for_service(name)
@@ -128,6 +129,24 @@ class ServiceClientPool:
             channel.auth = self._auth.get(name)
             self._channels[name] = channel
         return channel
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this ServiceClientPool is closed; create a new one")
+
+    async def _resolve(self, name: str) -> ServiceAddress:
+        """One lookup per name however many callers wait for it; a failed one is not kept,
+        so the next call asks again. A caller that gives up does not cancel the others'."""
+        pending = self._resolving.get(name)
+        if pending is None:
+            pending = self._resolving[name] = asyncio.ensure_future(self.registry.resolve(name))
+            pending.add_done_callback(lambda done: self._settled(name, done))
+        return await asyncio.shield(pending)
+
+    def _settled(self, name: str, done: asyncio.Future[ServiceAddress]) -> None:
+        self._resolving.pop(name, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here, so no waiter left means no "never retrieved"
 
     def client(
         self, name: str, *, auth: httpx.Auth | ServiceCredentials | None = None,

@@ -24,6 +24,7 @@ from ._hooks import Hook, HookSet
 from ._registry import Resolver, ServiceAddress, ServiceRegistry
 from ._settings_check import load_settings
 from ._transport import build_transport
+from .errors import HttpClientError, ServiceUnavailableError
 
 if TYPE_CHECKING:
     from ._settings import ClientSettings
@@ -139,9 +140,20 @@ class ServiceClientPool:
         so the next call asks again. A caller that gives up does not cancel the others'."""
         pending = self._resolving.get(name)
         if pending is None:
-            pending = self._resolving[name] = asyncio.ensure_future(self.registry.resolve(name))
+            pending = self._resolving[name] = asyncio.ensure_future(self._lookup(name))
             pending.add_done_callback(lambda done: self._settled(name, done))
         return await asyncio.shield(pending)
+
+    async def _lookup(self, name: str) -> ServiceAddress:
+        """A resolver's own failure (DNS down, a registry that timed out) is a dependency being
+        unavailable, for the caller to try again later; kugel errors pass as they are."""
+        try:
+            return await self.registry.resolve(name)
+        except HttpClientError:
+            raise
+        except Exception as exc:
+            raise ServiceUnavailableError(
+                f"{name}: discovery failed: {type(exc).__name__}: {exc}", service=name) from exc
 
     def _settled(self, name: str, done: asyncio.Future[ServiceAddress]) -> None:
         self._resolving.pop(name, None)

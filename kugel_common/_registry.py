@@ -62,8 +62,10 @@ class Resolver(Protocol):
     """The seam for discovery: anything that can turn a name into an address.
 
     Async, so that a resolver may ask DNS (SRV records) or a registry service. The pool calls
-    it once per service name, on the first call, and keeps the answer; raise
-    ``ServiceNotConfiguredError`` for a name it does not know."""
+    it once per service name, on the first call, and keeps the answer. Raise
+    ``ServiceNotConfiguredError`` for a name it does not know; any other exception (a DNS or
+    registry outage) reaches the caller as ``ServiceUnavailableError``, and the next call asks
+    again."""
 
     async def resolve(self, name: str) -> ServiceAddress: ...
 

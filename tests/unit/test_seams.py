@@ -7,7 +7,12 @@ import asyncio
 import httpx
 import pytest
 
-from kugel_common import ServiceAddress, ServiceClientPool, ServiceNotConfiguredError
+from kugel_common import (
+    ServiceAddress,
+    ServiceClientPool,
+    ServiceNotConfiguredError,
+    ServiceUnavailableError,
+)
 
 
 class SlowDirectory:
@@ -57,3 +62,17 @@ async def test_a_failed_lookup_is_not_kept_and_a_cancelled_caller_cancels_no_oth
         directory.known["later"] = "http://later.test"
         assert await pool.client("later").get("/x") == "http://later.test/x"
         assert directory.asked == ["later", "later"]  # asked again after the failure
+
+
+class BrokenDirectory:
+    async def resolve(self, name: str) -> ServiceAddress:
+        raise OSError("DNS server unreachable")
+
+
+async def test_a_resolver_that_fails_is_a_dependency_unavailable() -> None:
+    async with ServiceClientPool(registry=BrokenDirectory()) as pool:
+        with pytest.raises(ServiceUnavailableError, match="discovery failed: OSError") as info:
+            async with pool.client("svc"):
+                pass
+    assert info.value.service == "svc"
+    assert isinstance(info.value.__cause__, OSError)

@@ -33,7 +33,7 @@ _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 class Channels(Protocol):
     """Where a handle finds its service's shared channel: a ``ServiceClientPool``."""
 
-    async def channel(self, name: str) -> ServiceChannel: ...
+    async def channel(self, name: str, *, timeout: float | None = None) -> ServiceChannel: ...
 
 
 class HttpClientHelper:
@@ -52,9 +52,13 @@ class HttpClientHelper:
         self.auth = auth
         self._headers = httpx.Headers(headers) if headers else None
 
-    async def _resolved(self) -> ServiceChannel:
+    async def _resolved(self, timeout: float | None = None) -> ServiceChannel:
+        """The service's channel; a first lookup waits at most the call's deadline (a bad
+        ``timeout`` is refused by ``_call`` right after, so it falls back to the default)."""
         if self._channel is None:
-            self._channel = await self._channels.channel(self.service)
+            usable = timeout is not None and math.isfinite(timeout) and timeout > 0
+            self._channel = await self._channels.channel(
+                self.service, timeout=timeout if usable else None)
         return self._channel
 
     async def __aenter__(self) -> HttpClientHelper:
@@ -144,7 +148,7 @@ class HttpClientHelper:
         ``caller_fault`` tells a 5xx that reports the request's own fault (a protocol's error
         code) from a sick server, so that it does not count against the breaker.
         """
-        channel = await self._resolved()
+        channel = await self._resolved(timeout)
         call = self._call(channel, method, endpoint, params=params, json=json, data=data,
                           content=content, headers=headers, timeout=timeout,
                           path_params=path_params, idempotent=idempotent, stream=False,
@@ -170,7 +174,7 @@ class HttpClientHelper:
 
         Retries and the deadline cover the call up to the response headers.
         """
-        channel = await self._resolved()
+        channel = await self._resolved(timeout)
         call = self._call(channel, method, endpoint, params=params, json=json, data=data,
                           content=content, headers=headers, timeout=timeout,
                           path_params=path_params, idempotent=idempotent, stream=True)

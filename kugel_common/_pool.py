@@ -102,13 +102,14 @@ class ServiceClientPool:
                              "credentials in this pool; give the other one its own pool")
         self._added[address.name] = address
 
-    async def channel(self, name: str) -> ServiceChannel:
-        """The service's channel, resolving its address on first use."""
+    async def channel(self, name: str, *, timeout: float | None = None) -> ServiceChannel:
+        """The service's channel, resolving its address on first use, within ``timeout``
+        seconds (the call's deadline; ``deadline`` by default)."""
         channel = self._channels.get(name)
         if channel is not None:
             return channel
         self._check_open()
-        address = self._added.get(name) or await self._resolve(name)
+        address = self._added.get(name) or await self._resolve(name, timeout)
         self._check_open()  # closed while the name was looked up
         channel = self._channels.get(name)  # another caller may have built it meanwhile
         if channel is None:
@@ -135,25 +136,37 @@ class ServiceClientPool:
         if self._closed:
             raise RuntimeError("this ServiceClientPool is closed; create a new one")
 
-    async def _resolve(self, name: str) -> ServiceAddress:
+    async def _resolve(self, name: str, timeout: float | None) -> ServiceAddress:
         """One lookup per name however many callers wait for it; a failed one is not kept,
         so the next call asks again. A caller that gives up does not cancel the others'."""
         pending = self._resolving.get(name)
         if pending is None:
             pending = self._resolving[name] = asyncio.ensure_future(self._lookup(name))
             pending.add_done_callback(lambda done: self._settled(name, done))
-        return await asyncio.shield(pending)
+        wait = self.settings.deadline if timeout is None else timeout
+        try:
+            async with asyncio.timeout(wait):
+                return await asyncio.shield(pending)
+        except TimeoutError:
+            raise _discovery_failed(name, f"no answer within {wait:g} s") from None
 
     async def _lookup(self, name: str) -> ServiceAddress:
         """A resolver's own failure (DNS down, a registry that timed out) is a dependency being
         unavailable, for the caller to try again later; kugel errors pass as they are."""
         try:
-            return await self.registry.resolve(name)
+            async with asyncio.timeout(self.settings.deadline):  # a hung lookup ends, too
+                address = await self.registry.resolve(name)
         except HttpClientError:
             raise
+        except TimeoutError:
+            raise _discovery_failed(name, f"no answer within {self.settings.deadline:g} s") \
+                from None
         except Exception as exc:
-            raise ServiceUnavailableError(
-                f"{name}: discovery failed: {type(exc).__name__}: {exc}", service=name) from exc
+            raise _discovery_failed(name, f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(address, ServiceAddress):
+            raise _discovery_failed(name, f"the resolver answered {address!r}, not a "
+                                          "ServiceAddress")
+        return address
 
     def _settled(self, name: str, done: asyncio.Future[ServiceAddress]) -> None:
         self._resolving.pop(name, None)
@@ -211,3 +224,7 @@ class ServiceClientPool:
         transports, self._transports = list(self._transports.values()), {}
         await asyncio.gather(*(channel.aclose() for channel in channels))
         await asyncio.gather(*(transport.shared.aclose() for transport in transports))
+
+
+def _discovery_failed(name: str, why: str) -> ServiceUnavailableError:
+    return ServiceUnavailableError(f"{name}: discovery failed: {why}", service=name)

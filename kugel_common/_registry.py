@@ -36,6 +36,8 @@ class ServiceAddress:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.base_urls, str):  # one URL, not its characters
+            object.__setattr__(self, "base_urls", (self.base_urls,))
         if not self.base_urls:
             raise ValueError(f"service {self.name!r} needs at least one base URL")
         for url in self.base_urls:
@@ -62,10 +64,11 @@ class Resolver(Protocol):
     """The seam for discovery: anything that can turn a name into an address.
 
     Async, so that a resolver may ask DNS (SRV records) or a registry service. The pool calls
-    it once per service name, on the first call, and keeps the answer. Raise
-    ``ServiceNotConfiguredError`` for a name it does not know; any other exception (a DNS or
-    registry outage) reaches the caller as ``ServiceUnavailableError``, and the next call asks
-    again."""
+    it once per service name, on the first call, and keeps the answer. For a name it does not
+    know, raise ``ServiceNotConfiguredError(message, service=name)``; any other exception (a
+    DNS or registry outage), an answer that is not a ``ServiceAddress``, or no answer within
+    the call's deadline reaches the caller as ``ServiceUnavailableError``, and the next call
+    asks again."""
 
     async def resolve(self, name: str) -> ServiceAddress: ...
 

@@ -76,3 +76,34 @@ async def test_a_resolver_that_fails_is_a_dependency_unavailable() -> None:
                 pass
     assert info.value.service == "svc"
     assert isinstance(info.value.__cause__, OSError)
+
+
+class Hangs:
+    async def resolve(self, name: str) -> ServiceAddress:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+class Garbage:
+    async def resolve(self, name: str) -> ServiceAddress:
+        return None  # type: ignore[return-value]
+
+
+async def test_a_hung_lookup_ends_with_the_calls_deadline() -> None:
+    async with ServiceClientPool(registry=Hangs()) as pool:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ServiceUnavailableError, match="no answer within 0.05 s"):
+            await pool.client("svc").get("/x", timeout=0.05)
+        assert asyncio.get_running_loop().time() - started < 1
+
+
+async def test_an_answer_that_is_not_an_address_is_a_typed_error() -> None:
+    async with ServiceClientPool(registry=Garbage()) as pool:
+        with pytest.raises(ServiceUnavailableError, match="answered None, not a ServiceAddress"):
+            async with pool.client("svc"):
+                pass
+
+
+def test_one_url_given_as_a_string_is_one_instance() -> None:
+    address = ServiceAddress("svc", "http://svc.test")  # type: ignore[arg-type]
+    assert address.base_urls == ("http://svc.test",)

@@ -37,7 +37,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._clock import Clock
+from ._clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from ._breaker import BreakerState
@@ -74,8 +74,8 @@ class BreakerStore(Protocol):
 class InMemoryBreakerStore:
     """A :class:`BreakerStore` in this process's memory, for the pools given the same one."""
 
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._states: dict[str, tuple[BreakerState, float]] = {}  # state, open until
 
     async def load(self, service: str) -> BreakerSnapshot | None:
@@ -151,8 +151,13 @@ class StoreLink:
             logger.warning("breaker %s: the breaker store failed to load; going on locally",
                            self._service, exc_info=True)
             return
-        if snapshot is not None:
-            self._adopt(snapshot, generation)
+        if snapshot is None:
+            return
+        if not isinstance(snapshot, BreakerSnapshot):
+            logger.warning("breaker %s: the breaker store answered %r, not a BreakerSnapshot; "
+                           "going on locally", self._service, snapshot)
+            return
+        self._adopt(snapshot, generation)
 
     async def aclose(self) -> None:
         """Let a pending write finish (within ``STORE_TIMEOUT``), drop a pending read."""

@@ -1,5 +1,5 @@
-"""The ``kugel`` command. Its commands use the Dapr layer and the local sidecar, which are
-extras: without them it says which extra to install instead of printing a traceback."""
+"""The ``kugel`` command. ``kugel sidecar`` needs the local sidecar, an extra: without it the
+command says which extra to install instead of printing a traceback."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ._commands import run
+
     try:
-        from ._commands import run
+        return run(argv)
     except ModuleNotFoundError as exc:
         if not str(exc).startswith("kugel_common."):
             raise
         print(f"kugel: {exc}", file=sys.stderr)
         return 2
-    return run(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

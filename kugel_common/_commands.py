@@ -13,22 +13,27 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .dapr import OutboxStatus, SqliteOutboxStore
 from .dapr._outbox_salvage import salvage_outbox
-from .dapr.sidecar import AppSpec, LocalSidecar, load_components
 from .errors import OutboxError
+
+if TYPE_CHECKING:  # the sidecar is an extra: imported by the command that runs it
+    from .dapr.sidecar import LocalSidecar
 
 __all__ = ["run"]
 
+App = tuple[str, int, "str | None"]
 
-def _app(value: str) -> AppSpec:
+
+def _app(value: str) -> App:
     """``cart:3503:http://127.0.0.1:8003`` -> app id, sidecar port, app URL (optional)."""
     app_id, _, rest = value.partition(":")
     port, _, url = rest.partition(":")
     if not app_id or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected APP_ID:SIDECAR_PORT[:APP_URL], got {value!r}")
-    return AppSpec(app_id, int(port), url or None)
+    return app_id, int(port), url or None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,11 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _apps(args: argparse.Namespace) -> list[AppSpec]:
-    apps: list[AppSpec] = list(args.app)
+def _apps(args: argparse.Namespace) -> list[App]:
+    apps: list[App] = list(args.app)
     if args.app_id:
         url = f"http://127.0.0.1:{args.app_port}" if args.app_port else None
-        apps.append(AppSpec(args.app_id, args.dapr_http_port, url))
+        apps.append((args.app_id, args.dapr_http_port, url))
     return apps
 
 
@@ -181,7 +186,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"kugel sidecar: no such resources folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    sidecar = LocalSidecar(apps, load_components(paths),
+    from .dapr.sidecar import AppSpec, LocalSidecar, load_components
+
+    sidecar = LocalSidecar([AppSpec(*app) for app in apps], load_components(paths),
                            data_dir=None if args.in_memory else args.data_dir,
                            api_token=os.environ.get("DAPR_API_TOKEN"),
                            app_api_token=os.environ.get("APP_API_TOKEN"))

@@ -21,6 +21,7 @@ work to a task or queue. A hook that raises is logged and never breaks a call.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -127,12 +128,22 @@ class HookSet:
             if not isinstance(hook, RequestHook | ResponseHook | RetryHook | BreakerHook):
                 raise TypeError(f"{hook!r} is not a hook: it has none of on_request, "
                                 "on_response, on_retry, on_breaker_change")
+            for kind in _KINDS:
+                method = getattr(hook, kind, None)
+                if method is not None and not callable(method):
+                    raise TypeError(f"{hook!r}: {kind} is not callable")
+                if inspect.iscoroutinefunction(method):
+                    raise TypeError(f"{hook!r}: {kind} is async; hooks run on the request path "
+                                    "and are not awaited: hand slow work to a task")
         return cls(
             tuple(hook.on_request for hook in hooks if isinstance(hook, RequestHook)),
             tuple(hook.on_response for hook in hooks if isinstance(hook, ResponseHook)),
             tuple(hook.on_retry for hook in hooks if isinstance(hook, RetryHook)),
             tuple(hook.on_breaker_change for hook in hooks if isinstance(hook, BreakerHook)),
         )
+
+
+_KINDS = ("on_request", "on_response", "on_retry", "on_breaker_change")
 
 
 def emit(hooks: tuple[Callable[[D], None], ...], details: D) -> None:

@@ -81,6 +81,10 @@ class ServiceClientPool:
         self.clock: Clock = clock or SystemClock()
         self._transport = transport or (lambda _name, settings: build_transport(settings))
         self._rng = rng or random.Random()
+        if breaker_store is not None and not all(
+                callable(getattr(breaker_store, method, None)) for method in ("load", "save")):
+            raise TypeError(f"{breaker_store!r} is not a breaker store: it needs async load "
+                            "and save")
         self._breaker_store = breaker_store
         self._channels: dict[str, ServiceChannel] = {}
         self._transports: dict[tuple[object, ...], _Borrowed] = {}

@@ -14,16 +14,24 @@ A service extends it::
     class Container(KugelContainer):
         item_master = providers.Singleton(ItemMasterWebRepository)
 
-Tests swap any part with one line: ``container.registry.override(providers.Object(fake))``.
+Tests swap any part with one line: ``container.registry.override(providers.Object(fake))``;
+hooks and a shared breaker store plug in the same way (``container.hooks.override(
+providers.List(providers.Object(Tracer())))``, or ``hooks = providers.List(...)`` in a
+subclass), so the one pool that everything uses gets them.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+from ._extras import require
+
+require("kugel_common.container", "fastapi", "dependency_injector")
+
 from dependency_injector import containers, providers
 
 from ._app_settings import AppSettings
+from ._breaker_store import BreakerStore
 from ._clock import SystemClock
 from ._pool import ServiceClientPool
 from ._registry import ServiceRegistry
@@ -53,8 +61,11 @@ class KugelContainer(containers.DeclarativeContainer):
     app_settings = providers.Singleton(load_settings, AppSettings)
     clock = providers.Singleton(SystemClock)
     registry = providers.Singleton(ServiceRegistry)
+    # Seams of the pool: a list of hook objects, and a breaker store shared by the replicas.
+    hooks = providers.List()
+    breaker_store: providers.Object[BreakerStore | None] = providers.Object(None)
     http_client = providers.Singleton(ServiceClientPool, registry=registry, settings=settings,
-                                      clock=clock)
+                                      clock=clock, hooks=hooks, breaker_store=breaker_store)
     breakers = providers.Callable(lambda pool: pool.breaker_states(), http_client)
     dapr = providers.Singleton(DaprClientHelper, http_client)
     outbox = providers.Singleton(Outbox, dapr, app_settings.provided.outbox_path, clock=clock,

@@ -1,9 +1,12 @@
-"""Dapr: the sidecar client (pub/sub, state), and the pieces that build on it."""
+"""Dapr: the sidecar client (pub/sub, state), and the pieces that build on it.
+
+The client, the outbox and the idempotent consumer need only the core; the subscribers are
+FastAPI routers, so FastAPI (kugel's ``dapr`` extra) is imported when one is first asked for.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from .._extras import require
-
-require("kugel_common.dapr", "dapr", "fastapi")
-
 from ._client import (
     BulkPublishResult,
     DaprApi,
@@ -20,7 +23,20 @@ from ._outbox_store import (
 )
 from .idempotency import IdempotentConsumer
 from .outbox import Outbox, OutboxMessage
-from .subscriber import CloudEvent, DropEvent, RetryLater, Subscriber
+
+if TYPE_CHECKING:
+    from .subscriber import CloudEvent, DropEvent, RetryLater, Subscriber
+
+_SUBSCRIBERS = ("CloudEvent", "DropEvent", "RetryLater", "Subscriber")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBSCRIBERS:
+        require("kugel_common.dapr's subscribers", "dapr", "fastapi")
+        from . import subscriber
+
+        return getattr(subscriber, name)
+    raise AttributeError(f"module 'kugel_common.dapr' has no attribute {name!r}")
 
 __all__ = [
     "BulkPublishResult",

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from dependency_injector import providers
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -42,6 +43,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await container.init_resources()  # type: ignore[misc]  # settings checked first
         try:
+            _build_every_part(container)
             if settings.dapr_enabled:
                 await container.dapr().wait_for_sidecar(settings.sidecar_timeout)
             yield
@@ -58,6 +60,14 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _build_every_part(container: KugelContainer) -> None:
+    """Build every singleton now: a part that cannot be built (service tokens without
+    ``KUGEL_JWT_SECRET``) stops the start, instead of failing each request with a 500."""
+    for provider in container.providers.values():
+        if isinstance(provider, providers.Singleton):
+            provider()
 
 
 class _CurrentPool:

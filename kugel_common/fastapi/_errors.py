@@ -147,9 +147,16 @@ async def _upstream(request: Request, exc: Exception) -> JSONResponse:
     return error_response(502, "upstream_error", str(exc))
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: the same JSON body as every other error, and nothing of the exception in it
+    (Starlette still logs it with its traceback)."""
+    return error_response(500, "internal_error", "the service failed to handle the request")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(RepositoryError, _upstream)
     app.add_exception_handler(HttpClientError, _upstream)
+    app.add_exception_handler(Exception, _unexpected)

@@ -32,8 +32,12 @@ def Provided(provider: providers.Provider[Any]) -> Any:
 
 
 def _name_of(provider: providers.Provider[Any], kind: type) -> str:
-    for name, candidate in getattr(kind, "providers", {}).items():
-        if candidate is provider:
-            return str(name)
+    """The attribute name of ``provider`` in ``kind`` or a base of it: a subclass that
+    redefines ``items`` (a test's container) serves ``Provided(Container.items)`` with its
+    own."""
+    for cls in kind.__mro__:
+        for name, candidate in getattr(cls, "cls_providers", {}).items():
+            if candidate is provider:
+                return str(name)
     raise LookupError(f"{provider!r} is not a provider of this app's container "
                       f"{kind.__name__}; pass one of its class attributes")

@@ -144,3 +144,25 @@ async def test_the_sidecar_breakers_of_a_replica_stay_its_own(clock: FakeClock) 
     assert await store.load("dapr:statestore") is None
     assert await store.load("svc") == BreakerSnapshot(BreakerState.ISOLATED)
     await pool.aclose()
+
+
+class GarbageStore:
+    async def load(self, service: str) -> object:
+        return "open"  # not a BreakerSnapshot
+
+    async def save(self, service: str, snapshot: BreakerSnapshot) -> None:
+        return None
+
+
+async def test_a_store_that_answers_garbage_is_logged_and_ignored(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    hits: list[str] = []
+    pool = replica(GarbageStore(), clock, healthy(hits))
+    for _ in range(3):
+        await pool.client("svc").get("/x")
+        await settle()
+        clock.advance(1.0)
+    assert len(hits) == 3 and pool.breaker_state("svc") is BreakerState.CLOSED
+    await pool.aclose()
+    assert any("not a BreakerSnapshot" in r.getMessage() for r in caplog.records)

@@ -107,3 +107,23 @@ async def test_an_answer_that_is_not_an_address_is_a_typed_error() -> None:
 def test_one_url_given_as_a_string_is_one_instance() -> None:
     address = ServiceAddress("svc", "http://svc.test")  # type: ignore[arg-type]
     assert address.base_urls == ("http://svc.test",)
+
+
+class AsyncHook:
+    async def on_request(self, details: object) -> None: ...
+
+
+class NumberHook:
+    on_request = 5
+
+
+@pytest.mark.parametrize(("hook", "why"), [(AsyncHook(), "is async"),
+                                           (NumberHook(), "not callable")])
+def test_a_hook_that_could_never_run_is_refused_at_once(hook: object, why: str) -> None:
+    with pytest.raises(TypeError, match=why):
+        ServiceClientPool(hooks=[hook])  # type: ignore[list-item]
+
+
+def test_a_breaker_store_without_load_and_save_is_refused_at_once() -> None:
+    with pytest.raises(TypeError, match="not a breaker store"):
+        ServiceClientPool(breaker_store=object())  # type: ignore[arg-type]

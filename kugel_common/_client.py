@@ -18,6 +18,7 @@ import httpx
 
 from ._call import Call
 from ._channel import ServiceChannel
+from ._clock import Clock
 from ._paths import fill_path
 from ._redact import redact_url
 from .errors import HttpClientError, InvalidRequestError
@@ -32,6 +33,8 @@ _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 
 class Channels(Protocol):
     """Where a handle finds its service's shared channel: a ``ServiceClientPool``."""
+
+    clock: Clock
 
     async def channel(self, name: str, *, timeout: float | None = None) -> ServiceChannel: ...
 
@@ -77,6 +80,7 @@ class HttpClientHelper:
     def _call(
         self,
         channel: ServiceChannel,
+        started: float,
         method: str,
         endpoint: str,
         *,
@@ -113,8 +117,7 @@ class HttpClientHelper:
             content=content,
             headers=merged,
             auth=self.auth,
-            deadline=channel.clock.now() + (
-                channel.settings.deadline if timeout is None else timeout),
+            deadline=started + (channel.settings.deadline if timeout is None else timeout),
             stream=stream,
             idempotent=idempotent,
             caller_fault=caller_fault,
@@ -148,8 +151,9 @@ class HttpClientHelper:
         ``caller_fault`` tells a 5xx that reports the request's own fault (a protocol's error
         code) from a sick server, so that it does not count against the breaker.
         """
+        started = self._channels.clock.now()  # a first call's lookup counts against its deadline
         channel = await self._resolved(timeout)
-        call = self._call(channel, method, endpoint, params=params, json=json, data=data,
+        call = self._call(channel, started, method, endpoint, params=params, json=json, data=data,
                           content=content, headers=headers, timeout=timeout,
                           path_params=path_params, idempotent=idempotent, stream=False,
                           caller_fault=caller_fault)
@@ -174,8 +178,9 @@ class HttpClientHelper:
 
         Retries and the deadline cover the call up to the response headers.
         """
+        started = self._channels.clock.now()  # a first call's lookup counts against its deadline
         channel = await self._resolved(timeout)
-        call = self._call(channel, method, endpoint, params=params, json=json, data=data,
+        call = self._call(channel, started, method, endpoint, params=params, json=json, data=data,
                           content=content, headers=headers, timeout=timeout,
                           path_params=path_params, idempotent=idempotent, stream=True)
         response = await channel.send(call)

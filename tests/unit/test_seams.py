@@ -127,3 +127,26 @@ def test_a_hook_that_could_never_run_is_refused_at_once(hook: object, why: str) 
 def test_a_breaker_store_without_load_and_save_is_refused_at_once() -> None:
     with pytest.raises(TypeError, match="not a breaker store"):
         ServiceClientPool(breaker_store=object())  # type: ignore[arg-type]
+
+
+async def test_a_first_calls_lookup_counts_against_its_deadline() -> None:
+    from kugel_common.testing import FakeClock
+
+    clock = FakeClock()
+    sent: list[httpx.Request] = []
+
+    class SlowDns:
+        async def resolve(self, name: str) -> ServiceAddress:
+            clock.advance(10)  # the lookup took 10 s of the call's 5
+            return ServiceAddress(name, ("http://svc.test",))
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    async with ServiceClientPool(registry=SlowDns(), clock=clock,
+                                 transport=lambda n, s: httpx.MockTransport(server)) as pool:
+        with pytest.raises(ServiceUnavailableError):
+            await pool.client("svc").get("/x", timeout=5)
+        assert sent == []  # nothing left of the deadline: nothing sent
+        assert await pool.client("svc").get("/x", timeout=5) == {}  # resolved: served

@@ -152,7 +152,8 @@ class SidecarApp:
         entries = _json(await request.body(), "ERR_PUBSUB_EVENTS_SER")
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "expected a list of entries")
-        ids = [e.get("entryId", e.get("entryID")) for e in entries]
+        entries = [go_fields(entry, _BULK_ENTRY) for entry in entries]
+        ids = [e.get("entryId") for e in entries]
         if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
             raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
         envelopes = []
@@ -229,10 +230,12 @@ class SidecarApp:
     def _write(self, item: Any, delete: bool = False, failed: str = "ERR_STATE_SAVE") -> Write:
         if not isinstance(item, dict):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "a state item must be an object")
+        item = go_fields(item, _STATE_ITEM)
         etag = item.get("etag")
         if etag is not None and not isinstance(etag, str):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "etag must be a string")
-        options, metadata = item.get("options") or {}, item.get("metadata") or {}
+        options = go_fields(item.get("options") or {}, _OPTIONS)
+        metadata = item.get("metadata") or {}
         content_type = item.get("contentType")
         if not (isinstance(options, dict) and _string_map(metadata)
                 and isinstance(content_type, str | None)):
@@ -288,7 +291,7 @@ class SidecarApp:
         """The stored bytes are spliced in as they are, like daprd's raw message: a value is
         never parsed again, so any value that could be stored can be served back."""
         store = self._store(request)
-        keys = await _listed(request, "keys")
+        keys = await _listed(request, "keys", _BULK_GET)
         items = []
         for key in keys:
             found = store.get(self._key(key))
@@ -302,14 +305,15 @@ class SidecarApp:
 
     async def _transaction(self, request: Request) -> Response:
         store = self._store(request)
-        operations = await _listed(request, "operations")
+        operations = await _listed(request, "operations", _TRANSACTION)
         writes: list[tuple[Write, dict[str, Any]]] = []
         for operation in operations:
+            operation = go_fields(operation, _OPERATION)
             kind = operation.get("operation") if isinstance(operation, dict) else None
             if kind not in ("upsert", "delete"):
                 raise DaprHTTPError(400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
                                     f"operation {kind!r} is not supported")
-            item = operation.get("request")
+            item = go_fields(operation.get("request"), _STATE_ITEM)
             writes.append((self._write(item, kind == "delete", "ERR_STATE_TRANSACTION"), item))
         committed = [write for write, _ in writes]
         outbox = self.outboxes.get(request.path_params["store"])
@@ -340,6 +344,36 @@ class SidecarApp:
                                 f"error while publishing outbox message: {exc}") from exc
 
 
+# The fields of the Go structs daprd decodes request bodies into (json tags, or for a
+# transaction's requests, mapstructure's field names, which match the same way).
+_BULK_ENTRY = ("entryId", "event", "contentType", "metadata")
+_STATE_ITEM = ("key", "value", "etag", "metadata", "options", "contentType")
+_OPTIONS = ("concurrency", "consistency")
+_BULK_GET = ("keys", "parallelism", "metadata")
+_TRANSACTION = ("operations", "metadata")
+_OPERATION = ("operation", "request")
+_GO_FOLD = str.maketrans({"\u212a": "k", "\u017f": "s"})  # Kelvin sign, long s
+
+
+def go_fields(value: Any, fields: tuple[str, ...]) -> Any:
+    """A JSON object as Go's encoding/json reads it into a struct with these ``fields``:
+    each key names the field it equals exactly, else the one it equals case-insensitively
+    (``entryID`` is ``entryId``, ``KEY`` is ``key``); keys that name no field are dropped. Go
+    assigns the keys in order, so of two keys for one field the later one wins.
+
+    Only the struct's own field names fold: the keys of ``metadata`` (a Go map) stay as sent.
+    Anything that is not an object is returned as it is, for the caller to refuse."""
+    if not isinstance(value, dict):
+        return value
+    folded = {name.lower(): name for name in fields}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = key if key in fields else folded.get(key.translate(_GO_FOLD).lower())
+        if name is not None:
+            out[name] = item
+    return out
+
+
 def _string_map(value: Any) -> bool:
     """Go decodes metadata into map[string]string: anything else is a malformed request."""
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
@@ -355,9 +389,9 @@ def _metadata(request: Request) -> dict[str, str]:
             for name, value in request.query_params.items() if name.startswith("metadata.")}
 
 
-async def _listed(request: Request, name: str) -> list[Any]:
+async def _listed(request: Request, name: str, fields: tuple[str, ...]) -> list[Any]:
     """The list under ``name`` in a JSON object body, e.g. ``{"keys": [...]}``."""
-    body = _json(await request.body(), "ERR_MALFORMED_REQUEST", 400)
+    body = go_fields(_json(await request.body(), "ERR_MALFORMED_REQUEST", 400), fields)
     items = body.get(name) if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}}")

@@ -38,7 +38,7 @@ logger = logging.getLogger("kugel_common.dapr.sidecar")
 
 RUNTIME_VERSION = "1.18.0-kugel"
 _VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-Invoke = Callable[[Request, str, str], Awaitable[Response]]
+Invoke = Callable[[Request, str, str, str], Awaitable[Response]]  # request, caller, callee, path
 _HEALTH_PATHS = ("/v1.0/healthz", "/v1.0/healthz/outbound")
 
 
@@ -113,7 +113,7 @@ class SidecarApp:
     async def _invoke(self, request: Request) -> Response:
         if self.invoke is None:
             raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", "service invocation is not set up")
-        return await self.invoke(request, request.path_params["app_id"],
+        return await self.invoke(request, self.app_id, request.path_params["app_id"],
                                  request.path_params["path"])
 
     # -- pub/sub ---------------------------------------------------------------------------------

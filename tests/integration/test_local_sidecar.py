@@ -197,6 +197,12 @@ async def test_delivery_answers_redelivery_dead_letters_and_expiry() -> None:
                 await asyncio.sleep(0.02)
             await pool.aclose()
             assert sidecar.broker.pending("sub", "pubsub", "gone") == 0  # 404: dropped
+            async with httpx.AsyncClient() as http:
+                listed = (await http.get(f"{sidecar.url('sub')}/v1.0/metadata")).json()
+            assert {"pubsubname": "pubsub", "topic": "work", "rules": [{"path": "/work"}],
+                    "deadLetterTopic": "work-dead", "type": "PROGRAMMATIC"
+                    } in listed["subscriptions"]
+            assert listed["appConnectionProperties"]["port"] == int(app_url.rsplit(":", 1)[1])
             assert sidecar.broker.pending("sub", "pubsub", "work") == 0
     assert attempts == {"ok": 1, "flaky": 3, "crash": 2, "poison": 1}  # never "expired"
     assert ("dead", "poison") in seen

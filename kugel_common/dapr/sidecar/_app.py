@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -61,6 +62,8 @@ class SidecarApp:
     invoke: Invoke | None = None
     namespace: str = ""  # daprd's NAMESPACE: empty in self-hosted mode
     subscriptions: list[Subscription] = field(default_factory=list)
+    app_url: str | None = None  # where the app listens, for appConnectionProperties
+    extended: dict[str, str] = field(default_factory=dict)  # PUT /v1.0/metadata/{key}
     asgi: Starlette = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +79,7 @@ class SidecarApp:
             Route("/v1.0/healthz", self._healthz, methods=["GET"]),
             Route("/v1.0/healthz/outbound", self._healthz, methods=["GET"]),
             Route("/v1.0/metadata", self._metadata, methods=["GET"]),
+            Route("/v1.0/metadata/{key}", self._put_metadata, methods=["PUT"]),
             Route("/v1.0/publish/{pubsub}/{topic:path}", self._publish, methods=both),
             Route("/v1.0-alpha1/publish/bulk/{pubsub}/{topic:path}", self._bulk_publish,
                   methods=both),
@@ -94,19 +98,41 @@ class SidecarApp:
     # -- health and metadata ---------------------------------------------------------------------
 
     async def _healthz(self, request: Request) -> Response:
+        """Always ready. ``?appid=X`` asks whether this sidecar is X's (name resolvers such as
+        Consul check it); only ``/v1.0/healthz`` looks at it, not ``/outbound``."""
+        appid = request.query_params.get("appid")
+        if request.url.path == "/v1.0/healthz" and appid is not None and appid != self.app_id:
+            raise DaprHTTPError(500, "ERR_HEALTH_APPID_NOT_MATCH", "dapr app-id does not match")
         return Response(status_code=204)
 
     async def _metadata(self, request: Request) -> Response:
-        return JSONResponse({
+        """daprd's fields that apply here; Go's ``omitempty`` leaves out the empty ones."""
+        body: dict[str, Any] = {
             "id": self.app_id,
             "runtimeVersion": RUNTIME_VERSION,
+            "extended": {**self.extended, "daprRuntimeVersion": RUNTIME_VERSION},
             "components": [{"name": c.name, "type": c.type, "version": c.version,
                             "capabilities": []}
                            for c in self.components if c.visible_to(self.app_id)],
-            "subscriptions": [{"pubsubname": s.pubsub, "topic": s.topic,
-                               "deadLetterTopic": s.dead_letter_topic or ""}
-                              for s in self.subscriptions],
-        })
+            "subscriptions": [_subscription_metadata(s) for s in self.subscriptions],
+            "appConnectionProperties": self._connection(),
+        }
+        return JSONResponse({name: value for name, value in body.items() if value})
+
+    def _connection(self) -> dict[str, Any]:
+        """daprd's flag defaults: --app-protocol http, --app-max-concurrency -1; the port and
+        address only when there is an app."""
+        properties: dict[str, Any] = {"protocol": "http", "maxConcurrency": -1}
+        if self.app_url:
+            url = urlsplit(self.app_url)
+            properties.update(port=url.port or 80, channelAddress=url.hostname or "")
+        return properties
+
+    async def _put_metadata(self, request: Request) -> Response:
+        """The body, whatever its content type, is the value."""
+        self.extended[request.path_params["key"]] = (await request.body()).decode(
+            "utf-8", "replace")
+        return Response(status_code=204)
 
     # -- service invocation ------------------------------------------------------------------------
 
@@ -372,6 +398,23 @@ def go_fields(value: Any, fields: tuple[str, ...]) -> Any:
         if name is not None:
             out[name] = item
     return out
+
+
+def _subscription_metadata(sub: Subscription) -> dict[str, Any]:
+    """One subscription as daprd's metadata lists it: its rules, then the default route as a
+    rule without a match. The rules are rebuilt from the parsed form, which is all kept."""
+    rules = [{"match": f'event.{name} == "{value}"', "path": path}
+             for name, value, path in sub.rules]
+    if sub.default_route:
+        rules.append({"path": sub.default_route})
+    listed: dict[str, Any] = {"pubsubname": sub.pubsub, "topic": sub.topic,
+                              "deadLetterTopic": sub.dead_letter_topic or "",
+                              "type": "PROGRAMMATIC"}
+    if sub.metadata:
+        listed["metadata"] = dict(sub.metadata)
+    if rules:
+        listed["rules"] = rules
+    return listed
 
 
 def _string_map(value: Any) -> bool:

@@ -99,7 +99,8 @@ class LocalSidecar:
         self.sidecars = {
             spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
                                     self.broker.publish, api_token=api_token, clock=clock,
-                                    invoke=self._invoke, namespace=namespace)
+                                    invoke=self._invoke, namespace=namespace,
+                                    app_url=spec.app_url)
             for spec in apps
         }
         self._sleep, self._namespace = sleep, namespace

@@ -211,27 +211,41 @@ class SidecarApp:
 
     def _envelope(self, pubsub: str, topic: str, body: bytes, content_type: str,
                   metadata: dict[str, str], bad_code: str, bad_status: int) -> dict[str, Any]:
-        """The CloudEvent daprd would build around ``body``."""
-        if content_type.startswith("application/cloudevents+json"):
+        """The CloudEvent daprd would build around ``body`` (runtime/pubsub NewCloudEvent and
+        components-contrib's envelope.go). There is no tracing here, so the trace id is ""."""
+        trace_id, trace_state = "", ""
+        if content_type.startswith("application/cloudevents+json"):  # FromCloudEvent
             envelope = _json(body, bad_code, bad_status)
             if not isinstance(envelope, dict):
                 raise DaprHTTPError(bad_status, bad_code, "a CloudEvent must be a JSON object")
+            envelope.setdefault("time", _now())
+            if "traceid" not in envelope:
+                envelope.update(traceid=trace_id, traceparent=trace_id)
+            envelope.setdefault("tracestate", trace_state)
             envelope.update(topic=topic, pubsubname=pubsub)
-        else:
-            envelope = {"datacontenttype": content_type, "topic": topic, "pubsubname": pubsub}
+            for name, value in (("source", "Dapr"), ("type", "com.dapr.event.sent"),
+                                ("specversion", "1.0")):
+                if envelope.get(name) is None:
+                    envelope[name] = value
+        else:  # NewCloudEventsEnvelope, after the cloudevent.* overrides
+            given = {name.removeprefix("cloudevent."): value for name, value in
+                     go_fields(metadata, _OVERRIDES).items() if isinstance(value, str)}
+            trace_id = given.get("traceparent") or given.get("traceid", trace_id)
+            envelope = {
+                "id": given.get("id") or str(uuid.uuid4()), "specversion": "1.0",
+                "datacontenttype": content_type or "text/plain",
+                "source": given.get("source", self.app_id) or "Dapr",
+                "type": given.get("type") or "com.dapr.event.sent",
+                "topic": topic, "pubsubname": pubsub,
+                "traceid": trace_id, "traceparent": trace_id,  # one value, as daprd sets both
+                "tracestate": given.get("tracestate", trace_state), "time": _now(),
+            }
             if "json" in content_type:
                 envelope["data"] = _json(body, bad_code, bad_status)
             else:
                 envelope["data"] = body.decode("utf-8", "replace")
-        defaults = {"id": str(uuid.uuid4()), "specversion": "1.0", "source": self.app_id,
-                    "type": "com.dapr.event.sent",
-                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "traceparent": "", "tracestate": ""}
-        for name, value in defaults.items():
-            envelope.setdefault(name, value)
-        for name in ("id", "type", "source", "subject", "traceparent"):
-            if f"cloudevent.{name}" in metadata:
-                envelope[name] = metadata[f"cloudevent.{name}"]
+            if given.get("subject"):
+                envelope["subject"] = given["subject"]
         ttl = metadata.get("ttlInSeconds", "")
         if re.fullmatch(r"-?[0-9]{1,12}", ttl):  # daprd ignores a value that does not parse
             expires = self.clock() + int(ttl)
@@ -398,6 +412,16 @@ def go_fields(value: Any, fields: tuple[str, ...]) -> Any:
         if name is not None:
             out[name] = item
     return out
+
+
+# The metadata keys that override an envelope's fields; mapstructure matches them as Go's JSON
+# decoder matches field names, whatever their case.
+_OVERRIDES = tuple(f"cloudevent.{name}" for name in ("id", "traceid", "tracestate", "source",
+                                                       "type", "traceparent", "subject"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _subscription_metadata(sub: Subscription) -> dict[str, Any]:

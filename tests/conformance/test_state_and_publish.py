@@ -196,3 +196,35 @@ async def test_malformed_state_items(sidecar: Sidecar) -> None:
                              json={"operations": [{"operation": "upsert",
                                                    "request": {"key": k, "value": 1, **meta}}]})
     await sidecar.expect("GET", f"{url}/{k}", 204)  # nothing was written
+
+
+async def test_the_envelope_carries_traceid_equal_to_traceparent(sidecar: Sidecar) -> None:
+    url = "/v1.0/publish/pubsub/orders"
+    published = sidecar.published
+    await sidecar.expect("POST", url, 204, json={"n": 1})
+    plain = published[-1].body
+    assert plain["traceid"] == plain["traceparent"] == ""  # no tracing: empty, both present
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await sidecar.expect("POST", url, 204, json={"n": 2},
+                         params={"metadata.cloudevent.traceparent": parent})
+    assert published[-1].body["traceid"] == published[-1].body["traceparent"] == parent
+    await sidecar.expect("POST", url, 204, json={"n": 3},
+                         params={"metadata.cloudevent.traceid": parent,
+                                 "metadata.CloudEvent.TraceState": "k=v"})
+    overridden = published[-1].body
+    assert (overridden["traceid"], overridden["traceparent"]) == (parent, parent)
+    assert overridden["tracestate"] == "k=v"  # mapstructure matches the key in any case
+    # a client's own envelope keeps its trace fields; one without traceid gets both
+    own = {"specversion": "1.0", "source": "s", "type": "t", "traceid": "mine", "data": {}}
+    await sidecar.expect("POST", url, 204, json=own,
+                         headers={"content-type": "application/cloudevents+json"})
+    passed = published[-1].body
+    assert passed["traceid"] == "mine" and "traceparent" not in passed
+    assert "id" not in passed  # nor is an id added to a client's envelope
+    await sidecar.expect("POST", url, 204, json={**own, "traceid": None} | {"id": "x"},
+                         headers={"content-type": "application/cloudevents+json"})
+    assert published[-1].body["traceid"] is None  # present, so kept
+    bare = {"id": "y", "traceparent": "client", "data": {}}
+    await sidecar.expect("POST", url, 204, json=bare,
+                         headers={"content-type": "application/cloudevents+json"})
+    assert published[-1].body["traceid"] == published[-1].body["traceparent"] == ""

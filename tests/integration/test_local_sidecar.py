@@ -4,11 +4,13 @@ as a second, independent client (its health wait and HTTP invocation are not our
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from kugel_common import DaprUnavailableError, ServiceClientPool, set_testing
@@ -60,9 +62,47 @@ def echo_app() -> FastAPI:
     async def order(order_id: str, request: Request) -> dict[str, object]:
         return {"order": order_id, "body": (await request.body()).decode(),
                 "query": request.url.query,
-                "app_token": request.headers.get("dapr-api-token")}
+                "app_token": request.headers.get("dapr-api-token"),
+                "caller": request.headers.get("dapr-caller-app-id")}
+
+    @app.get("/who")
+    async def who(request: Request) -> Response:
+        """Which identity headers arrived, answered with headers a proxy must not merge."""
+        seen = {name: request.headers.getlist(name) for name in (
+            "dapr-caller-app-id", "dapr-callee-app-id", "x-forwarded-for", "x-forwarded-host",
+            "forwarded")}
+        response = Response(gzip.compress(json.dumps(seen).encode()), 203,
+                            headers={"content-encoding": "gzip", "x-app": "1"})
+        response.raw_headers += [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+        return response
 
     return app
+
+
+async def test_invocation_stamps_who_calls_and_passes_the_answer_through() -> None:
+    async with serve_here(echo_app()) as app_url:
+        specs = [AppSpec("caller"), AppSpec("orders", app_url=app_url)]
+        async with LocalSidecar(specs, COMPONENTS) as sidecar, httpx.AsyncClient() as http:
+            direct = await http.get(f"{app_url}/who")
+            spoofed = {"dapr-caller-app-id": "admin", "dapr-callee-app-id": "x"}
+            proxied = await http.get(f"{sidecar.url('caller')}/v1.0/invoke/orders/method/who",
+                                     headers=spoofed)
+            assert proxied.status_code == direct.status_code == 203
+            seen = proxied.json()
+            assert seen["dapr-caller-app-id"] == ["caller"]  # replaced, not appended
+            assert seen["dapr-callee-app-id"] == ["orders"]
+            assert seen["x-forwarded-for"] == ["127.0.0.1"]
+            assert len(seen["x-forwarded-host"]) == len(seen["forwarded"]) == 1
+            assert direct.json()["dapr-caller-app-id"] == []
+
+            def headers(reply: httpx.Response) -> list[tuple[str, str]]:
+                return sorted((k, v) for k, v in reply.headers.multi_items()
+                              if k not in ("date", "content-length"))  # the bodies differ
+
+            assert headers(proxied) == headers(direct)  # gzip, both cookies, x-app, server
+            assert len(proxied.headers.get_list("date")) == 1
+            plain = await http.get(f"{sidecar.url('caller')}/v1.0/metadata")
+            assert len(plain.headers.get_list("date")) == 1  # the sidecar's own answers too
 
 
 async def test_service_invocation_both_ways_and_by_the_sdk(
@@ -77,7 +117,7 @@ async def test_service_invocation_both_ways_and_by_the_sdk(
                                          headers={"dapr-api-token": "sidecar-token"}) as http:
                 reply = await http.post("/v1.0/invoke/orders/method/orders/7?x=1", content=b"hi")
                 assert reply.json() == {"order": "7", "body": "hi", "query": "x=1",
-                                        "app_token": "app-token"}
+                                        "app_token": "app-token", "caller": "caller"}
                 reply = await http.get("/orders/8", headers={"dapr-app-id": "orders"})
                 assert reply.json()["order"] == "8"
                 reply = await http.get("/v1.0/invoke/orders/method/nowhere")
@@ -104,6 +144,7 @@ async def test_service_invocation_both_ways_and_by_the_sdk(
             status, data = await asyncio.to_thread(with_the_sdk)
             assert status == 200
             assert b'"order":"9"' in data and b'"app_token":"app-token"' in data
+            assert b'"caller":"caller"' in data  # the sidecar's identity, with any client
 
 
 async def test_delivery_answers_redelivery_dead_letters_and_expiry() -> None:
@@ -156,6 +197,12 @@ async def test_delivery_answers_redelivery_dead_letters_and_expiry() -> None:
                 await asyncio.sleep(0.02)
             await pool.aclose()
             assert sidecar.broker.pending("sub", "pubsub", "gone") == 0  # 404: dropped
+            async with httpx.AsyncClient() as http:
+                listed = (await http.get(f"{sidecar.url('sub')}/v1.0/metadata")).json()
+            assert {"pubsubname": "pubsub", "topic": "work", "rules": [{"path": "/work"}],
+                    "deadLetterTopic": "work-dead", "type": "PROGRAMMATIC"
+                    } in listed["subscriptions"]
+            assert listed["appConnectionProperties"]["port"] == int(app_url.rsplit(":", 1)[1])
             assert sidecar.broker.pending("sub", "pubsub", "work") == 0
     assert attempts == {"ok": 1, "flaky": 3, "crash": 2, "poison": 1}  # never "expired"
     assert ("dead", "poison") in seen

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -38,7 +39,7 @@ logger = logging.getLogger("kugel_common.dapr.sidecar")
 
 RUNTIME_VERSION = "1.18.0-kugel"
 _VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-Invoke = Callable[[Request, str, str], Awaitable[Response]]
+Invoke = Callable[[Request, str, str, str], Awaitable[Response]]  # request, caller, callee, path
 _HEALTH_PATHS = ("/v1.0/healthz", "/v1.0/healthz/outbound")
 
 
@@ -61,6 +62,8 @@ class SidecarApp:
     invoke: Invoke | None = None
     namespace: str = ""  # daprd's NAMESPACE: empty in self-hosted mode
     subscriptions: list[Subscription] = field(default_factory=list)
+    app_url: str | None = None  # where the app listens, for appConnectionProperties
+    extended: dict[str, str] = field(default_factory=dict)  # PUT /v1.0/metadata/{key}
     asgi: Starlette = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +79,7 @@ class SidecarApp:
             Route("/v1.0/healthz", self._healthz, methods=["GET"]),
             Route("/v1.0/healthz/outbound", self._healthz, methods=["GET"]),
             Route("/v1.0/metadata", self._metadata, methods=["GET"]),
+            Route("/v1.0/metadata/{key}", self._put_metadata, methods=["PUT"]),
             Route("/v1.0/publish/{pubsub}/{topic:path}", self._publish, methods=both),
             Route("/v1.0-alpha1/publish/bulk/{pubsub}/{topic:path}", self._bulk_publish,
                   methods=both),
@@ -94,26 +98,48 @@ class SidecarApp:
     # -- health and metadata ---------------------------------------------------------------------
 
     async def _healthz(self, request: Request) -> Response:
+        """Always ready. ``?appid=X`` asks whether this sidecar is X's (name resolvers such as
+        Consul check it); only ``/v1.0/healthz`` looks at it, not ``/outbound``."""
+        appid = request.query_params.get("appid")
+        if request.url.path == "/v1.0/healthz" and appid is not None and appid != self.app_id:
+            raise DaprHTTPError(500, "ERR_HEALTH_APPID_NOT_MATCH", "dapr app-id does not match")
         return Response(status_code=204)
 
     async def _metadata(self, request: Request) -> Response:
-        return JSONResponse({
+        """daprd's fields that apply here; Go's ``omitempty`` leaves out the empty ones."""
+        body: dict[str, Any] = {
             "id": self.app_id,
             "runtimeVersion": RUNTIME_VERSION,
+            "extended": {**self.extended, "daprRuntimeVersion": RUNTIME_VERSION},
             "components": [{"name": c.name, "type": c.type, "version": c.version,
                             "capabilities": []}
                            for c in self.components if c.visible_to(self.app_id)],
-            "subscriptions": [{"pubsubname": s.pubsub, "topic": s.topic,
-                               "deadLetterTopic": s.dead_letter_topic or ""}
-                              for s in self.subscriptions],
-        })
+            "subscriptions": [_subscription_metadata(s) for s in self.subscriptions],
+            "appConnectionProperties": self._connection(),
+        }
+        return JSONResponse({name: value for name, value in body.items() if value})
+
+    def _connection(self) -> dict[str, Any]:
+        """daprd's flag defaults: --app-protocol http, --app-max-concurrency -1; the port and
+        address only when there is an app."""
+        properties: dict[str, Any] = {"protocol": "http", "maxConcurrency": -1}
+        if self.app_url:
+            url = urlsplit(self.app_url)
+            properties.update(port=url.port or 80, channelAddress=url.hostname or "")
+        return properties
+
+    async def _put_metadata(self, request: Request) -> Response:
+        """The body, whatever its content type, is the value."""
+        self.extended[request.path_params["key"]] = (await request.body()).decode(
+            "utf-8", "replace")
+        return Response(status_code=204)
 
     # -- service invocation ------------------------------------------------------------------------
 
     async def _invoke(self, request: Request) -> Response:
         if self.invoke is None:
             raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", "service invocation is not set up")
-        return await self.invoke(request, request.path_params["app_id"],
+        return await self.invoke(request, self.app_id, request.path_params["app_id"],
                                  request.path_params["path"])
 
     # -- pub/sub ---------------------------------------------------------------------------------
@@ -152,7 +178,8 @@ class SidecarApp:
         entries = _json(await request.body(), "ERR_PUBSUB_EVENTS_SER")
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "expected a list of entries")
-        ids = [e.get("entryId", e.get("entryID")) for e in entries]
+        entries = [go_fields(entry, _BULK_ENTRY) for entry in entries]
+        ids = [e.get("entryId") for e in entries]
         if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
             raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
         envelopes = []
@@ -184,27 +211,41 @@ class SidecarApp:
 
     def _envelope(self, pubsub: str, topic: str, body: bytes, content_type: str,
                   metadata: dict[str, str], bad_code: str, bad_status: int) -> dict[str, Any]:
-        """The CloudEvent daprd would build around ``body``."""
-        if content_type.startswith("application/cloudevents+json"):
+        """The CloudEvent daprd would build around ``body`` (runtime/pubsub NewCloudEvent and
+        components-contrib's envelope.go). There is no tracing here, so the trace id is ""."""
+        trace_id, trace_state = "", ""
+        if content_type.startswith("application/cloudevents+json"):  # FromCloudEvent
             envelope = _json(body, bad_code, bad_status)
             if not isinstance(envelope, dict):
                 raise DaprHTTPError(bad_status, bad_code, "a CloudEvent must be a JSON object")
+            envelope.setdefault("time", _now())
+            if "traceid" not in envelope:
+                envelope.update(traceid=trace_id, traceparent=trace_id)
+            envelope.setdefault("tracestate", trace_state)
             envelope.update(topic=topic, pubsubname=pubsub)
-        else:
-            envelope = {"datacontenttype": content_type, "topic": topic, "pubsubname": pubsub}
+            for name, value in (("source", "Dapr"), ("type", "com.dapr.event.sent"),
+                                ("specversion", "1.0")):
+                if envelope.get(name) is None:
+                    envelope[name] = value
+        else:  # NewCloudEventsEnvelope, after the cloudevent.* overrides
+            given = {name.removeprefix("cloudevent."): value for name, value in
+                     go_fields(metadata, _OVERRIDES).items() if isinstance(value, str)}
+            trace_id = given.get("traceparent") or given.get("traceid", trace_id)
+            envelope = {
+                "id": given.get("id") or str(uuid.uuid4()), "specversion": "1.0",
+                "datacontenttype": content_type or "text/plain",
+                "source": given.get("source", self.app_id) or "Dapr",
+                "type": given.get("type") or "com.dapr.event.sent",
+                "topic": topic, "pubsubname": pubsub,
+                "traceid": trace_id, "traceparent": trace_id,  # one value, as daprd sets both
+                "tracestate": given.get("tracestate", trace_state), "time": _now(),
+            }
             if "json" in content_type:
                 envelope["data"] = _json(body, bad_code, bad_status)
             else:
                 envelope["data"] = body.decode("utf-8", "replace")
-        defaults = {"id": str(uuid.uuid4()), "specversion": "1.0", "source": self.app_id,
-                    "type": "com.dapr.event.sent",
-                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "traceparent": "", "tracestate": ""}
-        for name, value in defaults.items():
-            envelope.setdefault(name, value)
-        for name in ("id", "type", "source", "subject", "traceparent"):
-            if f"cloudevent.{name}" in metadata:
-                envelope[name] = metadata[f"cloudevent.{name}"]
+            if given.get("subject"):
+                envelope["subject"] = given["subject"]
         ttl = metadata.get("ttlInSeconds", "")
         if re.fullmatch(r"-?[0-9]{1,12}", ttl):  # daprd ignores a value that does not parse
             expires = self.clock() + int(ttl)
@@ -229,10 +270,12 @@ class SidecarApp:
     def _write(self, item: Any, delete: bool = False, failed: str = "ERR_STATE_SAVE") -> Write:
         if not isinstance(item, dict):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "a state item must be an object")
+        item = go_fields(item, _STATE_ITEM)
         etag = item.get("etag")
         if etag is not None and not isinstance(etag, str):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "etag must be a string")
-        options, metadata = item.get("options") or {}, item.get("metadata") or {}
+        options = go_fields(item.get("options") or {}, _OPTIONS)
+        metadata = item.get("metadata") or {}
         content_type = item.get("contentType")
         if not (isinstance(options, dict) and _string_map(metadata)
                 and isinstance(content_type, str | None)):
@@ -288,7 +331,7 @@ class SidecarApp:
         """The stored bytes are spliced in as they are, like daprd's raw message: a value is
         never parsed again, so any value that could be stored can be served back."""
         store = self._store(request)
-        keys = await _listed(request, "keys")
+        keys = await _listed(request, "keys", _BULK_GET)
         items = []
         for key in keys:
             found = store.get(self._key(key))
@@ -302,14 +345,15 @@ class SidecarApp:
 
     async def _transaction(self, request: Request) -> Response:
         store = self._store(request)
-        operations = await _listed(request, "operations")
+        operations = await _listed(request, "operations", _TRANSACTION)
         writes: list[tuple[Write, dict[str, Any]]] = []
         for operation in operations:
+            operation = go_fields(operation, _OPERATION)
             kind = operation.get("operation") if isinstance(operation, dict) else None
             if kind not in ("upsert", "delete"):
                 raise DaprHTTPError(400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
                                     f"operation {kind!r} is not supported")
-            item = operation.get("request")
+            item = go_fields(operation.get("request"), _STATE_ITEM)
             writes.append((self._write(item, kind == "delete", "ERR_STATE_TRANSACTION"), item))
         committed = [write for write, _ in writes]
         outbox = self.outboxes.get(request.path_params["store"])
@@ -340,6 +384,63 @@ class SidecarApp:
                                 f"error while publishing outbox message: {exc}") from exc
 
 
+# The fields of the Go structs daprd decodes request bodies into (json tags, or for a
+# transaction's requests, mapstructure's field names, which match the same way).
+_BULK_ENTRY = ("entryId", "event", "contentType", "metadata")
+_STATE_ITEM = ("key", "value", "etag", "metadata", "options", "contentType")
+_OPTIONS = ("concurrency", "consistency")
+_BULK_GET = ("keys", "parallelism", "metadata")
+_TRANSACTION = ("operations", "metadata")
+_OPERATION = ("operation", "request")
+_GO_FOLD = str.maketrans({"\u212a": "k", "\u017f": "s"})  # Kelvin sign, long s
+
+
+def go_fields(value: Any, fields: tuple[str, ...]) -> Any:
+    """A JSON object as Go's encoding/json reads it into a struct with these ``fields``:
+    each key names the field it equals exactly, else the one it equals case-insensitively
+    (``entryID`` is ``entryId``, ``KEY`` is ``key``); keys that name no field are dropped. Go
+    assigns the keys in order, so of two keys for one field the later one wins.
+
+    Only the struct's own field names fold: the keys of ``metadata`` (a Go map) stay as sent.
+    Anything that is not an object is returned as it is, for the caller to refuse."""
+    if not isinstance(value, dict):
+        return value
+    folded = {name.lower(): name for name in fields}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = key if key in fields else folded.get(key.translate(_GO_FOLD).lower())
+        if name is not None:
+            out[name] = item
+    return out
+
+
+# The metadata keys that override an envelope's fields; mapstructure matches them as Go's JSON
+# decoder matches field names, whatever their case.
+_OVERRIDES = tuple(f"cloudevent.{name}" for name in ("id", "traceid", "tracestate", "source",
+                                                       "type", "traceparent", "subject"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _subscription_metadata(sub: Subscription) -> dict[str, Any]:
+    """One subscription as daprd's metadata lists it: its rules, then the default route as a
+    rule without a match. The rules are rebuilt from the parsed form, which is all kept."""
+    rules = [{"match": f'event.{name} == "{value}"', "path": path}
+             for name, value, path in sub.rules]
+    if sub.default_route:
+        rules.append({"path": sub.default_route})
+    listed: dict[str, Any] = {"pubsubname": sub.pubsub, "topic": sub.topic,
+                              "deadLetterTopic": sub.dead_letter_topic or "",
+                              "type": "PROGRAMMATIC"}
+    if sub.metadata:
+        listed["metadata"] = dict(sub.metadata)
+    if rules:
+        listed["rules"] = rules
+    return listed
+
+
 def _string_map(value: Any) -> bool:
     """Go decodes metadata into map[string]string: anything else is a malformed request."""
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
@@ -355,9 +456,9 @@ def _metadata(request: Request) -> dict[str, str]:
             for name, value in request.query_params.items() if name.startswith("metadata.")}
 
 
-async def _listed(request: Request, name: str) -> list[Any]:
+async def _listed(request: Request, name: str, fields: tuple[str, ...]) -> list[Any]:
     """The list under ``name`` in a JSON object body, e.g. ``{"keys": [...]}``."""
-    body = _json(await request.body(), "ERR_MALFORMED_REQUEST", 400)
+    body = go_fields(_json(await request.body(), "ERR_MALFORMED_REQUEST", 400), fields)
     items = body.get(name) if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}}")

@@ -10,10 +10,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -36,6 +39,8 @@ logger = logging.getLogger("kugel_common.dapr.sidecar")
 _NOT_FORWARDED = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "upgrade",
                             "te", "trailer", "proxy-authorization", "content-length",
                             "dapr-api-token", "dapr-app-id"})
+# daprd stamps who calls whom on every invocation, replacing whatever the caller sent.
+_IDENTITY = frozenset({"dapr-caller-app-id", "dapr-callee-app-id", "dapr-caller-namespace"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,8 @@ class LocalSidecar:
         self.sidecars = {
             spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
                                     self.broker.publish, api_token=api_token, clock=clock,
-                                    invoke=self._invoke, namespace=namespace)
+                                    invoke=self._invoke, namespace=namespace,
+                                    app_url=spec.app_url)
             for spec in apps
         }
         self._sleep, self._namespace = sleep, namespace
@@ -117,8 +123,9 @@ class LocalSidecar:
 
     async def start(self, timeout: float = 10.0) -> None:
         for app_id, sidecar in self.sidecars.items():
-            config = uvicorn.Config(sidecar.asgi, host=self._host, port=self.apps[app_id].port,
-                                    log_level="warning", lifespan="off")
+            config = uvicorn.Config(_with_date(sidecar.asgi), host=self._host,
+                                    port=self.apps[app_id].port, log_level="warning",
+                                    lifespan="off", date_header=False, server_header=False)
             server = self._servers[app_id] = _Server(config)
             self._tasks.append(asyncio.create_task(server.serve(), name=f"sidecar {app_id}"))
         deadline = time.monotonic() + timeout
@@ -216,20 +223,62 @@ class LocalSidecar:
             return verdict_of(None, b"")
         return verdict_of(reply.status_code, reply.content)
 
-    async def _invoke(self, request: Request, app_id: str, path: str) -> Response:
+    async def _invoke(self, request: Request, caller: str, app_id: str, path: str) -> Response:
+        """daprd's ``invokeRemote``: the caller's headers, less its identity headers, plus
+        ``dapr-caller-app-id``, ``dapr-callee-app-id`` and the ``X-Forwarded-*`` ones; the
+        app's status, headers and body come back as they are (compressed stays compressed)."""
         spec = self.apps.get(app_id)
         if spec is None or spec.app_url is None:
             raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"app {app_id} is not reachable")
-        headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_FORWARDED]
+        headers = [(k, v) for k, v in request.headers.items()
+                   if k not in _NOT_FORWARDED and k not in _IDENTITY]
+        if self._namespace:
+            headers.append(("dapr-caller-namespace", self._namespace))
+        headers += [("dapr-caller-app-id", caller), ("dapr-callee-app-id", app_id),
+                    ("x-forwarded-for", self._host),
+                    ("x-forwarded-host", _HOSTNAME),
+                    ("forwarded", f"for={self._host};by={self._host};host={_HOSTNAME}")]
         headers += list(self._app_headers().items())
         url = f"{spec.app_url}/{path.lstrip('/')}"
         if request.url.query:
             url += "?" + request.url.query
+        outgoing = self._http.build_request(request.method, url, headers=headers,
+                                            content=await request.body())
+        if "accept-encoding" not in request.headers:  # httpx's own default, not the caller's
+            del outgoing.headers["accept-encoding"]
         try:
-            upstream = await self._http.request(request.method, url, headers=headers,
-                                                content=await request.body())
+            upstream = await self._http.send(outgoing, stream=True)
+            try:
+                body = b"".join([chunk async for chunk in upstream.aiter_raw()])
+            finally:
+                await upstream.aclose()
         except httpx.TransportError as exc:
             raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"{app_id}: {exc!r}") from exc
-        kept = {k: v for k, v in upstream.headers.items()
-                if k not in _NOT_FORWARDED and k != "content-encoding"}
-        return Response(upstream.content, upstream.status_code, headers=kept)
+        response = Response(body, upstream.status_code)
+        response.raw_headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in upstream.headers.multi_items() if k not in _NOT_FORWARDED
+        ] + [(b"content-length", str(len(body)).encode())]
+        return response
+
+
+_HOSTNAME = socket.gethostname()
+
+
+def _with_date(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Go's net/http adds ``Date`` to a response only when the handler set none, so a proxied
+    app's own ``Date`` is the only one; uvicorn would add a second (its ``date_header`` is off
+    and this takes its place)."""
+
+    async def dated(scope: Any, receive: Any, send: Any) -> None:
+        async def send_dated(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"date" for name, _ in headers):
+                    headers.append((b"date", formatdate(usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, send_dated)
+
+    return dated

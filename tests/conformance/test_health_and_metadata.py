@@ -1,0 +1,43 @@
+"""The health and metadata rows of shared/dapr-http-api.md."""
+
+from __future__ import annotations
+
+from .harness import Sidecar
+
+
+async def test_healthz_checks_the_app_id_it_is_asked_about(sidecar: Sidecar) -> None:
+    await sidecar.expect("GET", "/v1.0/healthz", 204, params={"appid": "app-a"})
+    await sidecar.expect("GET", "/v1.0/healthz", 500, "ERR_HEALTH_APPID_NOT_MATCH",
+                         params={"appid": "app-b"})
+    await sidecar.expect("GET", "/v1.0/healthz", 500, "ERR_HEALTH_APPID_NOT_MATCH",
+                         params={"appid": ""})
+    # without the token too: health is exempt, the app id check is not skipped
+    answer = await sidecar.client.get("/v1.0/healthz", params={"appid": "app-b"})
+    assert (answer.status_code, answer.json()["errorCode"]) == (
+        500, "ERR_HEALTH_APPID_NOT_MATCH")
+    await sidecar.expect("GET", "/v1.0/healthz/outbound", 204, params={"appid": "app-b"})
+
+
+async def test_put_metadata_shows_in_extended(sidecar: Sidecar) -> None:
+    key = sidecar.key("owner")
+    answer = await sidecar.expect("PUT", f"/v1.0/metadata/{key}", 204, content=b"team a",
+                                  headers={"content-type": "text/plain"})
+    assert answer.content == b""
+    await sidecar.expect("PUT", f"/v1.0/metadata/{key}", 204, content=b'{"not": "parsed"}',
+                         headers={"content-type": "application/json"})
+    extended = (await sidecar.expect("GET", "/v1.0/metadata", 200)).json()["extended"]
+    assert extended[key] == '{"not": "parsed"}'  # the last value, as text
+    assert isinstance(extended["daprRuntimeVersion"], str)
+    answer = await sidecar.client.put(f"/v1.0/metadata/{key}", content=b"x")
+    assert answer.status_code == 401  # not exempt from the API token
+
+
+async def test_metadata_fields(sidecar: Sidecar) -> None:
+    metadata = (await sidecar.expect("GET", "/v1.0/metadata", 200)).json()
+    assert metadata["id"] == "app-a"
+    assert isinstance(metadata["runtimeVersion"], str)
+    assert isinstance(metadata["extended"], dict)
+    for component in metadata["components"]:
+        assert set(component) == {"name", "type", "version", "capabilities"}
+    connection = metadata["appConnectionProperties"]
+    assert (connection["protocol"], connection["maxConcurrency"]) == ("http", -1)

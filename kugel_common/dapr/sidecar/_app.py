@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -80,14 +81,17 @@ class SidecarApp:
             Route("/v1.0/healthz/outbound", self._healthz, methods=["GET"]),
             Route("/v1.0/metadata", self._metadata, methods=["GET"]),
             Route("/v1.0/metadata/{key}", self._put_metadata, methods=["PUT"]),
+            # daprd serves bulk publish on both paths; the stable one shadows a pub/sub named
+            # "bulk" for single publishes, as in daprd, so it comes first.
+            Route("/v1.0/publish/bulk/{pubsub}/{topic:path}", self._bulk_publish, methods=both),
             Route("/v1.0/publish/{pubsub}/{topic:path}", self._publish, methods=both),
             Route("/v1.0-alpha1/publish/bulk/{pubsub}/{topic:path}", self._bulk_publish,
                   methods=both),
             Route("/v1.0/state/{store}", self._save, methods=both),
             Route("/v1.0/state/{store}/bulk", self._bulk_get, methods=both),
             Route("/v1.0/state/{store}/transaction", self._transaction, methods=both),
-            Route("/v1.0/state/{store}/{key:path}", self._get, methods=["GET"]),
-            Route("/v1.0/state/{store}/{key:path}", self._delete, methods=["DELETE"]),
+            Route("/v1.0/state/{store}/{key:any}", self._get, methods=["GET"]),
+            Route("/v1.0/state/{store}/{key:any}", self._delete, methods=["DELETE"]),
             Route("/v1.0/invoke/{app_id}/method/{path:path}", self._invoke, methods=_VERBS),
         ])
         self.asgi.add_middleware(_Ingress, token=self.api_token)
@@ -323,6 +327,8 @@ class SidecarApp:
         item = {"key": request.path_params["key"], "etag": request.headers.get("if-match")}
         try:
             store.apply([self._write(item, delete=True)])
+        except InvalidEtag as exc:  # state.redis: ETagInvalid, which daprd answers with 400
+            raise DaprHTTPError(400, "ERR_STATE_DELETE", str(exc)) from exc
         except WriteRefused as exc:
             raise DaprHTTPError(409, "ERR_STATE_DELETE", f"etag mismatch for {exc}") from exc
         return Response(status_code=204)
@@ -395,6 +401,22 @@ _OPERATION = ("operation", "request")
 _GO_FOLD = str.maketrans({"\u212a": "k", "\u017f": "s"})  # Kelvin sign, long s
 
 
+class _AnyText(Convertor[str]):
+    """A path parameter that takes anything, newlines and slashes included: a state key is
+    any string to daprd, and Starlette's ``path`` (``.*``) stops at a newline."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("any", _AnyText())
+
+
 def go_fields(value: Any, fields: tuple[str, ...]) -> Any:
     """A JSON object as Go's encoding/json reads it into a struct with these ``fields``:
     each key names the field it equals exactly, else the one it equals case-insensitively
@@ -457,9 +479,12 @@ def _metadata(request: Request) -> dict[str, str]:
 
 
 async def _listed(request: Request, name: str, fields: tuple[str, ...]) -> list[Any]:
-    """The list under ``name`` in a JSON object body, e.g. ``{"keys": [...]}``."""
+    """The list under ``name`` in a JSON object body, e.g. ``{"keys": [...]}``; ``{}`` is an
+    empty list, as Go decodes a missing field to its zero value."""
     body = go_fields(_json(await request.body(), "ERR_MALFORMED_REQUEST", 400), fields)
-    items = body.get(name) if isinstance(body, dict) else None
+    items = (body.get(name) if isinstance(body, dict) else ())
+    if items is None:  # {} or {"keys": null}
+        items = []
     if not isinstance(items, list):
         raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}}")
     return items

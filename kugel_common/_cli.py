@@ -1,19 +1,206 @@
-"""The ``kugel`` command. ``kugel sidecar`` needs the local sidecar, an extra: without it the
-command says which extra to install instead of printing a traceback."""
+"""The ``kugel`` command. ``kugel sidecar`` runs the local Dapr sidecar for one or more apps;
+``kugel outbox`` lets an operator inspect an outbox file and requeue or drop parked events."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .dapr import OutboxStatus, SqliteOutboxStore
+from .dapr._outbox_salvage import salvage_outbox
+from .errors import OutboxError
+
+if TYPE_CHECKING:  # the sidecar is an extra: imported by the command that runs it
+    from .dapr.sidecar import LocalSidecar
 
 __all__ = ["main"]
 
+App = tuple[str, int, "str | None"]
+
+
+def _app(value: str) -> App:
+    """``cart:3503:http://127.0.0.1:8003`` -> app id, sidecar port, app URL (optional)."""
+    app_id, _, rest = value.partition(":")
+    port, _, url = rest.partition(":")
+    if not app_id or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected APP_ID:SIDECAR_PORT[:APP_URL], got {value!r}")
+    return app_id, int(port), url or None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kugel")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sidecar = commands.add_parser(
+        "sidecar", help="run the local Dapr sidecar (daprd's HTTP API) for one or more apps",
+        description="Serves daprd's HTTP API for each app on its own port, with shared "
+                    "brokers and state stores. DAPR_API_TOKEN and APP_API_TOKEN are read "
+                    "from the environment, as daprd reads them. SIGUSR1 takes the message "
+                    "broker down (publishes get 500 ERR_PUBSUB_PUBLISH_MESSAGE) and SIGUSR2 "
+                    "brings it back.")
+    sidecar.add_argument("--app", action="append", type=_app, default=[],
+                         metavar="APP_ID:SIDECAR_PORT[:APP_URL]",
+                         help="an app to serve; repeat for several")
+    sidecar.add_argument("--app-id", help="daprd-style single app: its id")
+    sidecar.add_argument("--app-port", type=int, help="daprd-style: the app's port on 127.0.0.1")
+    sidecar.add_argument("--dapr-http-port", type=int, default=3500,
+                         help="daprd-style: the sidecar's port (default 3500)")
+    sidecar.add_argument("--resources-path", action="append", type=Path, default=[],
+                         help="folder of component YAML files (default dapr/components)")
+    sidecar.add_argument("--data-dir", type=Path, default=Path(".kugel/sidecar"),
+                         help="where state and undelivered events are kept")
+    sidecar.add_argument("--in-memory", action="store_true",
+                         help="keep nothing on disk (state and events die with the process)")
+    sidecar.add_argument("--log-level", default="info")
+
+    outbox = commands.add_parser(
+        "outbox", help="inspect an outbox file; requeue or drop parked events",
+        description="Works on the file while the service runs: its relay sends a requeued "
+                    "event within a second. stats and list only read the file. Exit codes: "
+                    "0 done; 1 nothing matched (requeue ID, drop) or salvage lost events; "
+                    "2 the file cannot be used (missing, not an outbox, in use, read-only).")
+    outbox.add_argument("--file", type=Path, required=True, help="the outbox's SQLite file "
+                        "(KUGEL_OUTBOX_PATH of the service)")
+    actions = outbox.add_subparsers(dest="action", required=True)
+    actions.add_parser("stats", help="events per status, and the oldest waiting one's age")
+    listing = actions.add_parser("list", help="parked events (or --status), oldest first")
+    listing.add_argument("--status", choices=[s.value for s in OutboxStatus], default="parked",
+                         help="which events to list (default: parked)")
+    listing.add_argument("--limit", type=int, default=100)
+    requeue = actions.add_parser("requeue", help="parked events back to pending")
+    which = requeue.add_mutually_exclusive_group(required=True)
+    which.add_argument("event_id", nargs="?")
+    which.add_argument("--all", action="store_true", help="every parked event")
+    drop = actions.add_parser("drop", help="forget a parked event for good")
+    drop.add_argument("event_id")
+    actions.add_parser("salvage", help="rewrite a damaged file from its readable events "
+                       "(stop the service first)")
+    return parser
+
+
+def _apps(args: argparse.Namespace) -> list[App]:
+    apps: list[App] = list(args.app)
+    if args.app_id:
+        url = f"http://127.0.0.1:{args.app_port}" if args.app_port else None
+        apps.append((args.app_id, args.dapr_http_port, url))
+    return apps
+
+
+async def _serve(sidecar: LocalSidecar) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    # SIGUSR1 takes the message broker down and SIGUSR2 brings it back, state staying up.
+    for sig, available in ((signal.SIGUSR1, False), (signal.SIGUSR2, True)):
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(sig, sidecar.broker.set_available, available)
+    async with sidecar:
+        for app_id, spec in sidecar.apps.items():
+            target = f" -> app {spec.app_url}" if spec.app_url else ""
+            print(f"sidecar for {app_id}: DAPR_HTTP_ENDPOINT={sidecar.url(app_id)}{target}",
+                  flush=True)
+        await stop.wait()
+    print("sidecar stopped", flush=True)
+
+
+def _salvage(path: Path) -> int:
+    saved = salvage_outbox(path)
+    if saved.damaged_copy is None:
+        print(f"{path} is healthy ({saved.kept} events, every one readable): nothing to do, "
+              "the file is unchanged")
+        return 0
+    print(f"kept {saved.kept} events; the damaged file is now {saved.damaged_copy}")
+    if not saved.unreadable:
+        print("nothing was lost")
+        return 0
+    what = ("unreadable" if saved.proven
+            else "possibly lost (the damage hides how many rows there were)")
+    print(f"{what}: {len(saved.unreadable)} rows, seq {saved.unreadable[0]} to "
+          f"{saved.unreadable[-1]}, recorded after event {saved.before or '-'} and before "
+          f"event {saved.after or '-'}; re-drive the events of that window from their source")
+    if saved.lost_ids:
+        print(f"lost events not yet delivered: {' '.join(saved.lost_ids)}")
+    return 1
+
+
+async def _outbox(args: argparse.Namespace) -> int:
+    store = SqliteOutboxStore(args.file, read_only=args.action in ("stats", "list"))
+    try:
+        if args.action == "stats":
+            for status, count in (await store.counts()).items():
+                print(f"{status.value:<10} {count}")
+            oldest = await store.oldest_waiting()
+            age = "-" if oldest is None else f"{max(0.0, time.time() - oldest):.1f} s"
+            print(f"oldest waiting: {age}")
+            return 0
+        if args.action == "list":
+            for record in await store.records(OutboxStatus(args.status), args.limit):
+                print(f"{record.event_id}  {record.pubsub}/{record.topic}  "
+                      f"attempts={record.attempts}  {record.last_error or ''}".rstrip())
+            return 0
+        if args.action == "requeue":
+            count = await store.requeue(None if args.all else args.event_id)
+            if args.all:  # "nothing parked any more" holds either way
+                print(f"requeued {count}" if count else "nothing to requeue")
+                return 0
+            print(f"requeued {count}" if count else f"no parked event {args.event_id}")
+            return 0 if count else 1
+        dropped = await store.drop(args.event_id)
+        print("dropped" if dropped else f"no parked event {args.event_id}")
+        return 0 if dropped else 1
+    finally:
+        store.close()
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "outbox":
+        if not args.file.is_file():
+            why = "is a directory" if args.file.is_dir() else "no such file"
+            print(f"kugel outbox: {why}: {args.file}", file=sys.stderr)
+            return 2
+        try:
+            if args.action == "salvage":
+                return _salvage(args.file)
+            return asyncio.run(_outbox(args))
+        except OutboxError as exc:
+            print(f"kugel outbox: {exc}", file=sys.stderr)
+            return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    apps = _apps(args)
+    if not apps:
+        print("kugel sidecar: give --app APP_ID:PORT[:APP_URL] or --app-id", file=sys.stderr)
+        return 2
+    paths = args.resources_path or [Path("dapr/components")]
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        print(f"kugel sidecar: no such resources folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from .dapr.sidecar import AppSpec, LocalSidecar, load_components
+
+    sidecar = LocalSidecar([AppSpec(*app) for app in apps], load_components(paths),
+                           data_dir=None if args.in_memory else args.data_dir,
+                           api_token=os.environ.get("DAPR_API_TOKEN"),
+                           app_api_token=os.environ.get("APP_API_TOKEN"))
+    asyncio.run(_serve(sidecar))
+    return 0
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ._commands import run
-
+    """``kugel sidecar`` needs the sidecar extra: without it, say which extra to install
+    instead of printing a traceback."""
     try:
-        return run(argv)
+        return _run(argv)
     except ModuleNotFoundError as exc:
         if not str(exc).startswith("kugel_common."):
             raise

@@ -57,7 +57,7 @@ class HttpClientHelper:
 
     async def _resolved(self, timeout: float | None = None) -> ServiceChannel:
         """The service's channel; a first lookup waits at most the call's deadline (a bad
-        ``timeout`` is refused by ``_call`` right after, so it falls back to the default)."""
+        ``timeout`` is refused by ``_send`` right after, so it falls back to the default)."""
         if self._channel is None:
             usable = timeout is not None and math.isfinite(timeout) and timeout > 0
             self._channel = await self._channels.channel(
@@ -77,10 +77,8 @@ class HttpClientHelper:
     ) -> None:
         """Leaving the context closes nothing: the pool outlives it and is reused."""
 
-    def _call(
+    async def _send(
         self,
-        channel: ServiceChannel,
-        started: float,
         method: str,
         endpoint: str,
         *,
@@ -94,7 +92,11 @@ class HttpClientHelper:
         idempotent: bool,
         stream: bool,
         caller_fault: Callable[[httpx.Response], bool] | None = None,
-    ) -> Call:
+    ) -> httpx.Response:
+        """Build the call and send it on the service's channel. The deadline starts before a
+        first call's lookup, so the lookup counts against it."""
+        started = self._channels.clock.now()
+        channel = await self._resolved(timeout)
         if not _METHOD.fullmatch(method):
             raise self._invalid(method, f"{method!r} is not an HTTP method")
         if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
@@ -107,7 +109,7 @@ class HttpClientHelper:
                 merged.update(headers)
             except (TypeError, UnicodeEncodeError) as exc:  # an int, or "€" (not latin-1)
                 raise self._invalid(method, f"headers must be latin-1 strings: {exc}") from exc
-        return Call(
+        return await channel.send(Call(
             method=method.upper(),
             endpoint=fill_path(endpoint, path_params) if path_params else endpoint,
             template=endpoint,
@@ -121,7 +123,7 @@ class HttpClientHelper:
             stream=stream,
             idempotent=idempotent,
             caller_fault=caller_fault,
-        )
+        ))
 
     def _invalid(self, method: str, reason: str) -> InvalidRequestError:
         return InvalidRequestError(f"{self.service}: {reason}", service=self.service,
@@ -151,13 +153,10 @@ class HttpClientHelper:
         ``caller_fault`` tells a 5xx that reports the request's own fault (a protocol's error
         code) from a sick server, so that it does not count against the breaker.
         """
-        started = self._channels.clock.now()  # a first call's lookup counts against its deadline
-        channel = await self._resolved(timeout)
-        call = self._call(channel, started, method, endpoint, params=params, json=json, data=data,
-                          content=content, headers=headers, timeout=timeout,
-                          path_params=path_params, idempotent=idempotent, stream=False,
-                          caller_fault=caller_fault)
-        return await channel.send(call)
+        return await self._send(method, endpoint, params=params, json=json, data=data,
+                                content=content, headers=headers, timeout=timeout,
+                                path_params=path_params, idempotent=idempotent, stream=False,
+                                caller_fault=caller_fault)
 
     @asynccontextmanager
     async def stream(
@@ -178,12 +177,9 @@ class HttpClientHelper:
 
         Retries and the deadline cover the call up to the response headers.
         """
-        started = self._channels.clock.now()  # a first call's lookup counts against its deadline
-        channel = await self._resolved(timeout)
-        call = self._call(channel, started, method, endpoint, params=params, json=json, data=data,
-                          content=content, headers=headers, timeout=timeout,
-                          path_params=path_params, idempotent=idempotent, stream=True)
-        response = await channel.send(call)
+        response = await self._send(method, endpoint, params=params, json=json, data=data,
+                                    content=content, headers=headers, timeout=timeout,
+                                    path_params=path_params, idempotent=idempotent, stream=True)
         try:
             yield response
         finally:

@@ -13,7 +13,7 @@ or one event loop each reach only their own upstreams.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -74,13 +74,12 @@ class _CurrentPool:
     """Makes the container's pool the current one for every request, and for the lifespan (so
     for the tasks it starts, such as the outbox relay)."""
 
-    def __init__(self, app: ASGIApp, pool: Any) -> None:
+    def __init__(self, app: ASGIApp, pool: Callable[[], ServiceClientPool]) -> None:
         self.app = app
-        self.pool: Any = pool  # the provider: a test may override it after create_app
+        self.pool = pool  # the provider: a test may override it after create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pool: ServiceClientPool = self.pool()
-        with use_pool(pool):
+        with use_pool(self.pool()):
             await self.app(scope, receive, send)
 
 

@@ -87,6 +87,16 @@ async def test_a_failed_start_closes_the_stores_it_opened(redis: RedisServer) ->
     await client.aclose()
 
 
+async def test_local_sidecar_that_cannot_start_closes_what_it_opened() -> None:
+    sidecar = LocalSidecar([AppSpec("cart")], [state_redis(closed_port())],
+                           state_backend=StateBackend.REDIS)
+    with pytest.raises(RedisUnreachable):
+        await sidecar.__aenter__()
+    assert sidecar.stores == {}
+    with pytest.raises(RuntimeError):  # its HTTP client is closed
+        await sidecar._http.get("http://127.0.0.1:1/")
+
+
 async def test_local_sidecar_on_redis_writes_what_daprd_reads(redis: RedisServer) -> None:
     components = [state_redis(redis.host), Component("pubsub", "pubsub.redis")]
     async with LocalSidecar([AppSpec("cart")], components, state_backend="redis") as sidecar, \

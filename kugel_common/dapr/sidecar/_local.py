@@ -121,7 +121,11 @@ class LocalSidecar:
         return f"http://{self._host}:{self.ports[app_id]}"
 
     async def __aenter__(self) -> LocalSidecar:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:  # e.g. RedisUnreachable: close what __init__ opened
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -107,7 +107,7 @@ async def test_bulk_get_transaction_and_ttl(sidecar: Sidecar) -> None:
     await sidecar.expect("POST", f"{url}/transaction", 400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
                          json={"operations": [{"operation": "merge", "request": {"key": c}}]})
 
-    sidecar.clock.advance(10)  # the rest needs the local sidecar's clock
+    await sidecar.advance(10)  # the rest needs the local sidecar
     await sidecar.expect("GET", f"{url}/{t}", 204)  # expired
 
 

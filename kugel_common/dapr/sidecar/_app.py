@@ -32,7 +32,7 @@ from ._components import Component
 from ._delivery import Subscription
 from ._events import BrokerUnavailable, Published
 from ._outbox import OutboxConfig, outbox_intents
-from ._state import InvalidEtag, StateStore, Write, WriteRefused
+from ._state import InvalidEtag, Store, Write, WriteRefused
 
 __all__ = ["DaprHTTPError", "SidecarApp"]
 
@@ -56,7 +56,7 @@ class SidecarApp:
 
     app_id: str
     components: Sequence[Component]
-    stores: dict[str, StateStore]
+    stores: dict[str, Store]
     on_publish: Callable[[Published], object]
     api_token: str | None = None
     clock: Callable[[], float] = time.time
@@ -258,7 +258,7 @@ class SidecarApp:
 
     # -- state -----------------------------------------------------------------------------------
 
-    def _store(self, request: Request) -> StateStore:
+    def _store(self, request: Request) -> Store:
         if not self._state_names:
             raise DaprHTTPError(500, "ERR_STATE_STORE_NOT_CONFIGURED", "no state store")
         name = request.path_params["store"]
@@ -306,7 +306,7 @@ class SidecarApp:
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "expected a list of state items")
         writes = [self._write(item) for item in items]
         try:
-            store.apply(writes)
+            await store.apply(writes)
         except InvalidEtag as exc:
             raise DaprHTTPError(400, "ERR_STATE_SAVE", str(exc)) from exc
         except WriteRefused as exc:
@@ -316,7 +316,7 @@ class SidecarApp:
         return Response(status_code=204)
 
     async def _get(self, request: Request) -> Response:
-        found = self._store(request).get(self._key(request.path_params["key"]))
+        found = await self._store(request).get(self._key(request.path_params["key"]))
         if found is None:
             return Response(status_code=204)
         value, etag = found
@@ -326,9 +326,7 @@ class SidecarApp:
         store = self._store(request)
         item = {"key": request.path_params["key"], "etag": request.headers.get("if-match")}
         try:
-            store.apply([self._write(item, delete=True)])
-        except InvalidEtag as exc:  # state.redis: ETagInvalid, which daprd answers with 400
-            raise DaprHTTPError(400, "ERR_STATE_DELETE", str(exc)) from exc
+            await store.apply([self._write(item, delete=True)])
         except WriteRefused as exc:
             raise DaprHTTPError(409, "ERR_STATE_DELETE", f"etag mismatch for {exc}") from exc
         return Response(status_code=204)
@@ -340,7 +338,7 @@ class SidecarApp:
         keys = await _listed(request, "keys", _BULK_GET)
         items = []
         for key in keys:
-            found = store.get(self._key(key))
+            found = await store.get(self._key(key))
             named = json.dumps(key)
             if found is None:
                 items.append(b'{"key":%s}' % named.encode())
@@ -372,7 +370,7 @@ class SidecarApp:
                 self._publish_intent(intent.published)
             committed += [intent.marker for intent in intents]
         try:
-            store.apply(committed, transaction=True)
+            await store.apply(committed, transaction=True)
         except (WriteRefused, InvalidEtag) as exc:
             raise DaprHTTPError(500, "ERR_STATE_TRANSACTION", f"refused: {exc}") from exc
         return Response(status_code=204)

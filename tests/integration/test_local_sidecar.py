@@ -186,8 +186,9 @@ async def test_delivery_answers_redelivery_dead_letters_and_expiry() -> None:
         async with LocalSidecar(specs, COMPONENTS, redelivery_initial=0.0) as sidecar:
             pool = ServiceClientPool()
             dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("pub"), environ={})
+            # a negative Go duration is a TTL of 0 (a negative number of seconds is ignored)
             await dapr.publish_event("pubsub", "work", {"kind": "expired"},
-                                     metadata={"ttlInSeconds": "-1"})
+                                     metadata={"ttlInSeconds": "-1s"})
             for kind in ("ok", "flaky", "crash", "poison"):
                 await dapr.publish_event("pubsub", "work", {"kind": kind})
             await dapr.publish_event("pubsub", "gone", {"kind": "nobody"})

@@ -74,6 +74,30 @@ async def test_bulk_get_takes_query_and_body_metadata(sidecar: Sidecar) -> None:
     assert got.json()[0]["data"] == 1
 
 
+async def test_a_ttl_of_minus_one_persists_the_key(sidecar: Sidecar) -> None:
+    """state.redis runs PERSIST for a TTL of 0 or less; a save without a TTL keeps the one the
+    key has (HSET leaves an EXPIRE in place)."""
+    kept, persisted = sidecar.key("ttl-kept"), sidecar.key("ttl-persisted")
+    await sidecar.expect("POST", STATE, 204, params={"metadata.ttlInSeconds": "10"},
+                         json=[{"key": kept, "value": 1}, {"key": persisted, "value": 1}])
+    await sidecar.expect("POST", STATE, 204, json=[
+        {"key": kept, "value": 2},
+        {"key": persisted, "value": 2, "metadata": {"ttlInSeconds": "-1"}}])
+    sidecar.clock.advance(10)
+    await sidecar.expect("GET", f"{STATE}/{kept}", 204)
+    assert (await sidecar.expect("GET", f"{STATE}/{persisted}", 200)).json() == 2
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/a||b", None), ("DELETE", "/a||b", None), ("POST", "/bulk", {"keys": ["a||b"]}),
+    ("POST", "/transaction", {"operations": [{"operation": "delete",
+                                              "request": {"key": "a||b"}}]}),
+])
+async def test_a_key_with_the_separator_is_refused_by_every_call(
+        sidecar: Sidecar, method: str, path: str, body: Any) -> None:
+    await sidecar.expect(method, f"{STATE}{path}", 400, "ERR_MALFORMED_REQUEST", json=body)
+
+
 async def test_transactions_accept_put(sidecar: Sidecar) -> None:
     k = sidecar.key("tx-put")
     await sidecar.expect("PUT", f"{STATE}/transaction", 204, json={

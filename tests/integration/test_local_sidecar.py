@@ -120,6 +120,8 @@ async def test_service_invocation_both_ways_and_by_the_sdk(
                                         "app_token": "app-token", "caller": "caller"}
                 reply = await http.get("/orders/8", headers={"dapr-app-id": "orders"})
                 assert reply.json()["order"] == "8"
+                reply = await http.get("/orders/a+b", headers={"dapr-app-id": "orders"})
+                assert reply.json()["order"] == "a+b"  # the app's path: no query unescaping
                 reply = await http.get("/v1.0/invoke/orders/method/nowhere")
                 assert reply.status_code == 404  # the app's status comes back unchanged
                 unknown = await http.get("/v1.0/invoke/ghost/method/x")

@@ -562,16 +562,16 @@ class _Ingress:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        scope = _routed(scope)
+        routed = _routed(scope)
         headers = dict(scope["headers"])
-        exempt = scope["path"] in _HEALTH_PATHS and scope["method"] == "GET"
+        exempt = routed["path"] in _HEALTH_PATHS and scope["method"] == "GET"
         if self._token and not exempt:
             sent = headers.get(b"dapr-api-token")
             if sent is None or not hmac.compare_digest(sent, self._token):
                 await PlainTextResponse("invalid api token", 401)(scope, receive, send)
                 return
         target = headers.get(b"dapr-app-id")
-        if target and not scope["path"].startswith("/v1.0"):
+        if target and not routed["path"].startswith("/v1.0"):  # the app's path, as sent
             path = f"/v1.0/invoke/{target.decode('latin-1')}/method{scope['path']}"
-            scope = {**scope, "path": path, "raw_path": path.encode()}
-        await self._app(scope, receive, send)
+            routed = {**scope, "path": path, "raw_path": path.encode()}
+        await self._app(routed, receive, send)

@@ -176,8 +176,9 @@ class LocalSidecar:
         scan_delay, max_elapsed = self._outbox_timing
 
         def publish(event: Published) -> None:
-            if not sidecar.can_use_pubsub(event.pubsub):
-                raise BrokerUnavailable(f"pubsub {event.pubsub} not found")
+            if not sidecar.may_publish(event.pubsub, event.topic):
+                raise BrokerUnavailable(f"pubsub {event.pubsub} has no topic {event.topic} "
+                                        "for this app")
             self.broker.publish(event)
 
         for config in sidecar.outboxes.values():
@@ -211,9 +212,9 @@ class LocalSidecar:
             return
         sidecar = self.sidecars[spec.app_id]
         for subscription in subscriptions:
-            if not sidecar.can_use_pubsub(subscription.pubsub):
-                logger.error("%s subscribes to %s, which is not loaded for it",
-                             spec.app_id, subscription.pubsub)
+            if not sidecar.may_subscribe(subscription.pubsub, subscription.topic):
+                logger.error("%s subscribes to %s/%s, which is not loaded or not allowed for "
+                             "it", spec.app_id, subscription.pubsub, subscription.topic)
                 continue
             sidecar.subscriptions.append(subscription)
             self.broker.attach(spec.app_id, subscription, self._deliver)

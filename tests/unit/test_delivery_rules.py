@@ -34,22 +34,37 @@ def test_parse_subscriptions_and_routing() -> None:
     subs = parse_subscriptions([
         {"pubsubname": "p", "topic": "a", "route": "on-a", "deadLetterTopic": "a-dead"},
         {"pubsubname": "p", "topic": "b", "metadata": {"rawPayload": "true"},
-         "routes": {"rules": [{"match": 'event.type == "refund"', "path": "/refunds"}],
+         "routes": {"rules": [{"match": 'event.type == "refund"', "path": "refunds"}],
                     "default": "/sales"}},
     ])
-    assert subs[0].route_for({}) == "/on-a"
+    assert subs[0].route_for({}) == "/on-a"  # a path without a leading / gets one
     assert subs[0].dead_letter_topic == "a-dead"
     assert subs[1].route_for({"type": "refund"}) == "/refunds"
     assert subs[1].route_for({"type": "sale"}) == "/sales"
     assert subs[1].metadata == {"rawPayload": "true"}
+    with pytest.raises(ValueError):  # CEL: no such key
+        subs[1].route_for({"id": "1"})
+
+
+def test_a_route_less_subscription_is_dropped_and_the_others_apply(
+        caplog: pytest.LogCaptureFixture) -> None:
+    subs = parse_subscriptions([
+        {"pubsubname": "p", "topic": "nowhere"},
+        {"pubsubname": "p", "topic": "t", "route": "/old", "routes": {"default": "new"}},
+        {"pubsubname": "p", "topic": "rules-only",
+         "routes": {"rules": [{"match": 'event.type == "x"', "path": "/x"}]}},
+    ])
+    assert [s.topic for s in subs] == ["t", "rules-only"]
+    assert subs[0].default_route == "/new"  # routes.default wins over route
+    assert subs[1].route_for({"type": "y"}) is None  # no rule matches: dropped
+    assert "nowhere" in caplog.text
 
 
 @pytest.mark.parametrize(
     "answer",
     [
         {"pubsubname": "p"},
-        [{"pubsubname": "p"}],
-        [{"pubsubname": "p", "topic": "t"}],
+        ["p"],
         [{"pubsubname": "p", "topic": "t",
           "routes": {"rules": [{"match": "event.data.total > 5", "path": "/x"}]}}],
     ],

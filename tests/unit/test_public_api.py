@@ -55,7 +55,8 @@ PUBLIC = {
         "StateOperation", "Subscriber",
     ],
     "kugel_common.dapr.sidecar": [
-        "AppSpec", "Component", "ComponentError", "LocalSidecar", "SidecarApp", "load_components",
+        "AppSpec", "Component", "ComponentError", "LocalSidecar", "ResiliencyError",
+        "SidecarApp", "load_components", "load_resiliency", "load_subscriptions",
     ],
     "kugel_common.container": [
         "KugelContainer",

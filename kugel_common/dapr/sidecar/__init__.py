@@ -10,13 +10,18 @@ require("kugel_common.dapr.sidecar", "sidecar", "fastapi", "uvicorn", "yaml")
 
 from ._app import SidecarApp
 from ._components import Component, ComponentError, load_components
+from ._declared import load_subscriptions
 from ._local import AppSpec, LocalSidecar
+from ._resiliency import ResiliencyError, load_resiliency
 
 __all__ = [
     "AppSpec",
     "Component",
     "ComponentError",
     "LocalSidecar",
+    "ResiliencyError",
     "SidecarApp",
     "load_components",
+    "load_resiliency",
+    "load_subscriptions",
 ]

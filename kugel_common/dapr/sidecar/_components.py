@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["Component", "ComponentError", "load_components"]
+__all__ = ["Component", "ComponentError", "load_components", "resource_documents"]
 
 
 class ComponentError(ValueError):
@@ -48,15 +48,21 @@ class Component:
             raise ComponentError(f"{source}: not a valid Dapr component ({exc!r})") from exc
 
 
-def load_components(paths: Iterable[Path]) -> list[Component]:
-    """Every ``kind: Component`` in the YAML files of the given folders (other kinds, such as
-    Resiliency or Configuration, are skipped, as daprd's resources path allows them)."""
-    components: list[Component] = []
+def resource_documents(paths: Iterable[Path], kind: str) -> Iterator[tuple[str, int, Any]]:
+    """``(file, position in the file, document)`` for each document of ``kind`` in the YAML
+    files of the given folders, in daprd's order: folder by folder, files sorted by name."""
     for folder in paths:
         for file in sorted(folder.glob("*.y*ml")):
-            for document in yaml.safe_load_all(file.read_text()):
-                if isinstance(document, dict) and document.get("kind") == "Component":
-                    components.append(Component.from_document(document, str(file)))
+            for index, document in enumerate(yaml.safe_load_all(file.read_text())):
+                if isinstance(document, dict) and document.get("kind") == kind:
+                    yield str(file), index, document
+
+
+def load_components(paths: Iterable[Path]) -> list[Component]:
+    """Every ``kind: Component`` in the YAML files of the given folders (other kinds, such as
+    Resiliency or Configuration, are read by their own loaders, or skipped as daprd allows)."""
+    components = [Component.from_document(document, file)
+                  for file, _, document in resource_documents(paths, "Component")]
     names = [c.name for c in components]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:

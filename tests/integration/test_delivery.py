@@ -291,3 +291,32 @@ async def test_deliveries_overlap_up_to_concurrency(running: Callable[..., Any])
     await until(lambda: len(order) == 12)
     assert most == 4  # at most `concurrency` in flight, and they did overlap
     assert order[-1] == 0 and order != sorted(order)  # the first event finished last
+
+
+async def test_invocation_follows_the_callers_app_policy(running: Callable[..., Any]) -> None:
+    """targets.apps.<callee>: an answer outside 200-399 is retried; when the retries are
+    spent, the caller gets the app's last answer as it was."""
+    calls: Counter[str] = Counter()
+    app = FastAPI()
+
+    @app.get("/dapr/subscribe")
+    async def subscribe() -> list[Any]:
+        return []
+
+    @app.get("/flaky/{n}")
+    async def flaky(n: int) -> JSONResponse:
+        calls[str(n)] += 1
+        if calls[str(n)] <= n:
+            return JSONResponse({"try": calls[str(n)]}, 503)
+        return JSONResponse({"try": calls[str(n)]}, 200)
+
+    wrapper = App([])
+    wrapper.app = app
+    for_apps = RESILIENCY.replace("components:\n      pubsub: {inbound: {retry: thrice}}",
+                                  "apps:\n      sub: {retry: thrice}")
+    sidecar, _ = await running(wrapper, resiliency=for_apps)
+    async with httpx.AsyncClient(base_url=sidecar.url("pub")) as http:
+        ok = await http.get("/v1.0/invoke/sub/method/flaky/2")
+        spent = await http.get("/v1.0/invoke/sub/method/flaky/5")
+    assert (ok.status_code, ok.json()) == (200, {"try": 3})
+    assert (spent.status_code, spent.json()) == (503, {"try": 3})  # 1 + maxRetries 2

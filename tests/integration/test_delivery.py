@@ -320,3 +320,62 @@ async def test_invocation_follows_the_callers_app_policy(running: Callable[..., 
         spent = await http.get("/v1.0/invoke/sub/method/flaky/5")
     assert (ok.status_code, ok.json()) == (200, {"try": 3})
     assert (spent.status_code, spent.json()) == (503, {"try": 3})  # 1 + maxRetries 2
+
+
+async def test_bulk_subscribe_batches_and_answers_per_entry(
+        running: Callable[..., Any]) -> None:
+    batches: list[tuple[dict[str, str], dict[str, Any]]] = []
+    seen: Counter[str] = Counter()
+    dead: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.get("/dapr/subscribe")
+    async def subscribe() -> list[dict[str, Any]]:
+        return [{"pubsubname": "pubsub", "topic": "bulk", "route": "bulk",
+                 "deadLetterTopic": "bulk-dead",
+                 "bulkSubscribe": {"enabled": True, "maxMessagesCount": 4,
+                                   "maxAwaitDurationMs": 20}},
+                {"pubsubname": "pubsub", "topic": "bulk-dead", "route": "/dead"}]
+
+    @app.post("/bulk")
+    async def bulk(request: Request) -> dict[str, Any]:
+        batch = await request.json()
+        batches.append((dict(request.headers), batch))
+        statuses = []
+        for entry in batch["entries"]:
+            kind = entry["event"]["data"]["kind"]
+            seen[kind] += 1
+            status = {"ok": "SUCCESS", "poison": "DROP", "never": "RETRY"}.get(kind)
+            if kind == "flaky":
+                status = "RETRY" if seen[kind] == 1 else "SUCCESS"
+            if status is not None:  # "silent" gets no status: a RETRY for bulk
+                statuses.append({"entryID": entry["entryId"], "status": status})  # any case
+        return {"statuses": statuses}
+
+    @app.post("/dead")
+    async def on_dead(request: Request) -> dict[str, str]:
+        dead.append(await request.json())
+        return {"status": "SUCCESS"}
+
+    wrapper = App([])
+    wrapper.app = app
+    sidecar, publish = await running(wrapper, resiliency=RESILIENCY)
+    kinds = ["ok"] * 6 + ["flaky", "poison", "never", "silent"]
+    for kind in kinds:
+        await publish("bulk", {"kind": kind})
+    await until(lambda: len(dead) == 3 and sidecar.broker.pending("sub", "pubsub", "bulk") == 0)
+    assert sorted(e["data"]["kind"] for e in dead) == ["never", "poison", "silent"]
+    assert {e["topic"] for e in dead} == {"bulk"}  # unchanged
+    assert seen["ok"] == 6 and seen["flaky"] == 2 and seen["poison"] == 1
+    assert seen["never"] == seen["silent"] == 3  # 1 + maxRetries 2: only failing ones resent
+    headers, first = batches[0]
+    assert headers["content-type"] == "application/json" and headers["pubsubname"] == "pubsub"
+    assert (first["type"], first["topic"], first["pubsubname"]) == (
+        "com.dapr.event.sent.bulk", "bulk", "pubsub")
+    assert first["metadata"] == {"pubsubName": "pubsub"}
+    entry = first["entries"][0]
+    assert set(entry) == {"entryId", "event", "metadata", "contentType"}
+    assert entry["contentType"] == "application/cloudevents+json"
+    assert entry["event"]["topic"] == "bulk" and entry["metadata"] == {}
+    assert max(len(b["entries"]) for _, b in batches) <= 4
+    assert len({e["entryId"] for _, b in batches for e in b["entries"]}) == len(kinds)

@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from ._app import DaprHTTPError, SidecarApp
 from ._broker import Broker, ConsumerSettings
+from ._bulk import BulkBatcher, deliver_bulk
 from ._components import Component
 from ._declared import Declared, merge_subscriptions
 from ._delivery import Subscription, parse_subscriptions
@@ -214,7 +215,11 @@ class LocalSidecar:
                              spec.app_id, subscription.pubsub)
                 continue
             sidecar.subscriptions.append(subscription)
-            self.broker.attach(spec.app_id, subscription, subscriber.handle,
+            deliver = subscriber.handle
+            if subscription.bulk is not None:
+                deliver = BulkBatcher(functools.partial(deliver_bulk, subscriber, spec.app_id,
+                                                        subscription), subscription.bulk).submit
+            self.broker.attach(spec.app_id, subscription, deliver,
                                ConsumerSettings.of(components.get(subscription.pubsub)))
 
     async def _post(self, app_url: str, path: str, body: bytes,

@@ -32,7 +32,7 @@ from ._events import Published
 from ._go import go_bool
 from ._resiliency import AttemptFailed, Policy, Sleep
 
-__all__ = ["Post", "Subscriber", "expired", "raw_cloud_event"]
+__all__ = ["Post", "Subscriber", "expired", "is_raw", "raw_cloud_event"]
 
 logger = logging.getLogger("kugel_common.dapr.sidecar")
 
@@ -83,7 +83,7 @@ class Subscriber:
     def prepare(self, sub: Subscription, message: Message) -> tuple[str | None, bytes]:
         """The route and body; route None: dropped here (expired, or no rule matches).
         ValueError for what daprd cannot read (metadata, bytes, a routing rule)."""
-        if _raw(sub):
+        if is_raw(sub):
             event: Any = raw_cloud_event(message.data, sub.topic, sub.pubsub)
             body = _go_json(event)
         else:
@@ -123,7 +123,8 @@ class Subscriber:
         return True
 
 
-def _raw(sub: Subscription) -> bool:
+def is_raw(sub: Subscription) -> bool:
+    """Subscription metadata ``rawPayload``, as Go's ParseBool reads it (ValueError)."""
     value = sub.metadata.get("rawPayload", "")
     return go_bool(value) if value else False
 

@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     sidecar.add_argument("--dapr-http-port", type=int, default=3500,
                          help="daprd-style: the sidecar's port (default 3500)")
     sidecar.add_argument("--resources-path", action="append", type=Path, default=[],
-                         help="folder of component YAML files (default dapr/components)")
+                         help="folder of component, resiliency and subscription YAML files "
+                              "(default dapr/components)")
     sidecar.add_argument("--data-dir", type=Path, default=Path(".kugel/sidecar"),
                          help="where state and undelivered events are kept")
     sidecar.add_argument("--in-memory", action="store_true",
@@ -198,14 +199,19 @@ def _run(argv: Sequence[str] | None) -> int:
         LocalSidecar,
         RedisUnreachable,
         load_components,
+        load_resiliency,
+        load_subscriptions,
     )
 
     try:
-        sidecar = LocalSidecar([AppSpec(*app) for app in apps], load_components(paths),
+        components, resiliency = load_components(paths), load_resiliency(paths)
+        subscriptions = load_subscriptions(paths)
+        sidecar = LocalSidecar([AppSpec(*app) for app in apps], components,
                                data_dir=None if args.in_memory else args.data_dir,
                                api_token=os.environ.get("DAPR_API_TOKEN"),
                                app_api_token=os.environ.get("APP_API_TOKEN"),
-                               state_backend=args.state_backend)
+                               state_backend=args.state_backend,
+                               resiliency=resiliency, subscriptions=subscriptions)
         asyncio.run(_serve(sidecar))
     except (ComponentError, RedisUnreachable) as exc:
         print(f"kugel sidecar: {exc}", file=sys.stderr)

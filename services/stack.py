@@ -52,6 +52,7 @@ class Stack:
     # More apps beside the five: app id -> ("module:factory", app port, sidecar port).
     extra: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     components: Path = ROOT / "dapr" / "components"
+    policies: Path = ROOT / "dapr"  # resiliency.yaml, as docker-compose mounts it for daprd
 
     @property
     def apps(self) -> dict[str, tuple[str, int, int]]:
@@ -78,7 +79,7 @@ class Stack:
         apps = [f"--app={name}:{self.apps[name][2] + self.port_offset}:{self.app_url(name)}"
                 for name in self.apps]
         command = [sys.executable, "-m", "kugel_common._cli", "sidecar", *apps,
-                   "--resources-path", str(self.components),
+                   "--resources-path", str(self.components), "--resources-path", str(self.policies),
                    "--data-dir", str(self.data_dir / "sidecar"), "--log-level", "warning"]
         self.processes["sidecar"] = self._spawn(command, self._secrets(), "sidecar")
 

@@ -26,13 +26,26 @@ from kugel_common.dapr import (
     RetryLater,
     Subscriber,
 )
-from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
+from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar, load_resiliency
 from kugel_common.testing import FakeClock
 
 from .server import free_port, serve_here
 
 EVENTS = 1000
 COMPONENTS = [Component("pubsub", "pubsub.redis"), Component("statestore", "state.redis")]
+# pubsub.redis acks a delivery that failed: the retry must be the sidecar's inbound policy.
+RESILIENCY = """
+apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata: {name: delivery}
+spec:
+  policies:
+    retries:
+      redeliver: {policy: constant, duration: 1s, maxRetries: 3}
+  targets:
+    components:
+      pubsub: {inbound: {retry: redeliver}}
+"""
 
 
 
@@ -94,9 +107,14 @@ async def test_events_survive_a_sidecar_outage(
                  AppSpec("report", ports["report"], report_url),
                  AppSpec("journal", ports["journal"], journal_url)]
 
+        (tmp_path / "policies").mkdir()
+        (tmp_path / "policies" / "resiliency.yaml").write_text(RESILIENCY)
+        resiliency = load_resiliency([tmp_path / "policies"])
+
         def sidecar() -> LocalSidecar:
             return LocalSidecar(specs, COMPONENTS, data_dir=tmp_path / "sidecar",
-                                app_api_token="app-token", redelivery_initial=0.0)
+                                app_api_token="app-token", resiliency=resiliency,
+                                sleep=FakeClock().sleep)
 
         async with sidecar():
             await dapr.wait_for_sidecar(timeout=5)

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 
 from kugel_common import DaprUnavailableError, ServiceClientPool, set_testing
 from kugel_common.dapr import CloudEvent, DaprClientHelper, Subscriber
@@ -147,69 +146,6 @@ async def test_service_invocation_both_ways_and_by_the_sdk(
             assert status == 200
             assert b'"order":"9"' in data and b'"app_token":"app-token"' in data
             assert b'"caller":"caller"' in data  # the sidecar's identity, with any client
-
-
-async def test_delivery_answers_redelivery_dead_letters_and_expiry() -> None:
-    """Each row of the answer table, on the wire: SUCCESS, RETRY, DROP, 404, 500, expiry."""
-    seen: list[tuple[str, str]] = []
-    attempts: dict[str, int] = {}
-    app = FastAPI()
-
-    @app.get("/dapr/subscribe")
-    async def subscriptions() -> list[dict[str, object]]:
-        return [{"pubsubname": "pubsub", "topic": "work", "route": "/work",
-                 "deadLetterTopic": "work-dead"},
-                {"pubsubname": "pubsub", "topic": "work-dead", "route": "/dead"},
-                {"pubsubname": "pubsub", "topic": "gone", "route": "/not-served"}]
-
-    @app.post("/work")
-    async def work(request: Request) -> object:
-        event = await request.json()
-        assert request.headers["content-type"] == "application/cloudevents+json"
-        assert request.headers["pubsubname"] == "pubsub"
-        kind = event["data"]["kind"]
-        attempts[kind] = attempts.get(kind, 0) + 1
-        seen.append(("work", kind))
-        if kind == "flaky" and attempts[kind] < 3:
-            return {"status": "RETRY"}
-        if kind == "crash" and attempts[kind] < 2:
-            return JSONResponse({}, 500)
-        if kind == "poison":
-            return {"status": "DROP"}
-        return {"status": "SUCCESS"}
-
-    @app.post("/dead")
-    async def dead(request: Request) -> dict[str, str]:
-        seen.append(("dead", (await request.json())["data"]["kind"]))
-        return {"status": "SUCCESS"}
-
-    async with serve_here(app) as app_url:
-        specs = [AppSpec("pub"), AppSpec("sub", app_url=app_url)]
-        async with LocalSidecar(specs, COMPONENTS, redelivery_initial=0.0) as sidecar:
-            pool = ServiceClientPool()
-            dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("pub"), environ={})
-            # a negative Go duration is a TTL of 0 (a negative number of seconds is ignored)
-            await dapr.publish_event("pubsub", "work", {"kind": "expired"},
-                                     metadata={"ttlInSeconds": "-1s"})
-            for kind in ("ok", "flaky", "crash", "poison"):
-                await dapr.publish_event("pubsub", "work", {"kind": kind})
-            await dapr.publish_event("pubsub", "gone", {"kind": "nobody"})
-            for _ in range(250):
-                if ("dead", "poison") in seen and attempts.get("flaky") == 3:
-                    break
-                await asyncio.sleep(0.02)
-            await pool.aclose()
-            assert sidecar.broker.pending("sub", "pubsub", "gone") == 0  # 404: dropped
-            async with httpx.AsyncClient() as http:
-                listed = (await http.get(f"{sidecar.url('sub')}/v1.0/metadata")).json()
-            assert {"pubsubname": "pubsub", "topic": "work", "rules": [{"path": "/work"}],
-                    "deadLetterTopic": "work-dead", "type": "PROGRAMMATIC"
-                    } in listed["subscriptions"]
-            assert listed["appConnectionProperties"]["port"] == int(app_url.rsplit(":", 1)[1])
-            assert sidecar.broker.pending("sub", "pubsub", "work") == 0
-    assert attempts == {"ok": 1, "flaky": 3, "crash": 2, "poison": 1}  # never "expired"
-    assert ("dead", "poison") in seen
-    assert [s for s in seen if s[0] == "dead"] == [("dead", "poison")]
 
 
 async def test_a_broker_outage_is_daprds_500_and_state_stays_up() -> None:

@@ -1,47 +1,157 @@
-"""The local sidecar's delivery loop survives any error and keeps delivering later events."""
+"""The local broker as pubsub.redis consumes: concurrent workers, acks, pending and reclaim.
+
+Time is a FakeClock: redelivery is reached by moving it and waking the reclaimers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 
-from kugel_common.dapr.sidecar._broker import Broker, Message
+import pytest
+
+from kugel_common.dapr.sidecar import Component
+from kugel_common.dapr.sidecar._broker import Broker, ConsumerSettings, Message
 from kugel_common.dapr.sidecar._delivery import Subscription, Verdict
 from kugel_common.dapr.sidecar._events import Published
+from kugel_common.testing import FakeClock
+
+SUB = Subscription("pubsub", "sales", "/sales")
 
 
-async def test_no_error_stops_delivery_of_later_events() -> None:
-    broker = Broker(redelivery_initial=0.0)
-    sub = Subscription("pubsub", "sales", "/sales", dead_letter_topic="sales-dead")
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(300):  # at most 3 s
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never got there")
+
+
+def publish(broker: Broker, count: int) -> None:
+    for n in range(count):
+        broker.publish(Published("pubsub", "sales", {"data": {"n": n}}))
+
+
+def test_settings_are_read_as_components_contrib_reads_them() -> None:
+    assert ConsumerSettings.of(Component("p", "pubsub.redis")) == ConsumerSettings()
+    settings = ConsumerSettings.of(Component("p", "pubsub.redis", metadata={
+        "concurrency": "3", "processingTimeout": "2s", "redeliverInterval": "30s",
+        "consumerID": "grp"}))
+    assert (settings.concurrency, settings.processing_timeout) == (3, 2.0)
+    assert settings.redeliver_interval == 15.0  # a duration string is ignored: only ms count
+    assert ConsumerSettings.of(Component("p", "pubsub.redis", metadata={
+        "redeliverInterval": "500"})).redeliver_interval == 0.5
+    assert settings.consumer_id == "grp" and settings.acks_failures
+    assert not ConsumerSettings.of(Component("p", "pubsub.kafka")).acks_failures
+
+
+async def test_at_most_concurrency_in_flight_and_out_of_order() -> None:
+    broker = Broker(clock=FakeClock().now)
+    in_flight, most, done = 0, 0, []
+    release = asyncio.Event()
+
+    async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        n = message.body["data"]["n"]
+        if n == 0:  # the first event is slow: later ones overtake it
+            await release.wait()
+        await asyncio.sleep(0)
+        in_flight -= 1
+        done.append(n)
+        return Verdict.ACK
+
+    broker.attach("report", SUB, deliver, ConsumerSettings(concurrency=3))
+    publish(broker, 12)
+    await until(lambda: len(done) == 11)
+    release.set()
+    await until(lambda: len(done) == 12)
+    assert most == 3
+    assert done[-1] == 0 and sorted(done) == list(range(12))
+    assert broker.pending("report", "pubsub", "sales") == 0
+    await broker.aclose()
+
+
+async def test_pubsub_redis_acks_a_handler_that_fails_fast() -> None:
+    """components-contrib 1.17+ processMessage: a failed handler is XACKed: the event is gone."""
+    broker = Broker(clock=FakeClock().now)
     attempts: Counter[int] = Counter()
-    acked: list[int] = []
-    dead: list[int] = []
 
-    async def deliver(app_id: str, subscription: Subscription, message: Message) -> Verdict:
+    async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
         n = message.body["data"]["n"]
         attempts[n] += 1
-        if n == 1 and attempts[n] == 1:
+        if n == 1:
             raise RuntimeError("a bad route")  # an error of the sidecar's own
-        if n == 2:  # dropped while the broker is down: the dead-letter publish fails
-            if attempts[n] == 1:
-                broker.set_available(False)
-                asyncio.get_running_loop().call_later(0.05, broker.set_available, True)
-            return Verdict.DROP
-        acked.append(n)
-        return Verdict.ACK
+        return Verdict.RETRY if n == 2 else Verdict.ACK
 
-    async def dead_letters(app_id: str, subscription: Subscription, message: Message) -> Verdict:
-        dead.append(message.body["data"]["n"])
-        return Verdict.ACK
-
-    broker.attach("report", sub, deliver)
-    broker.attach("report", Subscription("pubsub", "sales-dead", "/dead"), dead_letters)
-    for n in range(10):
-        broker.publish(Published("pubsub", "sales", {"data": {"n": n}}))
-    async with asyncio.timeout(5):
-        while len(acked) < 9 or not dead:  # noqa: ASYNC110 (polls what the loop delivered)
-            await asyncio.sleep(0.01)
+    broker.attach("report", SUB, deliver, ConsumerSettings())
+    publish(broker, 5)
+    await until(lambda: sum(attempts.values()) == 5
+                and broker.pending("report", "pubsub", "sales") == 0)
+    assert attempts == Counter(range(5))  # every event once; no error stopped the others
     await broker.aclose()
-    assert sorted(acked) == [0, 1, 3, 4, 5, 6, 7, 8, 9]
-    assert attempts[1] == 2  # retried after the error, not lost
-    assert dead == [2] and attempts[2] == 2  # dead-lettered once the broker was back
+
+
+async def test_a_handler_that_outlives_processing_timeout_is_reclaimed() -> None:
+    """Pending for processingTimeout (60 s), it is claimed at the reclaimer's next tick (every
+    15 s), even while the first delivery still runs; that one's failure is then not acked."""
+    clock = FakeClock()
+    broker = Broker(clock=clock.now)
+    attempts: list[int] = []
+    release = asyncio.Event()
+
+    async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
+        attempts.append(message.deliveries)
+        if message.deliveries == 1:
+            await release.wait()
+            return Verdict.RETRY
+        return Verdict.ACK
+
+    broker.attach("report", SUB, deliver, ConsumerSettings())
+    publish(broker, 1)
+    await until(lambda: attempts == [1])
+    clock.advance(45)
+    broker.wake()  # ticks at 15, 30, 45: idle 45 s is not enough
+    await asyncio.sleep(0.05)
+    assert attempts == [1]
+    clock.advance(15)
+    broker.wake()
+    await until(lambda: attempts == [1, 2])  # claimed while the first still runs
+    await until(lambda: broker.pending("report", "pubsub", "sales") == 0)
+    release.set()  # the first fails late: no ack, but the entry is already acked
+    await asyncio.sleep(0.05)
+    assert attempts == [1, 2] and broker.pending("report", "pubsub", "sales") == 0
+    await broker.aclose()
+
+
+@pytest.mark.parametrize("down_during", ["ack", "read"])
+async def test_a_broker_outage_keeps_events_pending(down_during: str) -> None:
+    clock = FakeClock()
+    broker = Broker(clock=clock.now)
+    seen: list[int] = []
+
+    async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
+        seen.append(message.body["data"]["n"])
+        if down_during == "ack" and len(seen) == 1:
+            broker.set_available(False)  # the ack fails: the entry stays pending
+        return Verdict.ACK
+
+    # another broker type: a failure stays pending too
+    broker.attach("report", SUB, deliver, ConsumerSettings(acks_failures=False))
+    if down_during == "read":
+        broker.set_available(False)
+    await asyncio.sleep(0.05)
+    if down_during == "read":
+        broker.set_available(True)
+    publish(broker, 1)
+    await until(lambda: seen == [0])
+    await asyncio.sleep(0.05)
+    assert broker.pending("report", "pubsub", "sales") == int(down_during == "ack")
+    broker.set_available(True)
+    clock.advance(75)
+    broker.wake()
+    await until(lambda: broker.pending("report", "pubsub", "sales") == 0)
+    assert seen == ([0, 0] if down_during == "ack" else [0])
+    await broker.aclose()

@@ -55,8 +55,9 @@ PUBLIC = {
         "StateOperation", "Subscriber",
     ],
     "kugel_common.dapr.sidecar": [
-        "AppSpec", "Component", "ComponentError", "LocalSidecar", "RedisUnreachable", "SidecarApp",
-        "StateBackend", "UnsupportedComponent", "load_components",
+        "AppSpec", "Component", "ComponentError", "LocalSidecar", "RedisUnreachable",
+        "ResiliencyError", "SidecarApp", "StateBackend", "UnsupportedComponent",
+        "load_components", "load_resiliency", "load_subscriptions",
     ],
     "kugel_common.container": [
         "KugelContainer",

@@ -11,7 +11,9 @@ require("kugel_common.dapr.sidecar", "sidecar", "fastapi", "uvicorn", "yaml")
 from ._app import SidecarApp
 from ._backends import RedisUnreachable, StateBackend
 from ._components import Component, ComponentError, UnsupportedComponent, load_components
+from ._declared import load_subscriptions
 from ._local import AppSpec, LocalSidecar
+from ._resiliency import ResiliencyError, load_resiliency
 
 __all__ = [
     "AppSpec",
@@ -19,8 +21,11 @@ __all__ = [
     "ComponentError",
     "LocalSidecar",
     "RedisUnreachable",
+    "ResiliencyError",
     "SidecarApp",
     "StateBackend",
     "UnsupportedComponent",
     "load_components",
+    "load_resiliency",
+    "load_subscriptions",
 ]

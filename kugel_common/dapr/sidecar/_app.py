@@ -434,7 +434,7 @@ def _subscription_metadata(sub: Subscription) -> dict[str, Any]:
         rules.append({"path": sub.default_route})
     listed: dict[str, Any] = {"pubsubname": sub.pubsub, "topic": sub.topic,
                               "deadLetterTopic": sub.dead_letter_topic or "",
-                              "type": "PROGRAMMATIC"}
+                              "type": sub.kind}
     if sub.metadata:
         listed["metadata"] = dict(sub.metadata)
     if rules:

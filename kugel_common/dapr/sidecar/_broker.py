@@ -1,198 +1,261 @@
-"""The local sidecar's message broker: durable, at least once, one consumer group per app id.
+"""The local sidecar's message broker: pubsub.redis's consumer over a :class:`Streams` store.
 
-Every accepted event is a row in SQLite (a file in the data directory, or ``:memory:``) before
-the publish call returns, and stays pending for each subscribing app until that app acks or
-drops it. A restart therefore redelivers whatever was not acked, as daprd over Redis does.
+For each subscription (app id, pubsub, topic) it runs what components-contrib's
+``pubsub/redis`` runs: a reader of new entries, a reclaimer of stale pending ones, and
+``concurrency`` workers (default 10), so deliveries to one app overlap and finish in any order.
+
+A worker hands each entry to the subscription's handler and acks it when the handler
+succeeds. When the handler fails, pubsub.redis (components-contrib 1.17 and later,
+``processMessage``) acks it **anyway**, unless the handler ran longer than
+``processingTimeout``: only then does it stay pending, to be claimed again by the reclaimer,
+which every ``redeliverInterval`` claims entries pending for ``processingTimeout`` or longer.
+A broker of another type keeps a failed entry pending instead. Acks need the broker up: an
+entry whose ack fails stays pending, as when Redis is down.
+
+Every accepted event is stored before the publish call returns, so a restart of the sidecar
+loses nothing: unread entries are read, and pending ones are claimed once stale.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from ._components import Component
 from ._delivery import Subscription, Verdict
 from ._events import BrokerUnavailable, Published
+from ._go import go_duration
+from ._streams import Entry, SqliteStreams
 
-__all__ = ["Broker", "Message"]
+__all__ = ["Broker", "ConsumerSettings", "Message"]
 
 logger = logging.getLogger("kugel_common.dapr.sidecar")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, pubsub TEXT NOT NULL, topic TEXT NOT NULL,
-    body BLOB NOT NULL, raw INTEGER NOT NULL, expires_at REAL);
-CREATE INDEX IF NOT EXISTS messages_topic ON messages (pubsub, topic, seq);
-CREATE TABLE IF NOT EXISTS acks (app_id TEXT NOT NULL, seq INTEGER NOT NULL,
-    PRIMARY KEY (app_id, seq)) WITHOUT ROWID;
-"""
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    seq: int
+    """An entry as a subscription's handler gets it: the bytes the publisher's sidecar stored."""
+
+    id: str
     pubsub: str
     topic: str
-    body: Any  # the CloudEvent envelope, or bytes for a raw payload
-    raw: bool
+    data: bytes
+    deliveries: int = 1
+
+    @property
+    def body(self) -> Any:
+        """The data as JSON when it is JSON, else the bytes."""
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            return self.data
 
 
 Deliver = Callable[[str, Subscription, Message], Awaitable[Verdict]]
 
 
-class Broker:
-    """Stores events and runs one delivery loop per (app id, pubsub, topic) subscription."""
+@dataclass(frozen=True, slots=True)
+class ConsumerSettings:
+    """pubsub.redis's consumer metadata, with the defaults its code sets (``common/component/
+    redis/redis.go``; the documentation swaps the two timings): ``processingTimeout`` 60 s,
+    ``redeliverInterval`` 15 s. 0 for either turns redelivery off."""
 
-    def __init__(
-        self,
-        database: str = ":memory:",
-        *,
-        clock: Callable[[], float] = time.time,
-        redelivery_initial: float = 0.5,
-        redelivery_max: float = 30.0,
-    ) -> None:
-        self._db = sqlite3.connect(database, isolation_level=None)
-        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+    concurrency: int = 10
+    queue_depth: int = 100
+    processing_timeout: float = 60.0
+    redeliver_interval: float = 15.0
+    acks_failures: bool = True
+    consumer_id: str = ""  # the consumer group; empty: the app id
+
+    @classmethod
+    def of(cls, component: Component | None) -> ConsumerSettings:
+        if component is None:
+            return cls()
+        meta = component.metadata
+        return cls(
+            concurrency=_uint(meta, "concurrency", 10) or 10,
+            queue_depth=_uint(meta, "queueDepth", 100) or 100,
+            processing_timeout=_timing(meta, "processingTimeout", 60.0, strings=True),
+            # redeliverInterval is not decoded from a duration string: only a number of
+            # milliseconds changes it (components-contrib's "legacy reasons")
+            redeliver_interval=_timing(meta, "redeliverInterval", 15.0, strings=False),
+            acks_failures=component.type == "pubsub.redis",
+            consumer_id=meta.get("consumerID", ""),
+        )
+
+    @property
+    def redelivers(self) -> bool:
+        return bool(self.processing_timeout and self.redeliver_interval)
+
+
+class Broker:
+    """Stores events and runs a consumer per (app id, pubsub, topic) subscription."""
+
+    def __init__(self, database: str = ":memory:", *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.streams = SqliteStreams(database, clock=clock)
         self._clock = clock
-        self._initial, self._max = redelivery_initial, redelivery_max
-        self._wakeups: dict[tuple[str, str], list[asyncio.Event]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._available = True
+        self._up = asyncio.Event()
+        self._up.set()
+        self._tick = asyncio.Event()
 
     @property
     def available(self) -> bool:
-        return self._available
+        return self._up.is_set()
 
     def set_available(self, available: bool) -> None:
-        """Take the broker down (publishes fail, deliveries pause) or bring it back: how the
-        local stack shows an outage of the event path while state stays up."""
-        self._available = available
+        """Take the broker down (publishes and acks fail, reading pauses) or bring it back:
+        how the local stack shows an outage of the event path while state stays up."""
+        if available:
+            self._up.set()
+        else:
+            self._up.clear()
         logger.warning("broker %s", "back up" if available else "down")
-        for wakeups in self._wakeups.values():
-            for wakeup in wakeups:
-                wakeup.set()
 
-    def publish(self, published: Published) -> int:
-        if not self._available:
+    def wake(self) -> None:
+        """Make the reclaimers look at the clock now: for tests that move a fake clock."""
+        self._tick.set()
+
+    def publish(self, published: Published) -> str:
+        if not self.available:
             raise BrokerUnavailable("the message broker is down")
         body = published.body if published.raw else json.dumps(published.body).encode()
-        expires_at = None
-        if not published.raw and "expiration" in published.body:
-            expires_at = _timestamp(published.body["expiration"])
-        cursor = self._db.execute(
-            "INSERT INTO messages (pubsub, topic, body, raw, expires_at) VALUES (?, ?, ?, ?, ?)",
-            (published.pubsub, published.topic, body, int(published.raw), expires_at))
-        for wakeup in self._wakeups.get((published.pubsub, published.topic), []):
-            wakeup.set()
-        return int(cursor.lastrowid or 0)
+        return self.streams.add_now(published.pubsub, published.topic, body)
 
     def pending(self, app_id: str, pubsub: str, topic: str) -> int:
-        """Events of the topic that the app has neither acked nor dropped."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM messages m WHERE pubsub = ? AND topic = ? AND NOT EXISTS "
-            "(SELECT 1 FROM acks a WHERE a.app_id = ? AND a.seq = m.seq)",
-            (pubsub, topic, app_id)).fetchone()
-        return int(row[0])
+        """Events of the topic that the app's consumer group has not acked."""
+        return self.streams.backlog_now(app_id, pubsub, topic)
 
-    def attach(self, app_id: str, subscription: Subscription, deliver: Deliver) -> None:
-        """Start delivering the subscription's topic to the app: its backlog first."""
-        wakeup = asyncio.Event()
-        wakeup.set()
-        self._wakeups.setdefault((subscription.pubsub, subscription.topic), []).append(wakeup)
-        task = asyncio.create_task(self._deliver_loop(app_id, subscription, deliver, wakeup),
-                                   name=f"deliver {subscription.topic} to {app_id}")
-        self._tasks.append(task)
+    def attach(self, app_id: str, subscription: Subscription, deliver: Deliver,
+               settings: ConsumerSettings | None = None) -> None:
+        """Start consuming the subscription's topic for the app: its backlog first."""
+        consumer = _Consumer(self, app_id, subscription, deliver, settings or ConsumerSettings())
+        name = f"{subscription.topic} to {app_id}"
+        self._tasks += [asyncio.create_task(consumer.read(), name=f"read {name}"),
+                        asyncio.create_task(consumer.reclaim(), name=f"reclaim {name}")]
+        self._tasks += [asyncio.create_task(consumer.work(), name=f"deliver {name}")
+                        for _ in range(consumer.settings.concurrency)]
 
     async def aclose(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        self._wakeups.clear()
-        self._db.close()
+        self.streams.close()
 
-    def _fetch(self, app_id: str, sub: Subscription, after: int) -> list[Message]:
-        rows = self._db.execute(
-            "SELECT seq, body, raw, expires_at FROM messages m WHERE pubsub = ? AND topic = ? "
-            "AND seq > ? AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.app_id = ? "
-            "AND a.seq = m.seq) ORDER BY seq LIMIT 500",
-            (sub.pubsub, sub.topic, after, app_id)).fetchall()
-        messages = []
-        now = self._clock()
-        for seq, body, raw, expires_at in rows:
-            if expires_at is not None and expires_at <= now:
-                self._ack(app_id, seq)  # expired events are not delivered
-                continue
-            messages.append(Message(seq, sub.pubsub, sub.topic,
-                                    body if raw else json.loads(body), bool(raw)))
-        return messages
+    async def until_up(self) -> None:
+        await self._up.wait()
 
-    def _ack(self, app_id: str, seq: int) -> None:
-        self._db.execute("INSERT OR IGNORE INTO acks (app_id, seq) VALUES (?, ?)", (app_id, seq))
+    async def until_tick(self, seconds: float) -> None:
+        """Wait ``seconds`` of real time, or less when :meth:`wake` is called."""
+        self._tick.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(seconds, 0.0)):
+                await self._tick.wait()
 
-    async def _deliver_loop(
-        self, app_id: str, sub: Subscription, deliver: Deliver, wakeup: asyncio.Event
-    ) -> None:
-        """Deliver the subscription's events for good: no error stops it (daprd's rule). An
-        event whose delivery or dead-lettering fails is retried later, after the others."""
-        cursor = 0
-        ready: list[Message] = []
-        retries: list[tuple[float, int, int, Message]] = []  # (due, seq, attempt, message)
+    def now(self) -> float:
+        return self._clock()
+
+
+class _Consumer:
+    """pubsub.redis's ``Subscribe``: a reader, a reclaimer and a pool of workers."""
+
+    def __init__(self, broker: Broker, app_id: str, sub: Subscription, deliver: Deliver,
+                 settings: ConsumerSettings) -> None:
+        self.broker, self.app_id, self.sub, self.deliver = broker, app_id, sub, deliver
+        self.settings = settings
+        self.group = settings.consumer_id or app_id
+        self.queue: asyncio.Queue[Entry] = asyncio.Queue(settings.queue_depth)
+
+    async def read(self) -> None:
         while True:
-            if not self._available:
-                wakeup.clear()
-                await wakeup.wait()
-                continue
-            now = self._clock()
-            message: Message | None = None
+            await self.broker.until_up()
             try:
-                if retries and retries[0][0] <= now:
-                    _, _, attempt, message = heapq.heappop(retries)
-                else:
-                    if not ready:
-                        ready = self._fetch(app_id, sub, cursor)
-                        if ready:
-                            cursor = ready[-1].seq
-                    if not ready:
-                        wakeup.clear()
-                        timeout = retries[0][0] - now if retries else None
-                        with contextlib.suppress(TimeoutError):  # wait_for may swallow a cancel
-                            async with asyncio.timeout(timeout):
-                                await wakeup.wait()
-                        continue
-                    message, attempt = ready.pop(0), 0
-                verdict = await deliver(app_id, sub, message)
-                if verdict is Verdict.DROP and sub.dead_letter_topic:
-                    self._dead_letter(message, sub.dead_letter_topic)
-                if verdict is not Verdict.RETRY:
-                    self._ack(app_id, message.seq)
-                    continue
+                entries = await self.broker.streams.read_new(
+                    self.group, self.sub.pubsub, self.sub.topic, self.settings.queue_depth, 1.0)
             except Exception:
-                logger.exception("delivery of %s to %s failed; retrying it later",
-                                 sub.topic, app_id)
-                if message is None:  # the broker's own store failed: wait, then read again
-                    await asyncio.sleep(self._initial or 0.1)
-                    continue
-            delay = min(self._max, self._initial * 2 ** attempt)
-            heapq.heappush(retries, (now + delay, message.seq, attempt + 1, message))
+                logger.exception("reading %s for %s failed", self.sub.topic, self.app_id)
+                await self.broker.until_tick(1.0)
+                continue
+            for entry in entries:
+                await self.queue.put(entry)
 
-    def _dead_letter(self, message: Message, topic: str) -> None:
-        body = message.body if message.raw else {**message.body, "topic": topic}
-        logger.warning("event %s on %s dropped to dead-letter topic %s",
-                       message.seq, message.topic, topic)
-        self.publish(Published(message.pubsub, topic, body, raw=message.raw))
+    async def reclaim(self) -> None:
+        """At start, then every ``redeliverInterval``: entries pending long enough."""
+        if not self.settings.redelivers:
+            return
+        due = self.broker.now()
+        while True:
+            if self.broker.now() >= due and self.broker.available:
+                due = self.broker.now() + self.settings.redeliver_interval
+                try:
+                    while claimed := await self.broker.streams.claim(
+                            self.group, self.sub.pubsub, self.sub.topic,
+                            self.settings.processing_timeout, self.settings.queue_depth):
+                        for entry in claimed:
+                            await self.queue.put(entry)
+                except Exception:
+                    logger.exception("reclaiming %s for %s failed", self.sub.topic, self.app_id)
+            await self.broker.until_tick(due - self.broker.now())
+
+    async def work(self) -> None:
+        """No error stops a worker: each entry ends acked or pending, never stuck."""
+        while True:
+            entry = await self.queue.get()
+            message = Message(entry.id, self.sub.pubsub, self.sub.topic, entry.data,
+                              entry.deliveries)
+            started = self.broker.now()
+            try:
+                verdict = await self.deliver(self.app_id, self.sub, message)
+            except Exception:
+                logger.exception("delivery of %s to %s failed", self.sub.topic, self.app_id)
+                verdict = Verdict.RETRY
+            if verdict is Verdict.RETRY and not self._acks_failure(started):
+                logger.warning("event %s on %s for %s stays pending: redelivered once idle "
+                               "for %s s", entry.id, self.sub.topic, self.app_id,
+                               self.settings.processing_timeout)
+                continue
+            if verdict is Verdict.RETRY:
+                logger.error("event %s on %s for %s failed; pubsub.redis acks it anyway: the "
+                             "event is lost", entry.id, self.sub.topic, self.app_id)
+            try:
+                if not self.broker.available:
+                    raise BrokerUnavailable("the message broker is down")
+                await self.broker.streams.ack(self.group, self.sub.pubsub, self.sub.topic,
+                                              entry.id)
+            except Exception:
+                logger.exception("ack of %s on %s for %s failed: it stays pending", entry.id,
+                                 self.sub.topic, self.app_id)
+
+    def _acks_failure(self, started: float) -> bool:
+        """pubsub.redis acks a failed entry unless its handler outlived processingTimeout."""
+        timed_out = (self.settings.redelivers
+                     and self.broker.now() - started >= self.settings.processing_timeout)
+        return self.settings.acks_failures and not timed_out
 
 
-def _timestamp(rfc3339: str) -> float | None:
-    try:
-        return datetime.fromisoformat(rfc3339).timestamp()
-    except ValueError:
-        return None
+def _uint(metadata: Any, name: str, default: int) -> int:
+    value = str(metadata.get(name, "")).strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ValueError(f"pubsub metadata {name}: {value!r} is not an unsigned integer")
+    return int(value)
+
+
+def _timing(metadata: Any, name: str, default: float, *, strings: bool) -> float:
+    value = str(metadata.get(name, "")).strip()
+    if not value:
+        return default
+    if value.isdigit():
+        return int(value) / 1000  # a bare number is milliseconds
+    if not strings:
+        return default
+    return go_duration(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 __all__ = ["SUPPORTED_TYPES", "Component", "ComponentError", "UnsupportedComponent",
-           "check_supported", "load_components"]
+           "check_supported", "load_components", "resource_documents"]
 
 # What the local sidecar can stand in for; daprd loads many more.
 SUPPORTED_TYPES = frozenset({"pubsub.in-memory", "pubsub.redis", "state.in-memory",
@@ -66,18 +66,25 @@ def check_supported(component: Component, source: str) -> None:
             f"local sidecar does not support (it runs {', '.join(sorted(SUPPORTED_TYPES))})")
 
 
-def load_components(paths: Iterable[Path]) -> list[Component]:
-    """Every ``kind: Component`` in the YAML files of the given folders (other kinds, such as
-    Resiliency or Configuration, are skipped, as daprd's resources path allows them). A type
-    outside :data:`SUPPORTED_TYPES` is :class:`UnsupportedComponent`."""
-    components: list[Component] = []
+def resource_documents(paths: Iterable[Path], kind: str) -> Iterator[tuple[str, int, Any]]:
+    """``(file, position in the file, document)`` for each document of ``kind`` in the YAML
+    files of the given folders, in daprd's order: folder by folder, files sorted by name."""
     for folder in paths:
         for file in sorted(folder.glob("*.y*ml")):
-            for document in yaml.safe_load_all(file.read_text()):
-                if isinstance(document, dict) and document.get("kind") == "Component":
-                    component = Component.from_document(document, str(file))
-                    check_supported(component, str(file))
-                    components.append(component)
+            for index, document in enumerate(yaml.safe_load_all(file.read_text())):
+                if isinstance(document, dict) and document.get("kind") == kind:
+                    yield str(file), index, document
+
+
+def load_components(paths: Iterable[Path]) -> list[Component]:
+    """Every ``kind: Component`` in the YAML files of the given folders (other kinds, such as
+    Resiliency or Configuration, are read by their own loaders, or skipped as daprd allows). A
+    type outside :data:`SUPPORTED_TYPES` is :class:`UnsupportedComponent`."""
+    components = []
+    for file, _, document in resource_documents(paths, "Component"):
+        component = Component.from_document(document, file)
+        check_supported(component, file)
+        components.append(component)
     names = [c.name for c in components]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:

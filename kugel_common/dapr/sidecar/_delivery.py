@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Subscription", "Verdict", "parse_subscriptions", "verdict_of"]
+__all__ = ["BulkSubscribe", "Subscription", "Verdict", "parse_subscriptions", "subscription_of",
+           "verdict_of"]
+
+logger = logging.getLogger("kugel_common.dapr.sidecar")
 
 
 class Verdict(enum.Enum):
@@ -45,8 +49,18 @@ _RULE = re.compile(r'^\s*event\.(\w+)\s*==\s*"([^"]*)"\s*$')
 
 
 @dataclass(frozen=True, slots=True)
+class BulkSubscribe:
+    """``bulkSubscribe``: daprd's default bulk subscriber batches up to ``max_messages``
+    (default 100) or for ``max_await`` seconds (default 1) after a batch's first message."""
+
+    max_messages: int = 100
+    max_await: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
-    """One entry of an app's ``GET /dapr/subscribe`` answer."""
+    """One subscription: an entry of the app's ``GET /dapr/subscribe`` answer, or a
+    ``kind: Subscription`` file (``kind`` DECLARATIVE)."""
 
     pubsub: str
     topic: str
@@ -54,41 +68,68 @@ class Subscription:
     rules: tuple[tuple[str, str, str], ...] = ()  # (field, value, path)
     dead_letter_topic: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    bulk: BulkSubscribe | None = None
+    kind: str = "PROGRAMMATIC"
 
     def route_for(self, envelope: Any) -> str | None:
-        """The path the event goes to: the first matching rule, else the default route."""
-        if isinstance(envelope, dict):
-            for name, value, path in self.rules:
-                if str(envelope.get(name)) == value:
-                    return path
+        """The path the event goes to: the first matching rule, else the default route;
+        None when neither applies (daprd drops the event, to the dead-letter topic if set).
+        ValueError where CEL fails: a rule on a field the event lacks, or that is no string."""
+        for name, value, path in self.rules:
+            field_value = envelope.get(name) if isinstance(envelope, dict) else None
+            if not isinstance(field_value, str):
+                raise ValueError(f"no such key or no string: event.{name}")
+            if field_value == value:
+                return path
         return self.default_route or None
 
 
+def subscription_of(entry: Mapping[str, Any], kind: str = "PROGRAMMATIC") -> Subscription:
+    """One subscription in daprd's JSON shape; ValueError for a shape daprd would refuse."""
+    routes = entry.get("routes") or {}
+    if not isinstance(routes, dict):
+        raise ValueError(f"routes must be an object: {routes!r}")
+    rules = []
+    for rule in routes.get("rules") or []:
+        match = _RULE.match(str(rule.get("match", "")))
+        if match is None:
+            raise ValueError(f"unsupported routing rule {rule.get('match')!r}: the local "
+                             'sidecar understands event.<field> == "<value>"')
+        rules.append((match.group(1), match.group(2), _path(rule.get("path"))))
+    default = routes.get("default") or entry.get("route") or ""  # routes.default wins
+    bulk = entry.get("bulkSubscribe") or {}
+    if not isinstance(bulk, dict):
+        raise ValueError(f"bulkSubscribe must be an object: {bulk!r}")
+    return Subscription(
+        pubsub=str(entry.get("pubsubname") or ""),
+        topic=str(entry.get("topic") or ""),
+        default_route=_path(default) if default else "",
+        rules=tuple(rules),
+        dead_letter_topic=entry.get("deadLetterTopic") or None,
+        metadata={str(k): str(v) for k, v in (entry.get("metadata") or {}).items()},
+        bulk=BulkSubscribe(int(bulk.get("maxMessagesCount") or 100),
+                           int(bulk.get("maxAwaitDurationMs") or 1000) / 1000)
+        if bulk.get("enabled") else None,
+        kind=kind,
+    )
+
+
 def parse_subscriptions(answer: Any) -> list[Subscription]:
-    """Read the app's subscription list; raise ValueError for a shape daprd would refuse."""
-    if not isinstance(answer, list):
-        raise ValueError("GET /dapr/subscribe must answer a JSON array")
+    """Read the app's subscription list as daprd does: ValueError for an answer it refuses
+    whole; an entry with no route at all is dropped with a warning, the others still apply."""
+    if not isinstance(answer, list) or not all(isinstance(e, dict) for e in answer):
+        raise ValueError("GET /dapr/subscribe must answer a JSON array of objects")
     subscriptions = []
     for entry in answer:
-        if not isinstance(entry, dict) or not entry.get("pubsubname") or not entry.get("topic"):
-            raise ValueError(f"subscription without pubsubname or topic: {entry!r}")
-        routes = entry.get("routes") or {}
-        rules = []
-        for rule in routes.get("rules") or []:
-            match = _RULE.match(str(rule.get("match", "")))
-            if match is None:
-                raise ValueError(f"unsupported routing rule {rule.get('match')!r}: the local "
-                                 'sidecar understands event.<field> == "<value>"')
-            rules.append((match.group(1), match.group(2), str(rule["path"])))
-        default = entry.get("route") or routes.get("default") or ""
-        if not default and not rules:
-            raise ValueError(f"subscription to {entry['topic']!r} has no route")
-        subscriptions.append(Subscription(
-            pubsub=str(entry["pubsubname"]),
-            topic=str(entry["topic"]),
-            default_route="/" + str(default).lstrip("/") if default else "",
-            rules=tuple(rules),
-            dead_letter_topic=entry.get("deadLetterTopic") or None,
-            metadata={str(k): str(v) for k, v in (entry.get("metadata") or {}).items()},
-        ))
+        subscription = subscription_of(entry)
+        if not subscription.default_route and not subscription.rules:
+            logger.warning("topic %s has an empty routes. removing from subscriptions list",
+                           subscription.topic)
+            continue
+        subscriptions.append(subscription)
     return subscriptions
+
+
+def _path(path: Any) -> str:
+    """A route is a path on the app: one without a leading ``/`` gets one."""
+    return "/" + str(path or "").lstrip("/")

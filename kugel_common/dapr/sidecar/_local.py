@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import functools
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -25,12 +25,16 @@ from starlette.responses import Response
 
 from ._app import DaprHTTPError, SidecarApp
 from ._backends import StateBackend, open_state_stores
-from ._broker import Broker, Message
+from ._broker import Broker, ConsumerSettings
+from ._bulk import BulkBatcher, deliver_bulk
 from ._components import Component, check_supported
-from ._delivery import Subscription, Verdict, parse_subscriptions, verdict_of
+from ._declared import Declared, merge_subscriptions
+from ._delivery import Subscription, parse_subscriptions
 from ._events import BrokerUnavailable, Published
 from ._outbox import OutboxRelay
+from ._resiliency import AttemptFailed, Resiliency
 from ._state import Store
+from ._subscriber import Subscriber
 
 __all__ = ["AppSpec", "LocalSidecar"]
 
@@ -72,8 +76,8 @@ class LocalSidecar:
         api_token: str | None = None,
         app_api_token: str | None = None,
         host: str = "127.0.0.1",
-        redelivery_initial: float = 0.5,
-        redelivery_max: float = 30.0,
+        resiliency: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        subscriptions: Sequence[Declared] = (),
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         namespace: str = "",
@@ -81,8 +85,10 @@ class LocalSidecar:
         outbox_max_elapsed: float = 10.0,
         state_backend: StateBackend | str = StateBackend.EMBEDDED,
     ) -> None:
-        """``sleep`` and the ``outbox_*`` timings are daprd's transactional outbox's: every
-        message waits ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``.
+        """``resiliency`` and ``subscriptions`` are what :func:`load_resiliency` and
+        :func:`load_subscriptions` read from the resources paths. ``sleep`` is every wait of
+        a retry policy and of daprd's transactional outbox: every message waits
+        ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``.
         ``state_backend`` (``_backends``) picks where state.redis data lives, at ``start``."""
         for component in components:
             check_supported(component, "LocalSidecar")
@@ -98,8 +104,10 @@ class LocalSidecar:
         def database(name: str) -> str:
             return ":memory:" if data_dir is None else str(data_dir / f"{name}.sqlite3")
 
-        self.broker = Broker(database("broker"), clock=clock,
-                             redelivery_initial=redelivery_initial, redelivery_max=redelivery_max)
+        self.broker = Broker(database("broker"), clock=clock)
+        self.resiliency = {spec.app_id: Resiliency.for_app(resiliency, spec.app_id)
+                           for spec in apps}
+        self._declared = list(subscriptions)
         self._database = database
         self.stores: dict[str, Store] = {}  # filled by start(), once backends are chosen
         self.sidecars = {
@@ -172,7 +180,7 @@ class LocalSidecar:
 
     def _run_outboxes(self, app_id: str, sidecar: SidecarApp) -> None:
         """daprd subscribes to its internal outbox topics at start-up, app or no app."""
-        kinds = {c.name: c.type for c in self.components}
+        pubsubs = {c.name: c for c in self.components}
         scan_delay, max_elapsed = self._outbox_timing
 
         def publish(event: Published) -> None:
@@ -182,17 +190,19 @@ class LocalSidecar:
             self.broker.publish(event)
 
         for config in sidecar.outboxes.values():
+            settings = ConsumerSettings.of(pubsubs.get(config.pubsub))
             relay = OutboxRelay(config, self.stores[config.store], publish, self._sleep,
-                                lossy=kinds.get(config.pubsub) == "pubsub.redis",
+                                lossy=settings.acks_failures,
                                 scan_delay=scan_delay, max_elapsed=max_elapsed)
             self.broker.attach(app_id, relay.subscription(self._namespace, app_id),
-                               relay.deliver)
+                               relay.deliver, settings)
 
     def _app_headers(self) -> dict[str, str]:
         return {"dapr-api-token": self._app_api_token} if self._app_api_token else {}
 
     async def _discover(self, spec: AppSpec) -> None:
-        """Ask the app for its subscriptions until it answers, as daprd does at start-up."""
+        """Ask the app for its subscriptions until it answers, as daprd does at start-up,
+        then subscribe to them merged with the declarative ones."""
         assert spec.app_url is not None
         while True:
             try:
@@ -202,41 +212,40 @@ class LocalSidecar:
                 await asyncio.sleep(0.2)
                 continue
             break
-        if reply.status_code == 404:
-            return
-        try:
-            reply.raise_for_status()
-            subscriptions = parse_subscriptions(reply.json())
-        except (httpx.HTTPStatusError, ValueError) as exc:
-            logger.error("%s: cannot read its subscriptions: %s", spec.app_id, exc)
-            return
+        programmatic: list[Subscription] = []
+        if reply.status_code != 404:
+            try:
+                reply.raise_for_status()
+                programmatic = parse_subscriptions(reply.json())
+            except (httpx.HTTPStatusError, ValueError) as exc:
+                logger.error("%s: cannot read its subscriptions: %s", spec.app_id, exc)
         sidecar = self.sidecars[spec.app_id]
-        for subscription in subscriptions:
+        subscriber = Subscriber(functools.partial(self._post, spec.app_url),
+                                self.broker.publish, self.resiliency[spec.app_id].inbound,
+                                self._sleep, self._clock)
+        components = {c.name: c for c in self.components}
+        for subscription in merge_subscriptions(spec.app_id, self._declared, programmatic):
             if not sidecar.may_subscribe(subscription.pubsub, subscription.topic):
                 logger.error("%s subscribes to %s/%s, which is not loaded or not allowed for "
                              "it", spec.app_id, subscription.pubsub, subscription.topic)
                 continue
             sidecar.subscriptions.append(subscription)
-            self.broker.attach(spec.app_id, subscription, self._deliver)
+            deliver = subscriber.handle
+            if subscription.bulk is not None:
+                deliver = BulkBatcher(functools.partial(deliver_bulk, subscriber, spec.app_id,
+                                                        subscription), subscription.bulk).submit
+            self.broker.attach(spec.app_id, subscription, deliver,
+                               ConsumerSettings.of(components.get(subscription.pubsub)))
 
-    async def _deliver(self, app_id: str, sub: Subscription, message: Message) -> Verdict:
-        route = sub.route_for(message.body)
-        app_url = self.apps[app_id].app_url
-        if route is None or app_url is None:
-            return Verdict.DROP
-        headers = {"pubsubname": sub.pubsub, **self._app_headers()}
-        if message.raw:
-            headers["content-type"] = "application/octet-stream"
-            content = message.body
-        else:
-            headers["content-type"] = "application/cloudevents+json"
-            content = json.dumps(message.body).encode()
+    async def _post(self, app_url: str, path: str, body: bytes,
+                    headers: Mapping[str, str]) -> tuple[int | None, bytes]:
         try:
-            reply = await self._http.post(app_url + route, content=content, headers=headers)
+            reply = await self._http.post(app_url + path, content=body,
+                                          headers={**headers, **self._app_headers()})
         except httpx.TransportError as exc:
-            logger.info("delivery to %s%s failed: %r", app_id, route, exc)
-            return verdict_of(None, b"")
-        return verdict_of(reply.status_code, reply.content)
+            logger.info("delivery to %s%s failed: %r", app_url, path, exc)
+            return None, b""
+        return reply.status_code, reply.content
 
     async def _invoke(self, request: Request, caller: str, app_id: str, path: str) -> Response:
         """daprd's ``invokeRemote``: the caller's headers, less its identity headers, plus
@@ -261,14 +270,32 @@ class LocalSidecar:
                                             content=await request.body())
         if "accept-encoding" not in request.headers:  # httpx's own default, not the caller's
             del outgoing.headers["accept-encoding"]
-        try:
-            upstream = await self._http.send(outgoing, stream=True)
+        answers: list[tuple[httpx.Response, bytes]] = []
+
+        async def attempt() -> None:
+            """daprd retries a transport error and an answer outside 200-399."""
             try:
-                body = b"".join([chunk async for chunk in upstream.aiter_raw()])
-            finally:
-                await upstream.aclose()
-        except httpx.TransportError as exc:
-            raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"{app_id}: {exc!r}") from exc
+                upstream = await self._http.send(outgoing, stream=True)
+                try:
+                    answers.append((upstream, b"".join([c async for c in upstream.aiter_raw()])))
+                finally:
+                    await upstream.aclose()
+            except httpx.TransportError as exc:
+                raise AttemptFailed(repr(exc)) from exc
+            if not 200 <= upstream.status_code <= 399:
+                raise AttemptFailed(f"answered {upstream.status_code}", upstream.status_code)
+
+        policy = self.resiliency[caller].app(app_id, path) if caller in self.resiliency \
+            else None
+        try:
+            if policy is None:
+                await attempt()
+            else:
+                await policy.run(attempt, sleep=self._sleep, clock=self._clock)
+        except AttemptFailed as exc:
+            if not answers or exc.status is None:
+                raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"{app_id}: {exc}") from exc
+        upstream, body = answers[-1]
         response = Response(body, upstream.status_code)
         response.raw_headers = [
             (k.encode("latin-1"), v.encode("latin-1"))

@@ -1,0 +1,152 @@
+"""Where the broker keeps messages: Redis streams' model, as a small protocol.
+
+pubsub.redis keeps a stream per topic and a consumer group per app id. A group reads new
+entries (``XREADGROUP >``), which puts them on its pending list until it acks them (``XACK``);
+an entry left pending is claimed again once idle long enough (``XPENDING`` + ``XCLAIM``). The
+:class:`Streams` protocol is those four calls, so a store on a real Redis plugs in where
+:class:`SqliteStreams` (durable, embedded, the default) stands today. What to do with an entry
+(routing, retries, dead letters, acks) is the broker's and the subscriber's, not the store's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Entry", "SqliteStreams", "Streams"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry as a consumer group sees it."""
+
+    id: str
+    data: bytes
+    deliveries: int = 1  # how often the group has been handed it
+
+
+class Streams(Protocol):
+    """Streams keyed by ``(pubsub, topic)``, consumer groups by name (the app id)."""
+
+    async def add(self, pubsub: str, topic: str, data: bytes) -> str:
+        """Append an entry (``XADD``); return its id."""
+
+    async def read_new(self, group: str, pubsub: str, topic: str, count: int,
+                       block: float) -> list[Entry]:
+        """Entries the group has not been handed yet, now pending for it (``XREADGROUP >``).
+        A new group starts at the beginning of the stream. Waits up to ``block`` seconds."""
+
+    async def claim(self, group: str, pubsub: str, topic: str, min_idle: float,
+                    count: int) -> list[Entry]:
+        """Pending entries idle for ``min_idle`` seconds, handed out again (``XCLAIM``)."""
+
+    async def ack(self, group: str, pubsub: str, topic: str, entry_id: str) -> None:
+        """The group is done with the entry (``XACK``)."""
+
+    async def backlog(self, group: str, pubsub: str, topic: str) -> int:
+        """Entries the group has not acked: pending, or not read yet."""
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stream_entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, pubsub TEXT NOT NULL, topic TEXT NOT NULL,
+    data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS stream_entries_topic ON stream_entries (pubsub, topic, seq);
+CREATE TABLE IF NOT EXISTS stream_groups (
+    grp TEXT NOT NULL, pubsub TEXT NOT NULL, topic TEXT NOT NULL, last_seq INTEGER NOT NULL,
+    PRIMARY KEY (grp, pubsub, topic)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_pending (
+    grp TEXT NOT NULL, seq INTEGER NOT NULL, delivered_at REAL NOT NULL,
+    deliveries INTEGER NOT NULL, PRIMARY KEY (grp, seq)) WITHOUT ROWID;
+"""
+
+
+class SqliteStreams:
+    """Streams in one SQLite file (or ``:memory:``): what survives a restart of the sidecar
+    is what Redis keeps, entries, each group's position and its pending list."""
+
+    def __init__(self, database: str = ":memory:", *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._db = sqlite3.connect(database, isolation_level=None)
+        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+        self._clock = clock
+        self._added: dict[tuple[str, str], asyncio.Event] = {}
+
+    async def add(self, pubsub: str, topic: str, data: bytes) -> str:
+        return self.add_now(pubsub, topic, data)
+
+    def add_now(self, pubsub: str, topic: str, data: bytes) -> str:
+        """``add`` without awaiting: the publish API answers only once the entry is stored."""
+        cursor = self._db.execute(
+            "INSERT INTO stream_entries (pubsub, topic, data) VALUES (?, ?, ?)",
+            (pubsub, topic, data))
+        self._added.setdefault((pubsub, topic), asyncio.Event()).set()
+        return str(cursor.lastrowid)
+
+    async def read_new(self, group: str, pubsub: str, topic: str, count: int,
+                       block: float) -> list[Entry]:
+        added = self._added.setdefault((pubsub, topic), asyncio.Event())
+        added.clear()
+        entries = self._read(group, pubsub, topic, count)
+        if not entries and block > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(block):
+                    await added.wait()
+            entries = self._read(group, pubsub, topic, count)
+        return entries
+
+    def _read(self, group: str, pubsub: str, topic: str, count: int) -> list[Entry]:
+        self._db.execute("INSERT OR IGNORE INTO stream_groups VALUES (?, ?, ?, 0)",
+                         (group, pubsub, topic))
+        rows = self._db.execute(
+            "SELECT seq, data FROM stream_entries WHERE pubsub = ? AND topic = ? AND seq > "
+            "(SELECT last_seq FROM stream_groups WHERE grp = ? AND pubsub = ? AND topic = ?) "
+            "ORDER BY seq LIMIT ?", (pubsub, topic, group, pubsub, topic, count)).fetchall()
+        if rows:
+            now = self._clock()
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO stream_pending VALUES (?, ?, ?, 1)",
+                                     [(group, seq, now) for seq, _ in rows])
+                self._db.execute("UPDATE stream_groups SET last_seq = ? WHERE grp = ? AND "
+                                 "pubsub = ? AND topic = ?", (rows[-1][0], group, pubsub, topic))
+        return [Entry(str(seq), bytes(data)) for seq, data in rows]
+
+    async def claim(self, group: str, pubsub: str, topic: str, min_idle: float,
+                    count: int) -> list[Entry]:
+        now = self._clock()
+        rows = self._db.execute(
+            "SELECT p.seq, e.data, p.deliveries FROM stream_pending p JOIN stream_entries e "
+            "ON e.seq = p.seq WHERE p.grp = ? AND e.pubsub = ? AND e.topic = ? AND "
+            "p.delivered_at <= ? ORDER BY p.seq LIMIT ?",
+            (group, pubsub, topic, now - min_idle, count)).fetchall()
+        self._db.executemany(
+            "UPDATE stream_pending SET delivered_at = ?, deliveries = deliveries + 1 "
+            "WHERE grp = ? AND seq = ?", [(now, group, seq) for seq, _, _ in rows])
+        return [Entry(str(seq), bytes(data), deliveries + 1) for seq, data, deliveries in rows]
+
+    async def ack(self, group: str, pubsub: str, topic: str, entry_id: str) -> None:
+        self._db.execute("DELETE FROM stream_pending WHERE grp = ? AND seq = ?",
+                         (group, int(entry_id)))
+
+    async def backlog(self, group: str, pubsub: str, topic: str) -> int:
+        return self.backlog_now(group, pubsub, topic)
+
+    def backlog_now(self, group: str, pubsub: str, topic: str) -> int:
+        row = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM stream_pending p JOIN stream_entries e ON e.seq = p.seq "
+            "WHERE p.grp = ? AND e.pubsub = ? AND e.topic = ?) + (SELECT COUNT(*) FROM "
+            "stream_entries WHERE pubsub = ? AND topic = ? AND seq > COALESCE((SELECT last_seq "
+            "FROM stream_groups WHERE grp = ? AND pubsub = ? AND topic = ?), 0))",
+            (group, pubsub, topic, pubsub, topic, group, pubsub, topic)).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._db.close()

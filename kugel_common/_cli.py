@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     sidecar.add_argument("--in-memory", action="store_true",
                          help="keep nothing on disk (state and events die with the process)")
     sidecar.add_argument("--log-level", default="info")
+    sidecar.add_argument("--state-backend", choices=("auto", "embedded", "redis"),
+                         default=os.environ.get("KUGEL_STATE_BACKEND", "auto"),
+                         help="where state.redis components keep data: auto (default, or "
+                              "KUGEL_STATE_BACKEND) uses the Redis at redisHost when one "
+                              "answers, else the embedded store; redis fails start-up when "
+                              "it does not answer; embedded never touches Redis")
 
     outbox = commands.add_parser(
         "outbox", help="inspect an outbox file; requeue or drop parked events",
@@ -186,13 +192,24 @@ def _run(argv: Sequence[str] | None) -> int:
     if missing:
         print(f"kugel sidecar: no such resources folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    from .dapr.sidecar import AppSpec, LocalSidecar, load_components
+    from .dapr.sidecar import (
+        AppSpec,
+        ComponentError,
+        LocalSidecar,
+        RedisUnreachable,
+        load_components,
+    )
 
-    sidecar = LocalSidecar([AppSpec(*app) for app in apps], load_components(paths),
-                           data_dir=None if args.in_memory else args.data_dir,
-                           api_token=os.environ.get("DAPR_API_TOKEN"),
-                           app_api_token=os.environ.get("APP_API_TOKEN"))
-    asyncio.run(_serve(sidecar))
+    try:
+        sidecar = LocalSidecar([AppSpec(*app) for app in apps], load_components(paths),
+                               data_dir=None if args.in_memory else args.data_dir,
+                               api_token=os.environ.get("DAPR_API_TOKEN"),
+                               app_api_token=os.environ.get("APP_API_TOKEN"),
+                               state_backend=args.state_backend)
+        asyncio.run(_serve(sidecar))
+    except (ComponentError, RedisUnreachable) as exc:
+        print(f"kugel sidecar: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

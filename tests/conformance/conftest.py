@@ -1,23 +1,43 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from kugel_common.testing import FakeClock
+from .harness import EXTERNAL, Sidecar, local_sidecar
+from .redis_server import RedisServer, redis_server
 
-from .harness import COMPONENTS, EXTERNAL, Sidecar, build
+NO_REDIS = ("redis-server is not on PATH, so state.redis runs on the embedded backend only "
+            "(apt-get install redis-server)")
 
 
-@pytest.fixture
-async def sidecar() -> AsyncIterator[Sidecar]:
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session; each sidecar on it empties it first."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(NO_REDIS)
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(params=["embedded", "redis"])
+async def sidecar(request: pytest.FixtureRequest) -> AsyncIterator[Sidecar]:
+    """Every test runs on the embedded state backend and on Redis, in daprd's layout."""
     if EXTERNAL:
+        if request.param == "redis":
+            pytest.skip("a real daprd keeps state in its own backend")
         async with httpx.AsyncClient(base_url=EXTERNAL) as client:
             yield Sidecar(client)
         return
-    clock = FakeClock()
-    app, broker = build(COMPONENTS, clock)
-    transport = httpx.ASGITransport(app.asgi)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sidecar") as client:
-        yield Sidecar(client, app, broker, clock)
+    server = request.getfixturevalue("redis") if request.param == "redis" else None
+    async with local_sidecar(server) as local:
+        yield local
+
+
+@pytest.fixture
+async def redis_sidecar(redis: RedisServer) -> AsyncIterator[Sidecar]:
+    """The local sidecar on the Redis backend only."""
+    async with local_sidecar(redis) as local:
+        yield local

@@ -42,7 +42,7 @@ async def test_state_metadata_keys_do_not_fold(sidecar: Sidecar) -> None:
     k = sidecar.key("not-a-ttl")
     await sidecar.expect("POST", url, 204, json=[
         {"key": k, "value": 1, "METADATA": {"TTLINSECONDS": "10"}}])
-    sidecar.clock.advance(10)
+    await sidecar.advance(10)
     assert (await sidecar.expect("GET", f"{url}/{k}", 200)).json() == 1
 
 

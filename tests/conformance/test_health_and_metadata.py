@@ -16,6 +16,8 @@ async def test_healthz_checks_the_app_id_it_is_asked_about(sidecar: Sidecar) -> 
     assert (answer.status_code, answer.json()["errorCode"]) == (
         500, "ERR_HEALTH_APPID_NOT_MATCH")
     await sidecar.expect("GET", "/v1.0/healthz/outbound", 204, params={"appid": "app-b"})
+    # only GET is exempt from the API token (middlewares.go, isRouteExcludedFromAPITokenAuth)
+    assert (await sidecar.client.post("/v1.0/healthz")).status_code == 401
 
 
 async def test_put_metadata_shows_in_extended(sidecar: Sidecar) -> None:

@@ -22,14 +22,19 @@ async def test_an_empty_body_is_an_empty_list(sidecar: Sidecar) -> None:
 async def test_delete_etags_follow_state_redis(sidecar: Sidecar) -> None:
     key = sidecar.key("delete-etags")
     await sidecar.expect("POST", STATE, 204, json=[{"key": key, "value": 1}])
-    # not an integer: state.redis's ETagInvalid, 400; a missing key: nothing to check, 204
-    await sidecar.expect("DELETE", f"{STATE}/{key}", 400, "ERR_STATE_DELETE",
+    # state.redis compares a delete's etag as text, unparsed: any other one is a mismatch
+    # (409), and a missing key has nothing to check (204)
+    await sidecar.expect("DELETE", f"{STATE}/{key}", 409, "ERR_STATE_DELETE",
                          headers={"If-Match": "abc"})
     await sidecar.expect("DELETE", f"{STATE}/{key}", 409, "ERR_STATE_DELETE",
                          headers={"If-Match": "7"})
     await sidecar.expect("DELETE", f"{STATE}/{sidecar.key('never')}", 204,
                          headers={"If-Match": "7"})
     await sidecar.expect("DELETE", f"{STATE}/{key}", 204, headers={"If-Match": "1"})
+    await sidecar.expect("GET", f"{STATE}/{key}", 204)
+    # "0" is what daprd sends for no etag at all: it deletes whatever the version
+    await sidecar.expect("POST", STATE, 204, json=[{"key": key, "value": 1}])
+    await sidecar.expect("DELETE", f"{STATE}/{key}", 204, headers={"If-Match": "0"})
     await sidecar.expect("GET", f"{STATE}/{key}", 204)
 
 
@@ -46,3 +51,46 @@ async def test_bulk_publish_is_served_on_the_stable_path_too(sidecar: Sidecar) -
     entries = [{"entryId": "1", "event": {"n": 1}, "contentType": "application/json"}]
     await sidecar.expect("POST", "/v1.0/publish/bulk/pubsub/orders", 204, json=entries)
     assert sidecar.published[-1].body["data"] == {"n": 1}
+
+
+async def test_a_save_of_several_items_writes_each_on_its_own(sidecar: Sidecar) -> None:
+    """daprd's bulk set runs each item's Set in parallel and joins their errors: the other
+    items are written, and an etag error among the errors decides the status."""
+    first, fresh, other = (sidecar.key(name) for name in ("bulk-fw", "bulk-fresh", "bulk-other"))
+    await sidecar.expect("POST", STATE, 204, json=[
+        {"key": first, "value": 1, "options": {"concurrency": "first-write"}}])
+    await sidecar.expect("POST", STATE, 409, "ERR_STATE_SAVE", json=[
+        {"key": first, "value": 2}, {"key": fresh, "value": 1},  # a plain refusal: 500 alone
+        {"key": first, "value": 3, "etag": "9"}])
+    assert (await sidecar.expect("GET", f"{STATE}/{fresh}", 200)).json() == 1
+    await sidecar.expect("POST", STATE, 400, "ERR_STATE_SAVE", json=[
+        {"key": other, "value": 1}, {"key": fresh, "value": 2, "etag": "not-a-version"}])
+    assert (await sidecar.expect("GET", f"{STATE}/{other}", 200)).json() == 1
+    await sidecar.expect("POST", STATE, 500, "ERR_STATE_SAVE", json=[
+        {"key": first, "value": 4}, {"key": other, "value": 5}])
+    assert (await sidecar.expect("GET", f"{STATE}/{other}", 200)).json() == 5
+    assert (await sidecar.expect("GET", f"{STATE}/{first}", 200)).json() == 1
+
+
+async def test_a_transaction_runs_every_command_of_its_multi(sidecar: Sidecar) -> None:
+    """MULTI/EXEC runs each queued command whatever the others answer; only a save etag that
+    is not an integer stops the transaction before MULTI."""
+    kept, untouched, marked = (sidecar.key(n) for n in ("tx-kept", "tx-none", "tx-fw"))
+    url = f"{STATE}/transaction"
+    await sidecar.expect("POST", STATE, 204, json=[{"key": kept, "value": 1}])
+    # a refused upsert's EXPIRE was queued after its script: it still runs
+    await sidecar.expect("POST", url, 500, "ERR_STATE_TRANSACTION", json={"operations": [
+        {"operation": "upsert", "request": {"key": kept, "value": 2, "etag": "5",
+                                            "metadata": {"ttlInSeconds": "10"}}}]})
+    assert (await sidecar.expect("GET", f"{STATE}/{kept}", 200)).json() == 1
+    await sidecar.expect("POST", url, 500, "ERR_STATE_TRANSACTION", json={"operations": [
+        {"operation": "upsert", "request": {"key": untouched, "value": 1}},
+        {"operation": "upsert", "request": {"key": marked, "value": 1, "etag": "x"}}]})
+    await sidecar.expect("GET", f"{STATE}/{untouched}", 204)
+    # first-write inside a transaction does not mark the key: its script gets no such flag
+    await sidecar.expect("POST", url, 204, json={"operations": [
+        {"operation": "upsert", "request": {"key": marked, "value": 1,
+                                            "options": {"concurrency": "first-write"}}}]})
+    await sidecar.expect("POST", STATE, 204, json=[{"key": marked, "value": 2}])
+    await sidecar.advance(10)
+    await sidecar.expect("GET", f"{STATE}/{kept}", 204)  # the refused upsert's TTL

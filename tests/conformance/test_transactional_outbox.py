@@ -43,7 +43,7 @@ async def test_each_upsert_publishes_an_intent_and_commits_a_marker(sidecar: Sid
     assert (event["data"], event["datacontenttype"]) == ({"n": 1}, "application/json")
     assert (event["source"], event["specversion"]) == ("app-a", "1.0")
     assert event["traceid"].startswith("00-4bf92f35") and event["traceparent"] == ""
-    marker = sidecar.app.stores["outboxstore"].get(event["id"])  # not app-prefixed
+    marker = await sidecar.app.stores["outboxstore"].get(event["id"])  # not app-prefixed
     assert marker is not None
 
 
@@ -96,7 +96,7 @@ async def test_a_failed_commit_on_state_redis_still_writes_its_marker(sidecar: S
                          json=transaction(upsert(k, 2, etag="999")))
     assert (await sidecar.expect("GET", f"{url}/{k}", 200)).json() == 1
     [intent] = sidecar.published[before:]
-    assert sidecar.app.stores["outboxstore"].get(intent.body["id"]) is not None
+    assert await sidecar.app.stores["outboxstore"].get(intent.body["id"]) is not None
 
 
 async def test_only_transactions_on_a_configured_store_publish(sidecar: Sidecar) -> None:

@@ -69,7 +69,7 @@ async def test_the_event_reaches_the_user_topic_with_the_marker_as_its_id(
     [event] = [m.body for m in local.orders]
     assert (event["topic"], event["pubsubname"], event["data"]) == ("orders", "pubsub", {"n": 1})
     assert event["id"].startswith("outbox-")
-    assert local.sidecar.stores["outboxstore"].get(event["id"]) is None  # marker deleted
+    assert await local.sidecar.stores["outboxstore"].get(event["id"]) is None  # marker deleted
     assert local.clock.sleeps[0] == 1.0  # daprd waits 1 s before every marker check
 
 
@@ -91,7 +91,7 @@ async def test_a_broker_that_redelivers_keeps_the_intent(
                       "outboxPublishPubsub": "pubsub", "outboxPublishTopic": "orders",
                       "outboxPubsub": "outbox-internal"}),
                   Component("pubsub", "pubsub.redis"),
-                  Component("outbox-internal", "pubsub.kafka")]
+                  Component("outbox-internal", "pubsub.in-memory")]
     async for w in watched(components):
         w.sidecar.broker.publish(Published(*INTERNAL, {"id": "outbox-not-yet"}))
         await until(lambda: "redelivered" in caplog.text)

@@ -46,7 +46,7 @@ def test_sidecar_command_serves_reads_yaml_and_stops_on_ctrl_c(tmp_path: Path) -
     process = subprocess.Popen(
         [sys.executable, "-m", "kugel_common._cli", "sidecar", "--app-id", "cart",
          "--dapr-http-port", str(port), "--resources-path", str(tmp_path / "components"),
-         "--data-dir", str(tmp_path / "data")],
+         "--data-dir", str(tmp_path / "data"), "--state-backend", "embedded"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -120,6 +120,8 @@ async def test_service_invocation_both_ways_and_by_the_sdk(
                                         "app_token": "app-token", "caller": "caller"}
                 reply = await http.get("/orders/8", headers={"dapr-app-id": "orders"})
                 assert reply.json()["order"] == "8"
+                reply = await http.get("/orders/a+b", headers={"dapr-app-id": "orders"})
+                assert reply.json()["order"] == "a+b"  # the app's path: no query unescaping
                 reply = await http.get("/v1.0/invoke/orders/method/nowhere")
                 assert reply.status_code == 404  # the app's status comes back unchanged
                 unknown = await http.get("/v1.0/invoke/ghost/method/x")
@@ -186,8 +188,9 @@ async def test_delivery_answers_redelivery_dead_letters_and_expiry() -> None:
         async with LocalSidecar(specs, COMPONENTS, redelivery_initial=0.0) as sidecar:
             pool = ServiceClientPool()
             dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("pub"), environ={})
+            # a negative Go duration is a TTL of 0 (a negative number of seconds is ignored)
             await dapr.publish_event("pubsub", "work", {"kind": "expired"},
-                                     metadata={"ttlInSeconds": "-1"})
+                                     metadata={"ttlInSeconds": "-1s"})
             for kind in ("ok", "flaky", "crash", "poison"):
                 await dapr.publish_event("pubsub", "work", {"kind": kind})
             await dapr.publish_event("pubsub", "gone", {"kind": "nobody"})

@@ -55,7 +55,8 @@ PUBLIC = {
         "StateOperation", "Subscriber",
     ],
     "kugel_common.dapr.sidecar": [
-        "AppSpec", "Component", "ComponentError", "LocalSidecar", "SidecarApp", "load_components",
+        "AppSpec", "Component", "ComponentError", "LocalSidecar", "RedisUnreachable", "SidecarApp",
+        "StateBackend", "UnsupportedComponent", "load_components",
     ],
     "kugel_common.container": [
         "KugelContainer",

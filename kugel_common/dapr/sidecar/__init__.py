@@ -9,7 +9,8 @@ from ..._extras import require
 require("kugel_common.dapr.sidecar", "sidecar", "fastapi", "uvicorn", "yaml")
 
 from ._app import SidecarApp
-from ._components import Component, ComponentError, load_components
+from ._backends import RedisUnreachable, StateBackend
+from ._components import Component, ComponentError, UnsupportedComponent, load_components
 from ._local import AppSpec, LocalSidecar
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "Component",
     "ComponentError",
     "LocalSidecar",
+    "RedisUnreachable",
     "SidecarApp",
+    "StateBackend",
+    "UnsupportedComponent",
     "load_components",
 ]

@@ -6,20 +6,16 @@ state store is 400, a missing key is 204, a transaction that fails for any reaso
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import logging
-import math
+import posixpath
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
@@ -28,11 +24,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ._cloudevents import (
+    CloudEventError,
+    EventError,
+    MetadataError,
+    entry_body,
+    new_envelope,
+    raw_payload,
+)
 from ._components import Component
 from ._delivery import Subscription
 from ._events import BrokerUnavailable, Published
+from ._gojson import go_decode, go_fields, go_marshal
 from ._outbox import OutboxConfig, outbox_intents
-from ._state import InvalidEtag, StateStore, Write, WriteRefused
+from ._scopes import TopicScopes
+from ._state import InvalidEtag, Store, Write, WriteRefused
 
 __all__ = ["DaprHTTPError", "SidecarApp"]
 
@@ -56,7 +62,7 @@ class SidecarApp:
 
     app_id: str
     components: Sequence[Component]
-    stores: dict[str, StateStore]
+    stores: dict[str, Store]
     on_publish: Callable[[Published], object]
     api_token: str | None = None
     clock: Callable[[], float] = time.time
@@ -69,8 +75,9 @@ class SidecarApp:
 
     def __post_init__(self) -> None:
         visible = [c for c in self.components if c.visible_to(self.app_id)]
-        self._pubsubs = {c.name: c for c in visible if c.kind == "pubsub"}
-        self._state_names = {c.name for c in visible if c.kind == "state"}
+        self._pubsubs = {c.name: TopicScopes.of(c, self.app_id)
+                         for c in visible if c.kind == "pubsub"}
+        self._state_types = {c.name: c.type for c in visible if c.kind == "state"}
         self.outboxes = {c.name: config for c in visible
                          if (config := OutboxConfig.of(c)) is not None}
         both = ["POST", "PUT"]
@@ -94,10 +101,20 @@ class SidecarApp:
             Route("/v1.0/state/{store}/{key:any}", self._delete, methods=["DELETE"]),
             Route("/v1.0/invoke/{app_id}/method/{path:path}", self._invoke, methods=_VERBS),
         ])
+        self.asgi.router.redirect_slashes = False  # daprd cleans the path instead (_routed)
         self.asgi.add_middleware(_Ingress, token=self.api_token)
 
     def can_use_pubsub(self, name: str) -> bool:
         return name in self._pubsubs
+
+    def may_publish(self, pubsub: str, topic: str) -> bool:
+        """The pub/sub is loaded for this app and its topic scopes let the app publish."""
+        scopes = self._pubsubs.get(pubsub)
+        return scopes is not None and scopes.may_publish(topic)
+
+    def may_subscribe(self, pubsub: str, topic: str) -> bool:
+        scopes = self._pubsubs.get(pubsub)
+        return scopes is not None and scopes.may_subscribe(topic)
 
     # -- health and metadata ---------------------------------------------------------------------
 
@@ -149,120 +166,98 @@ class SidecarApp:
     # -- pub/sub ---------------------------------------------------------------------------------
 
     def _pubsub(self, request: Request) -> tuple[str, str]:
-        if not self._pubsubs:
-            raise DaprHTTPError(400, "ERR_PUBSUB_NOT_CONFIGURED", "no pubsub is configured")
+        """daprd's validateAndGetPubsubAndTopic. No pub/sub loaded at all is the same 404 on
+        daprd (its adapter always exists); topic scopes are checked at hand-over. An empty
+        topic never gets here: the cleaned path ``/publish/pubsub`` matches no route, on
+        daprd's router as on this one, so its ERR_TOPIC_NAME_EMPTY is gRPC's alone."""
         pubsub, topic = request.path_params["pubsub"], request.path_params["topic"]
-        component = self._pubsubs.get(pubsub)
-        if component is None:
+        if pubsub not in self._pubsubs:
             raise DaprHTTPError(404, "ERR_PUBSUB_NOT_FOUND", f"pubsub {pubsub} not found")
-        if not topic:
-            raise DaprHTTPError(404, "ERR_TOPIC_NAME_EMPTY", "topic is empty")
-        if not _allows(component, topic):
-            raise DaprHTTPError(403, "ERR_PUBSUB_FORBIDDEN", f"topic {topic} is not allowed")
         return pubsub, topic
 
     async def _publish(self, request: Request) -> Response:
         pubsub, topic = self._pubsub(request)
         metadata = _metadata(request)
-        raw = metadata.get("rawPayload", "false").lower()
-        if raw not in ("true", "false"):
-            raise DaprHTTPError(400, "ERR_PUBSUB_REQUEST_METADATA", "rawPayload is not a bool")
         body = await request.body()
-        content_type = request.headers.get("content-type", "text/plain")
-        if raw == "true":
-            self._hand_over([Published(pubsub, topic, body, raw=True)])
-            return Response(status_code=204)
-        envelope = self._envelope(pubsub, topic, body, content_type, metadata,
-                                  "ERR_PUBSUB_CLOUD_EVENTS_SER", 500)
-        self._hand_over([Published(pubsub, topic, envelope)])
+        if _raw_payload(metadata):
+            event = Published(pubsub, topic, body, raw=True)
+        else:
+            event = Published(pubsub, topic, self._envelope(
+                pubsub, topic, body, request.headers.get("content-type", ""), metadata))
+        self._check_scopes(pubsub, topic)
+        try:
+            self.on_publish(event)
+        except BrokerUnavailable as exc:
+            raise DaprHTTPError(500, "ERR_PUBSUB_PUBLISH_MESSAGE", str(exc)) from exc
         return Response(status_code=204)
 
     async def _bulk_publish(self, request: Request) -> Response:
+        """All entries are checked before any is published; then each is published on its
+        own, as daprd's default bulk publisher does for pubsub.redis, and the failed ones are
+        listed. Only the request's ``rawPayload`` counts: daprd wraps every entry otherwise."""
         pubsub, topic = self._pubsub(request)
+        metadata = _metadata(request)
+        raw = _raw_payload(metadata)
         entries = _json(await request.body(), "ERR_PUBSUB_EVENTS_SER")
+        if entries is None:  # Go decodes null into an empty list
+            entries = []
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "expected a list of entries")
-        entries = [go_fields(entry, _BULK_ENTRY) for entry in entries]
-        ids = [e.get("entryId") for e in entries]
-        if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
-            raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
-        envelopes = []
-        for entry in entries:
-            content_type, event = entry.get("contentType"), entry.get("event")
-            entry_metadata = entry.get("metadata") or {}
-            if not (isinstance(content_type, str) and content_type
-                    and _string_map(entry_metadata)):
-                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "every entry needs a "
-                                    "contentType string and metadata of strings")
-            body = _entry_body(event, content_type)
-            metadata = {**_metadata(request), **entry_metadata}
-            envelopes.append(self._envelope(pubsub, topic, body, content_type, metadata,
-                                            "ERR_PUBSUB_EVENTS_SER", 400))
-        try:
-            self._hand_over([Published(pubsub, topic, envelope) for envelope in envelopes])
-        except DaprHTTPError as exc:
-            failed = [{"entryId": i, "error": exc.message} for i in ids]
-            return JSONResponse({"failedEntries": failed, "errorCode": exc.code}, 500)
+        events: list[tuple[str, Published]] = []
+        for entry in (go_fields(e, _BULK_ENTRY) for e in entries):
+            entry_id, content_type = entry.get("entryId") or "", entry.get("contentType") or ""
+            entry_metadata = entry.get("metadata")
+            if not (isinstance(entry_id, str) and isinstance(content_type, str)
+                    and (entry_metadata is None or _string_map(entry_metadata))):
+                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId and contentType "
+                                    "must be strings, metadata an object of strings")
+            try:
+                body = entry_body(entry.get("event"), content_type)
+            except EventError as exc:
+                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", str(exc)) from exc
+            if not entry_id or entry_id in dict(events):
+                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
+            if raw:
+                events.append((entry_id, Published(pubsub, topic, body, raw=True)))
+                continue
+            # the request's metadata reaches only entries that have metadata of their own
+            merged = {} if entry_metadata is None else {**metadata, **entry_metadata}
+            events.append((entry_id, Published(pubsub, topic, self._envelope(
+                pubsub, topic, body, content_type, merged))))
+        self._check_scopes(pubsub, topic)
+        failed = []
+        for entry_id, event in events:
+            try:
+                self.on_publish(event)
+            except BrokerUnavailable as exc:
+                failed.append({"entryId": entry_id, "error": str(exc)})
+        if failed:
+            return JSONResponse({"failedEntries": failed,
+                                 "errorCode": "ERR_PUBSUB_PUBLISH_MESSAGE"}, 500)
         return Response(status_code=204)
 
-    def _hand_over(self, events: list[Published]) -> None:
-        """To the broker; a broker that is down is daprd's 500 ERR_PUBSUB_PUBLISH_MESSAGE."""
-        try:
-            for event in events:
-                self.on_publish(event)
-        except BrokerUnavailable as exc:
-            raise DaprHTTPError(500, "ERR_PUBSUB_PUBLISH_MESSAGE", str(exc)) from exc
+    def _check_scopes(self, pubsub: str, topic: str) -> None:
+        """daprd's publisher checks the topic after building the events: a forbidden topic
+        with a malformed body is a 400 or 500 for the body, not a 403."""
+        if not self.may_publish(pubsub, topic):
+            raise DaprHTTPError(403, "ERR_PUBSUB_FORBIDDEN",
+                                f"topic {topic} is not allowed for app id {self.app_id}")
 
     def _envelope(self, pubsub: str, topic: str, body: bytes, content_type: str,
-                  metadata: dict[str, str], bad_code: str, bad_status: int) -> dict[str, Any]:
-        """The CloudEvent daprd would build around ``body`` (runtime/pubsub NewCloudEvent and
-        components-contrib's envelope.go). There is no tracing here, so the trace id is ""."""
-        trace_id, trace_state = "", ""
-        if content_type.startswith("application/cloudevents+json"):  # FromCloudEvent
-            envelope = _json(body, bad_code, bad_status)
-            if not isinstance(envelope, dict):
-                raise DaprHTTPError(bad_status, bad_code, "a CloudEvent must be a JSON object")
-            envelope.setdefault("time", _now())
-            if "traceid" not in envelope:
-                envelope.update(traceid=trace_id, traceparent=trace_id)
-            envelope.setdefault("tracestate", trace_state)
-            envelope.update(topic=topic, pubsubname=pubsub)
-            for name, value in (("source", "Dapr"), ("type", "com.dapr.event.sent"),
-                                ("specversion", "1.0")):
-                if envelope.get(name) is None:
-                    envelope[name] = value
-        else:  # NewCloudEventsEnvelope, after the cloudevent.* overrides
-            given = {name.removeprefix("cloudevent."): value for name, value in
-                     go_fields(metadata, _OVERRIDES).items() if isinstance(value, str)}
-            trace_id = given.get("traceparent") or given.get("traceid", trace_id)
-            envelope = {
-                "id": given.get("id") or str(uuid.uuid4()), "specversion": "1.0",
-                "datacontenttype": content_type or "text/plain",
-                "source": given.get("source", self.app_id) or "Dapr",
-                "type": given.get("type") or "com.dapr.event.sent",
-                "topic": topic, "pubsubname": pubsub,
-                "traceid": trace_id, "traceparent": trace_id,  # one value, as daprd sets both
-                "tracestate": given.get("tracestate", trace_state), "time": _now(),
-            }
-            if "json" in content_type:
-                envelope["data"] = _json(body, bad_code, bad_status)
-            else:
-                envelope["data"] = body.decode("utf-8", "replace")
-            if given.get("subject"):
-                envelope["subject"] = given["subject"]
-        ttl = metadata.get("ttlInSeconds", "")
-        if re.fullmatch(r"-?[0-9]{1,12}", ttl):  # daprd ignores a value that does not parse
-            expires = self.clock() + int(ttl)
-            envelope["expiration"] = datetime.fromtimestamp(expires, UTC).isoformat()
-        return envelope
+                  metadata: dict[str, str]) -> dict[str, Any]:
+        try:
+            return new_envelope(app_id=self.app_id, pubsub=pubsub, topic=topic, body=body,
+                                content_type=content_type, metadata=metadata, now=self.clock())
+        except CloudEventError as exc:
+            raise DaprHTTPError(500, "ERR_PUBSUB_CLOUD_EVENTS_SER", str(exc)) from exc
 
     # -- state -----------------------------------------------------------------------------------
 
-    def _store(self, request: Request) -> StateStore:
-        if not self._state_names:
+    def _store(self, request: Request) -> Store:
+        if not self._state_types:
             raise DaprHTTPError(500, "ERR_STATE_STORE_NOT_CONFIGURED", "no state store")
         name = request.path_params["store"]
-        if name not in self._state_names:
+        if name not in self._state_types:
             raise DaprHTTPError(400, "ERR_STATE_STORE_NOT_FOUND", f"state store {name} not found")
         return self.stores[name]
 
@@ -271,52 +266,60 @@ class SidecarApp:
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"invalid key {key!r}")
         return f"{self.app_id}||{key}"
 
-    def _write(self, item: Any, delete: bool = False, failed: str = "ERR_STATE_SAVE") -> Write:
+    def _write(self, request: Request, item: Any, delete: bool = False,
+               failed: str = "ERR_STATE_SAVE") -> Write:
+        """One item as daprd decodes it, with the request's ``?metadata.X`` merged over its
+        own metadata (the query wins), and its value written out as the store's Go code
+        writes it."""
         if not isinstance(item, dict):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "a state item must be an object")
         item = go_fields(item, _STATE_ITEM)
         etag = item.get("etag")
         if etag is not None and not isinstance(etag, str):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "etag must be a string")
-        options = go_fields(item.get("options") or {}, _OPTIONS)
-        metadata = item.get("metadata") or {}
+        options = _options(item)
+        metadata = _or_empty(item.get("metadata"))
         content_type = item.get("contentType")
-        if not (isinstance(options, dict) and _string_map(metadata)
-                and isinstance(content_type, str | None)):
-            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "options must be an object, "
-                                "metadata an object of strings, contentType a string")
-        ttl = metadata.get("ttlInSeconds")
-        try:  # daprd parses it as an integer (strconv.Atoi)
-            ttl_seconds = float(int(ttl)) if ttl is not None else None
-        except ValueError as exc:
-            raise DaprHTTPError(500, failed, f"ttlInSeconds {ttl!r}") from exc
+        if not (_string_map(metadata) and isinstance(content_type, str | None)):
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "metadata must be an object of "
+                                "strings, contentType a string")
+        metadata = {**metadata, **_metadata(request)}
+        ttl = None if delete else metadata.get("ttlInSeconds") or None
+        if ttl is not None and not _go_int64(ttl):  # state.redis: strconv.ParseInt
+            raise DaprHTTPError(500, failed, f"ttlInSeconds {ttl!r} is not an integer")
+        redis = self._state_types[request.path_params["store"]] == "state.redis"
         return Write(
             key=self._key(item.get("key")),
-            value=None if delete else _dumps(item.get("value")),
+            value=None if delete else go_marshal(item.get("value"), six_digits=redis),
             etag=etag or None,
             first_write=options.get("concurrency") == "first-write",
             last_write=options.get("concurrency") == "last-write",
-            ttl_seconds=ttl_seconds,
+            ttl_seconds=None if ttl is None else float(ttl),
         )
 
     async def _save(self, request: Request) -> Response:
+        """Items with an unknown concurrency or consistency fail on their own (a plain 500,
+        from the store's CheckRequestOptions) while the others are written, as on daprd."""
         store = self._store(request)
         items = _json(await request.body(), "ERR_MALFORMED_REQUEST", 400)
         if not isinstance(items, list):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "expected a list of state items")
-        writes = [self._write(item) for item in items]
+        writes = [self._write(request, item) for item in items]
+        known = [_known_options(_options(go_fields(item, _STATE_ITEM))) for item in items]
         try:
-            store.apply(writes)
+            await store.apply([write for write, ok in zip(writes, known, strict=True) if ok])
         except InvalidEtag as exc:
             raise DaprHTTPError(400, "ERR_STATE_SAVE", str(exc)) from exc
         except WriteRefused as exc:
             if exc.etag_given:
                 raise DaprHTTPError(409, "ERR_STATE_SAVE", f"etag mismatch for {exc}") from exc
             raise DaprHTTPError(500, "ERR_STATE_SAVE", f"failed to set key {exc}") from exc
+        if not all(known):
+            raise DaprHTTPError(500, "ERR_STATE_SAVE", "unrecognized concurrency or consistency")
         return Response(status_code=204)
 
     async def _get(self, request: Request) -> Response:
-        found = self._store(request).get(self._key(request.path_params["key"]))
+        found = await self._store(request).get(self._key(request.path_params["key"]))
         if found is None:
             return Response(status_code=204)
         value, etag = found
@@ -325,10 +328,11 @@ class SidecarApp:
     async def _delete(self, request: Request) -> Response:
         store = self._store(request)
         item = {"key": request.path_params["key"], "etag": request.headers.get("if-match")}
+        write = self._write(request, item, delete=True)
+        if not _known_options({name: request.query_params.get(name, "") for name in _OPTIONS}):
+            raise DaprHTTPError(500, "ERR_STATE_DELETE", "unrecognized concurrency or consistency")
         try:
-            store.apply([self._write(item, delete=True)])
-        except InvalidEtag as exc:  # state.redis: ETagInvalid, which daprd answers with 400
-            raise DaprHTTPError(400, "ERR_STATE_DELETE", str(exc)) from exc
+            await store.apply([write])
         except WriteRefused as exc:
             raise DaprHTTPError(409, "ERR_STATE_DELETE", f"etag mismatch for {exc}") from exc
         return Response(status_code=204)
@@ -337,10 +341,14 @@ class SidecarApp:
         """The stored bytes are spliced in as they are, like daprd's raw message: a value is
         never parsed again, so any value that could be stored can be served back."""
         store = self._store(request)
-        keys = await _listed(request, "keys", _BULK_GET)
+        keys, body = await _listed(request, "keys", _BULK_GET)
+        parallelism = body.get("parallelism")
+        if parallelism is not None and (type(parallelism) is not int
+                                        or not _go_int64(str(parallelism))):
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "parallelism must be an integer")
         items = []
         for key in keys:
-            found = store.get(self._key(key))
+            found = await store.get(self._key(key))
             named = json.dumps(key)
             if found is None:
                 items.append(b'{"key":%s}' % named.encode())
@@ -351,7 +359,9 @@ class SidecarApp:
 
     async def _transaction(self, request: Request) -> Response:
         store = self._store(request)
-        operations = await _listed(request, "operations", _TRANSACTION)
+        # The body's own metadata goes to the store's Multi, where state.redis reads only a
+        # contentType for RedisJSON; ?metadata.X reaches every operation.
+        operations, _ = await _listed(request, "operations", _TRANSACTION)
         writes: list[tuple[Write, dict[str, Any]]] = []
         for operation in operations:
             operation = go_fields(operation, _OPERATION)
@@ -360,7 +370,8 @@ class SidecarApp:
                 raise DaprHTTPError(400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
                                     f"operation {kind!r} is not supported")
             item = go_fields(operation.get("request"), _STATE_ITEM)
-            writes.append((self._write(item, kind == "delete", "ERR_STATE_TRANSACTION"), item))
+            writes.append((self._write(request, item, kind == "delete", "ERR_STATE_TRANSACTION"),
+                           item))
         committed = [write for write, _ in writes]
         outbox = self.outboxes.get(request.path_params["store"])
         if outbox is not None:
@@ -372,18 +383,16 @@ class SidecarApp:
                 self._publish_intent(intent.published)
             committed += [intent.marker for intent in intents]
         try:
-            store.apply(committed, transaction=True)
+            await store.apply(committed, transaction=True)
         except (WriteRefused, InvalidEtag) as exc:
             raise DaprHTTPError(500, "ERR_STATE_TRANSACTION", f"refused: {exc}") from exc
         return Response(status_code=204)
 
     def _publish_intent(self, intent: Published) -> None:
-        component = self._pubsubs.get(intent.pubsub)
         try:
-            if component is None:
-                raise BrokerUnavailable(f"pubsub '{intent.pubsub}' not found")
-            if not _allows(component, intent.topic):
-                raise BrokerUnavailable(f"topic {intent.topic} is not allowed")
+            if not self.may_publish(intent.pubsub, intent.topic):
+                raise BrokerUnavailable(f"pubsub '{intent.pubsub}' has no topic "
+                                        f"{intent.topic} for {self.app_id}")
             self.on_publish(intent)
         except BrokerUnavailable as exc:
             raise DaprHTTPError(500, "ERR_PUBLISH_OUTBOX",
@@ -398,7 +407,6 @@ _OPTIONS = ("concurrency", "consistency")
 _BULK_GET = ("keys", "parallelism", "metadata")
 _TRANSACTION = ("operations", "metadata")
 _OPERATION = ("operation", "request")
-_GO_FOLD = str.maketrans({"\u212a": "k", "\u017f": "s"})  # Kelvin sign, long s
 
 
 class _AnyText(Convertor[str]):
@@ -415,35 +423,6 @@ class _AnyText(Convertor[str]):
 
 
 register_url_convertor("any", _AnyText())
-
-
-def go_fields(value: Any, fields: tuple[str, ...]) -> Any:
-    """A JSON object as Go's encoding/json reads it into a struct with these ``fields``:
-    each key names the field it equals exactly, else the one it equals case-insensitively
-    (``entryID`` is ``entryId``, ``KEY`` is ``key``); keys that name no field are dropped. Go
-    assigns the keys in order, so of two keys for one field the later one wins.
-
-    Only the struct's own field names fold: the keys of ``metadata`` (a Go map) stay as sent.
-    Anything that is not an object is returned as it is, for the caller to refuse."""
-    if not isinstance(value, dict):
-        return value
-    folded = {name.lower(): name for name in fields}
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = key if key in fields else folded.get(key.translate(_GO_FOLD).lower())
-        if name is not None:
-            out[name] = item
-    return out
-
-
-# The metadata keys that override an envelope's fields; mapstructure matches them as Go's JSON
-# decoder matches field names, whatever their case.
-_OVERRIDES = tuple(f"cloudevent.{name}" for name in ("id", "traceid", "tracestate", "source",
-                                                       "type", "traceparent", "subject"))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _subscription_metadata(sub: Subscription) -> dict[str, Any]:
@@ -468,98 +447,69 @@ def _string_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
-def _allows(component: Component, topic: str) -> bool:
-    allowed = component.metadata.get("allowedTopics")
-    return not allowed or topic in [t.strip() for t in allowed.split(",")]
-
-
 def _metadata(request: Request) -> dict[str, str]:
-    return {name.removeprefix("metadata."): value
-            for name, value in request.query_params.items() if name.startswith("metadata.")}
+    """``?metadata.X=v`` is metadata ``X``; of a key given twice, the first value counts."""
+    metadata: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name.startswith("metadata."):
+            metadata.setdefault(name.removeprefix("metadata."), value)
+    return metadata
 
 
-async def _listed(request: Request, name: str, fields: tuple[str, ...]) -> list[Any]:
-    """The list under ``name`` in a JSON object body, e.g. ``{"keys": [...]}``; ``{}`` is an
-    empty list, as Go decodes a missing field to its zero value."""
+def _raw_payload(metadata: dict[str, str]) -> bool:
+    try:
+        return raw_payload(metadata)
+    except MetadataError as exc:
+        raise DaprHTTPError(400, "ERR_PUBSUB_REQUEST_METADATA", str(exc)) from exc
+
+
+async def _listed(request: Request, name: str,
+                  fields: tuple[str, ...]) -> tuple[list[Any], dict[str, Any]]:
+    """The list under ``name`` in a JSON object body, e.g. ``{"keys": [...]}``, and the body;
+    ``{}`` is an empty list, as Go decodes a missing field to its zero value. A ``metadata``
+    that is not an object of strings fails Go's decoding."""
     body = go_fields(_json(await request.body(), "ERR_MALFORMED_REQUEST", 400), fields)
-    items = (body.get(name) if isinstance(body, dict) else ())
+    if not isinstance(body, dict):
+        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}}")
+    items = body.get(name)
     if items is None:  # {} or {"keys": null}
         items = []
-    if not isinstance(items, list):
-        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}}")
-    return items
+    if not isinstance(items, list) or not _string_map(_or_empty(body.get("metadata"))):
+        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}} and "
+                            "metadata of strings")
+    return items, body
 
 
-def _entry_body(event: Any, content_type: str) -> bytes:
-    """A bulk entry's event as the bytes daprd would publish for its content type."""
-    if "json" in content_type:
-        return _dumps(event)
-    if content_type == "application/octet-stream":
-        try:
-            return base64.b64decode(event if isinstance(event, str) else "", validate=True)
-        except binascii.Error as exc:
-            raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "event is not base64") from exc
-    if not isinstance(event, str):
-        raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", f"a {content_type} event must be a "
-                            "string")
-    return event.encode("utf-8", "replace")
+def _or_empty(value: Any) -> Any:
+    """Go decodes a missing or null object to its zero value; ``[]`` or ``0`` is an error."""
+    return {} if value is None else value
 
 
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
+def _options(item: dict[str, Any]) -> dict[str, str]:
+    """An item's ``options``, a Go struct of two strings."""
+    options = go_fields(_or_empty(item.get("options")), _OPTIONS)
+    if not (isinstance(options, dict) and _string_map(options)):
+        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "options must be an object of strings")
+    return dict(options)
 
 
-def _finite(text: str) -> float:
-    """Go's decoder refuses a number out of float64's range (``1e999``); Python makes it inf."""
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"{text} is out of range")
-    return value
+def _known_options(options: dict[str, str]) -> bool:
+    """components-contrib's CheckRequestOptions, which state.redis runs on a save or delete
+    (not in a transaction)."""
+    return (options.get("concurrency") or "first-write") in ("first-write", "last-write") and (
+        options.get("consistency") or "strong") in ("strong", "eventual")
 
 
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _go_strings(value: Any) -> Any:
-    """Go's decoder turns a lone surrogate escape into U+FFFD; Python keeps it, and then cannot
-    encode the string: do as Go does."""
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, list):
-        return [_go_strings(item) for item in value]
-    if isinstance(value, dict):
-        return {_go_strings(k): _go_strings(v) for k, v in value.items()}
-    return value
-
-
-MAX_DEPTH = 256  # daprd's decoder allows 10000; Python's recursive json cannot
-
-
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
+def _go_int64(text: str) -> bool:
+    """What strconv.ParseInt(text, 10, 64) accepts."""
+    return re.fullmatch(r"[+-]?[0-9]+", text) is not None and -2**63 <= int(text) < 2**63
 
 
 def _json(body: bytes, code: str, status: int = 400) -> Any:
-    """JSON as daprd reads it: strict (no NaN or Infinity, no number out of range). Nesting
-    deeper than ``MAX_DEPTH`` is refused, so every stored value can be encoded again."""
     try:
-        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
-    except (ValueError, RecursionError) as exc:
-        raise DaprHTTPError(status, code, "the body is not valid JSON") from exc
-    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
-        raise DaprHTTPError(status, code, f"the body nests deeper than {MAX_DEPTH} levels")
-    return _go_strings(value) if _SURROGATE.search(body) else value
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+        return go_decode(body)
+    except ValueError as exc:
+        raise DaprHTTPError(status, code, f"the body is not valid JSON: {exc}") from exc
 
 
 async def _error_response(request: Request, exc: Exception) -> Response:
@@ -568,11 +518,14 @@ async def _error_response(request: Request, exc: Exception) -> Response:
 
 
 async def _no_route(request: Request, exc: Exception) -> Response:
-    """No such API, or not with this method: a JSON error like every other."""
+    """No such API, or not with this method: daprd hands both to its fallback route, service
+    invocation, which finds no app id in the path (http.go: r.NotFound, r.MethodNotAllowed)."""
     assert isinstance(exc, HTTPException)
-    code = {404: "ERR_NOT_FOUND", 405: "ERR_METHOD_NOT_ALLOWED"}.get(exc.status_code,
-                                                                     "ERR_MALFORMED_REQUEST")
-    return JSONResponse({"errorCode": code, "message": exc.detail}, exc.status_code)
+    if exc.status_code in (404, 405):
+        return JSONResponse({"errorCode": "ERR_DIRECT_INVOKE", "message": "failed getting app "
+                             "id either from the URL path or the header dapr-app-id"}, 404)
+    return JSONResponse({"errorCode": "ERR_MALFORMED_REQUEST", "message": exc.detail},
+                        exc.status_code)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -580,6 +533,20 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.error("local sidecar: %s %s failed", request.method, request.url.path,
                  exc_info=(type(exc), exc, exc.__traceback__))
     return JSONResponse({"errorCode": "ERR_INTERNAL", "message": f"{type(exc).__name__}"}, 500)
+
+
+def _routed(scope: Any) -> Any:
+    """daprd routes on Go's path.Clean of the escaped path (no trailing slash, no ``//``, no
+    ``..``) and query-unescapes the parameters it takes from it, so a ``+`` in a key is a
+    space (server.go: CleanPathMiddleware, unescapeRequestParametersHandler). Invocation
+    paths are the app's business and stay as sent."""
+    escaped = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0].decode(
+        "latin-1")
+    cleaned = posixpath.normpath(escaped or "/")
+    cleaned = "/" + cleaned.lstrip("/")  # Go leaves one leading slash, POSIX may keep two
+    if cleaned.startswith("/v1.0/invoke/"):
+        return scope
+    return {**scope, "path": unquote_plus(cleaned), "raw_path": cleaned.encode("latin-1")}
 
 
 class _Ingress:
@@ -593,14 +560,16 @@ class _Ingress:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        routed = _routed(scope)
         headers = dict(scope["headers"])
-        if self._token and scope["path"] not in _HEALTH_PATHS:
+        exempt = routed["path"] in _HEALTH_PATHS and scope["method"] == "GET"
+        if self._token and not exempt:
             sent = headers.get(b"dapr-api-token")
             if sent is None or not hmac.compare_digest(sent, self._token):
                 await PlainTextResponse("invalid api token", 401)(scope, receive, send)
                 return
         target = headers.get(b"dapr-app-id")
-        if target and not scope["path"].startswith("/v1.0"):
+        if target and not routed["path"].startswith("/v1.0"):  # the app's path, as sent
             path = f"/v1.0/invoke/{target.decode('latin-1')}/method{scope['path']}"
-            scope = {**scope, "path": path, "raw_path": path.encode()}
-        await self._app(scope, receive, send)
+            routed = {**scope, "path": path, "raw_path": path.encode()}
+        await self._app(routed, receive, send)

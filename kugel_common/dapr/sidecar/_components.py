@@ -9,11 +9,21 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Component", "ComponentError", "load_components"]
+__all__ = ["SUPPORTED_TYPES", "Component", "ComponentError", "UnsupportedComponent",
+           "check_supported", "load_components"]
+
+# What the local sidecar can stand in for; daprd loads many more.
+SUPPORTED_TYPES = frozenset({"pubsub.in-memory", "pubsub.redis", "state.in-memory",
+                             "state.redis"})
 
 
 class ComponentError(ValueError):
     """A component file that daprd would refuse to load."""
+
+
+class UnsupportedComponent(ComponentError):
+    """A component type the local sidecar cannot stand in for (daprd may well load it):
+    refused at start-up rather than served with rules it does not have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +58,26 @@ class Component:
             raise ComponentError(f"{source}: not a valid Dapr component ({exc!r})") from exc
 
 
+def check_supported(component: Component, source: str) -> None:
+    """Refuse a component the local sidecar does not support, naming where it came from."""
+    if component.type not in SUPPORTED_TYPES:
+        raise UnsupportedComponent(
+            f"{source}: component {component.name!r} has type {component.type!r}, which the "
+            f"local sidecar does not support (it runs {', '.join(sorted(SUPPORTED_TYPES))})")
+
+
 def load_components(paths: Iterable[Path]) -> list[Component]:
     """Every ``kind: Component`` in the YAML files of the given folders (other kinds, such as
-    Resiliency or Configuration, are skipped, as daprd's resources path allows them)."""
+    Resiliency or Configuration, are skipped, as daprd's resources path allows them). A type
+    outside :data:`SUPPORTED_TYPES` is :class:`UnsupportedComponent`."""
     components: list[Component] = []
     for folder in paths:
         for file in sorted(folder.glob("*.y*ml")):
             for document in yaml.safe_load_all(file.read_text()):
                 if isinstance(document, dict) and document.get("kind") == "Component":
-                    components.append(Component.from_document(document, str(file)))
+                    component = Component.from_document(document, str(file))
+                    check_supported(component, str(file))
+                    components.append(component)
     names = [c.name for c in components]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:

@@ -24,12 +24,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._app import DaprHTTPError, SidecarApp
+from ._backends import StateBackend, open_state_stores
 from ._broker import Broker, Message
-from ._components import Component
+from ._components import Component, check_supported
 from ._delivery import Subscription, Verdict, parse_subscriptions, verdict_of
 from ._events import BrokerUnavailable, Published
 from ._outbox import OutboxRelay
-from ._state import StateStore
+from ._state import Store
 
 __all__ = ["AppSpec", "LocalSidecar"]
 
@@ -78,11 +79,16 @@ class LocalSidecar:
         namespace: str = "",
         outbox_scan_delay: float = 1.0,
         outbox_max_elapsed: float = 10.0,
+        state_backend: StateBackend | str = StateBackend.EMBEDDED,
     ) -> None:
         """``sleep`` and the ``outbox_*`` timings are daprd's transactional outbox's: every
-        message waits ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``."""
+        message waits ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``.
+        ``state_backend`` (``_backends``) picks where state.redis data lives, at ``start``."""
+        for component in components:
+            check_supported(component, "LocalSidecar")
         self.apps = {spec.app_id: spec for spec in apps}
         self.components = list(components)
+        self._state_backend = StateBackend(state_backend)
         self._host = host
         self._app_api_token = app_api_token
         self._clock = clock
@@ -94,8 +100,8 @@ class LocalSidecar:
 
         self.broker = Broker(database("broker"), clock=clock,
                              redelivery_initial=redelivery_initial, redelivery_max=redelivery_max)
-        self.stores = {c.name: StateStore.of(c, clock, database(f"state-{c.name}"))
-                       for c in components if c.kind == "state"}
+        self._database = database
+        self.stores: dict[str, Store] = {}  # filled by start(), once backends are chosen
         self.sidecars = {
             spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
                                     self.broker.publish, api_token=api_token, clock=clock,
@@ -115,13 +121,20 @@ class LocalSidecar:
         return f"http://{self._host}:{self.ports[app_id]}"
 
     async def __aenter__(self) -> LocalSidecar:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:  # e.g. RedisUnreachable: close what __init__ opened
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     async def start(self, timeout: float = 10.0) -> None:
+        self.stores.update(await open_state_stores(
+            self.components, self._state_backend, self._clock,
+            lambda name: self._database(f"state-{name}")))
         for app_id, sidecar in self.sidecars.items():
             config = uvicorn.Config(_with_date(sidecar.asgi), host=self._host,
                                     port=self.apps[app_id].port, log_level="warning",
@@ -153,7 +166,8 @@ class LocalSidecar:
         self._servers.clear()
         await self.broker.aclose()
         for store in self.stores.values():
-            store.close()
+            await store.aclose()
+        self.stores.clear()
         await self._http.aclose()
 
     def _run_outboxes(self, app_id: str, sidecar: SidecarApp) -> None:
@@ -162,8 +176,9 @@ class LocalSidecar:
         scan_delay, max_elapsed = self._outbox_timing
 
         def publish(event: Published) -> None:
-            if not sidecar.can_use_pubsub(event.pubsub):
-                raise BrokerUnavailable(f"pubsub {event.pubsub} not found")
+            if not sidecar.may_publish(event.pubsub, event.topic):
+                raise BrokerUnavailable(f"pubsub {event.pubsub} has no topic {event.topic} "
+                                        "for this app")
             self.broker.publish(event)
 
         for config in sidecar.outboxes.values():
@@ -197,9 +212,9 @@ class LocalSidecar:
             return
         sidecar = self.sidecars[spec.app_id]
         for subscription in subscriptions:
-            if not sidecar.can_use_pubsub(subscription.pubsub):
-                logger.error("%s subscribes to %s, which is not loaded for it",
-                             spec.app_id, subscription.pubsub)
+            if not sidecar.may_subscribe(subscription.pubsub, subscription.topic):
+                logger.error("%s subscribes to %s/%s, which is not loaded or not allowed for "
+                             "it", spec.app_id, subscription.pubsub, subscription.topic)
                 continue
             sidecar.subscriptions.append(subscription)
             self.broker.attach(spec.app_id, subscription, self._deliver)

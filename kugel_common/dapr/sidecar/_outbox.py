@@ -28,7 +28,7 @@ from ._broker import Message
 from ._components import Component
 from ._delivery import Subscription, Verdict
 from ._events import BrokerUnavailable, Published
-from ._state import StateStore, Write
+from ._state import Store, Write
 
 __all__ = ["OutboxConfig", "OutboxIntent", "OutboxRelay", "go_format", "outbox_intents"]
 
@@ -169,7 +169,7 @@ class OutboxRelay:
     """
 
     config: OutboxConfig
-    store: StateStore
+    store: Store
     publish: Publish
     sleep: Sleep
     lossy: bool
@@ -187,7 +187,7 @@ class OutboxRelay:
         if not isinstance(marker, str):
             return self._failed(app_id, "the internal message has no id")
         await self.sleep(self.scan_delay)
-        if not await self._poll(lambda: self.store.get(marker) is not None):
+        if not await self._poll(marker):
             if self.config.discard_when_missing:
                 logger.info("%s: outbox marker %s not found; discarded", app_id, marker)
                 return Verdict.ACK
@@ -199,12 +199,12 @@ class OutboxRelay:
             self.publish(Published(self.config.publish_pubsub, self.config.publish_topic, event))
         except BrokerUnavailable as exc:
             return self._failed(app_id, f"publishing {marker}: {exc}")
-        self.store.apply([Write(key=marker, value=None)])
+        await self.store.apply([Write(key=marker, value=None)])
         return Verdict.ACK
 
-    async def _poll(self, found: Callable[[], bool]) -> bool:
+    async def _poll(self, marker: str) -> bool:
         elapsed, interval = 0.0, 0.5
-        while not found():
+        while await self.store.get(marker) is None:
             if elapsed >= self.max_elapsed:
                 return False
             await self.sleep(interval)

@@ -1,29 +1,36 @@
-"""A state store with the etag rules of the component it stands in for.
+"""State stores with the etag rules of the component they stand in for.
 
 ``state.redis`` (what the reference stack deploys) has rules an idealised store does not, and
-code that passes locally must pass on daprd, so the local store follows them
-(components-contrib ``state/redis``, the ``setDefaultQuery`` script):
+code that passes locally must pass on daprd, so the local stores follow them
+(components-contrib ``state/redis``, the ``setDefaultQuery`` and ``delDefaultQuery`` scripts):
 
-- etags are per-key versions 1, 2, 3...; an etag that is not an integer is refused (400);
+- etags are per-key versions 1, 2, 3...; a save whose etag is not an integer is refused (400);
+  a delete compares its etag as text, so any other etag is a mismatch (409), and ``0`` deletes;
 - an etag for a missing key creates it;
 - a key once written ``first-write`` refuses every later write that does not name its current
   etag, last-write ones included, with a plain error (500), not an etag error (409);
-- a transaction is MULTI/EXEC: a refused operation does not undo the others.
+- a save of several items writes each on its own, as daprd's parallel bulk set does;
+- a transaction is MULTI/EXEC: a refused operation does not undo the others, and its TTL
+  still applies; only a save etag that is not an integer fails it before anything runs.
 
-Other component types get strict rules: global etags, and all of one call or none.
-It is SQLite: a file in the sidecar's data directory, so state survives a restart, or
-``:memory:`` for tests.
+:class:`Store` is what the HTTP API needs. :class:`StateStore` keeps the data in SQLite (a file
+in the sidecar's data directory, or ``:memory:``), and gives other component types strict
+rules: global etags, and all of one call or none. ``_redis_state.RedisStateStore`` keeps
+state.redis data in a real Redis, in daprd's own layout.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ._components import Component
 
-__all__ = ["InvalidEtag", "StateStore", "Write", "WriteRefused"]
+__all__ = ["InvalidEtag", "StateStore", "Store", "Write", "WriteRefused", "raise_refusals",
+           "redis_version"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -59,8 +66,47 @@ class Write:
     ttl_seconds: float | None = None
 
 
+class Store(Protocol):
+    """What the HTTP API needs of a state component, whatever keeps its data. ``apply``
+    raises :class:`WriteRefused` or :class:`InvalidEtag` when the component's rules refuse."""
+
+    backend: str  # "embedded" or "redis", for the start-up log
+
+    async def get(self, key: str) -> tuple[bytes, str] | None: ...
+
+    async def apply(self, writes: Sequence[Write], *, transaction: bool = False) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def redis_version(write: Write) -> int:
+    """The version a state.redis save names (``parseETag``): 0 for none, or for last-write;
+    an etag that Go's ``strconv.Atoi`` refuses is :class:`InvalidEtag`."""
+    if write.last_write or not write.etag:
+        return 0
+    if _GO_INT.fullmatch(write.etag) is None or not -2**63 <= int(write.etag) < 2**63:
+        raise InvalidEtag(f"etag {write.etag!r} is not an integer")
+    return int(write.etag)
+
+
+def raise_refusals(refusals: Sequence[WriteRefused | InvalidEtag]) -> None:
+    """daprd joins the errors of a save's items and answers with an etag error among them
+    (``errors.As``: 409 or 400) before a plain one (500)."""
+    for refusal in refusals:
+        if isinstance(refusal, InvalidEtag) or refusal.etag_given:
+            raise refusal
+    if refusals:
+        raise refusals[0]
+
+
 class StateStore:
-    """One state component's keys. ``redis=True`` follows state.redis (see the module)."""
+    """The embedded store: one state component's keys in SQLite. ``redis=True`` follows
+    state.redis (see the module)."""
+
+    backend = "embedded"
 
     def __init__(self, clock: Callable[[], float], database: str = ":memory:", *,
                  redis: bool = False) -> None:
@@ -79,7 +125,7 @@ class StateStore:
         """The store for a ``state.*`` component, with that component type's rules."""
         return cls(clock, database, redis=component.type == "state.redis")
 
-    def get(self, key: str) -> tuple[bytes, str] | None:
+    async def get(self, key: str) -> tuple[bytes, str] | None:
         row = self._row(key)
         return None if row is None else (row[0], row[1])
 
@@ -89,37 +135,28 @@ class StateStore:
                                (key, self._clock())).fetchone()
         return None if row is None else (bytes(row[0]), str(row[1]), bool(row[2]))
 
-    def apply(self, writes: Sequence[Write], *, transaction: bool = False) -> None:
-        """Strict stores: all writes or none. state.redis: each write stands alone, and the
-        first refusal is raised after the others are applied."""
-        if self._redis:
-            for write in writes:  # a malformed etag fails the call before anything applies
-                self._version(write)
-        refused: WriteRefused | None = None
+    async def apply(self, writes: Sequence[Write], *, transaction: bool = False) -> None:
+        """Strict stores: all writes or none. state.redis: each write stands alone, and a
+        refusal is raised after the others are applied (see :func:`raise_refusals`)."""
+        if self._redis and transaction:  # parsed before MULTI: nothing runs
+            for write in writes:
+                if write.value is not None:
+                    redis_version(write)
+        refusals: list[WriteRefused | InvalidEtag] = []
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for write in writes:
                 try:
                     self._apply_one(write, transaction)
-                except WriteRefused as exc:
+                except (WriteRefused, InvalidEtag) as exc:
                     if not self._redis:
                         raise
-                    refused = refused or exc
+                    refusals.append(exc)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        if refused is not None:
-            raise refused
-
-    def _version(self, write: Write) -> int:
-        """The version a state.redis write names: 0 for none (or last-write)."""
-        if write.last_write or not write.etag:
-            return 0
-        try:
-            return int(write.etag)
-        except ValueError as exc:
-            raise InvalidEtag(f"etag {write.etag!r} is not an integer") from exc
+        raise_refusals(refusals)
 
     def _apply_one(self, write: Write, transaction: bool) -> None:
         current = self._row(write.key)
@@ -132,6 +169,9 @@ class StateStore:
             allowed = not (write.first_write and current is not None)
             etag_given = True  # strict stores answer every refusal as an etag mismatch
         if not allowed:
+            if transaction and self._redis and write.ttl_seconds is not None:
+                self._db.execute("UPDATE state SET expires_at = ? WHERE key = ?",
+                                 (self._expiry(write, True), write.key))  # EXPIRE ran anyway
             raise WriteRefused(write.key, etag_given=etag_given)
         if write.value is None:
             self._db.execute("DELETE FROM state WHERE key = ?", (write.key,))
@@ -148,11 +188,11 @@ class StateStore:
                          (write.key, write.value, str(etag), expires, int(first_write)))
 
     def _redis_allows(self, write: Write, current: tuple[bytes, str, bool] | None) -> bool:
+        if write.value is None:  # DEL: no etag, "0", or the current version, as text
+            return current is None or write.etag in (None, "0", current[1])
+        version = redis_version(write)
         if current is None:
             return True
-        if write.value is None:  # DEL: no etag, or the current one
-            return not write.etag or write.etag == current[1]
-        version = self._version(write)
         return str(version) == current[1] or (not current[2] and version == 0)
 
     def _expiry(self, write: Write, exists: bool) -> float | None:
@@ -164,5 +204,5 @@ class StateStore:
             return None if row is None else row[0]
         return None  # -1 (or 0) persists, as state.redis's PERSIST does
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._db.close()

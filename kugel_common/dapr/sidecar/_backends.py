@@ -1,0 +1,135 @@
+"""Which backend keeps each state component's data: chosen once, at start-up, and logged.
+
+- ``auto`` (``kugel sidecar``'s default): a ``state.redis`` component whose ``redisHost``
+  answers a PING (with its ``redisPassword``) keeps its data in that Redis, in daprd's own
+  layout (``_redis_state``); otherwise the embedded SQLite store, with the same rules.
+- ``embedded``: never touches Redis (``LocalSidecar``'s default, so tests stay hermetic).
+- ``redis``: every ``state.redis`` component must reach its Redis, or start-up fails with
+  :class:`RedisUnreachable`.
+
+Other state types are always embedded. The ``redis`` package is imported only to try Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from ._components import Component
+from ._state import StateStore, Store
+
+__all__ = ["RedisAddress", "RedisUnreachable", "StateBackend", "open_state_stores"]
+
+logger = logging.getLogger("kugel_common.dapr.sidecar")
+
+
+class StateBackend(StrEnum):
+    AUTO = "auto"
+    EMBEDDED = "embedded"
+    REDIS = "redis"
+
+
+class RedisUnreachable(ConnectionError):
+    """The Redis backend was required and a component's Redis does not answer."""
+
+    def __init__(self, component: str, host: str, reason: str) -> None:
+        super().__init__(f"state store {component}: no Redis answers at {host or '(none)'} "
+                         f"({reason}); start one, or use the embedded state backend")
+        self.component, self.host, self.reason = component, host, reason
+
+
+@dataclass(frozen=True, slots=True)
+class RedisAddress:
+    """Where a state.redis component's Redis is, from its metadata as daprd reads it."""
+
+    host: str
+    port: int
+    password: str | None = None
+    username: str | None = None
+    db: int = 0
+    tls: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def of(cls, component: Component) -> RedisAddress:
+        """``redisHost`` is ``host[:port]`` (``redisPort``, else 6379); a ValueError says why
+        the address cannot be used (none, several hosts, a bad port or database)."""
+        meta = component.metadata
+        given = meta.get("redisHost", "")
+        if not given:
+            raise ValueError("no redisHost")
+        if "," in given or meta.get("redisType", "node").lower() != "node" or \
+                meta.get("failover", "false").lower() == "true":
+            raise ValueError("Redis cluster and sentinel are not supported")
+        parsed = urlsplit(f"//{given}")
+        port = parsed.port or int(meta.get("redisPort") or 6379)
+        if not parsed.hostname:
+            raise ValueError(f"redisHost {given!r} names no host")
+        return cls(parsed.hostname, port, meta.get("redisPassword") or None,
+                   meta.get("redisUsername") or None, int(meta.get("redisDB") or 0),
+                   meta.get("enableTLS", "false").lower() == "true")
+
+
+async def open_state_stores(components: Sequence[Component], backend: StateBackend,
+                            clock: Callable[[], float],
+                            database: Callable[[str], str]) -> dict[str, Store]:
+    """A store per state component; ``database(component name)`` is the embedded file."""
+    stores: dict[str, Store] = {}
+    try:
+        for component in components:
+            if component.kind == "state":
+                stores[component.name] = await _open(component, backend, clock,
+                                                      database(component.name))
+    except BaseException:
+        for store in stores.values():
+            await store.aclose()
+        raise
+    return stores
+
+
+async def _open(component: Component, backend: StateBackend, clock: Callable[[], float],
+                database: str) -> Store:
+    name = f"state store {component.name} ({component.type})"
+    if component.type == "state.redis" and backend is not StateBackend.EMBEDDED:
+        try:
+            store, address = await _connect(component)
+        except RedisUnreachable as exc:
+            if backend is StateBackend.REDIS:
+                raise
+            logger.info("%s: embedded backend, as no Redis answers at %s (%s)", name,
+                        exc.host or "(none)", exc.reason)
+        else:
+            logger.info("%s: Redis backend at %s, in daprd's data layout", name, address)
+            return store
+    else:
+        logger.info("%s: embedded backend (state backend %s)", name, backend)
+    return StateStore.of(component, clock, database)
+
+
+async def _connect(component: Component) -> tuple[Store, RedisAddress]:
+    host = component.metadata.get("redisHost", "")
+    try:
+        address = RedisAddress.of(component)
+    except ValueError as exc:
+        raise RedisUnreachable(component.name, host, str(exc)) from exc
+    try:
+        from redis.exceptions import RedisError
+
+        from ._redis_state import RedisStateStore
+    except ImportError as exc:
+        raise RedisUnreachable(component.name, host, "the redis package is not installed: "
+                               "pip install 'kugel[sidecar]'") from exc
+    try:
+        store = await RedisStateStore.connect(address.host, address.port,
+                                              password=address.password,
+                                              username=address.username, db=address.db,
+                                              tls=address.tls)
+    except (RedisError, OSError) as exc:
+        raise RedisUnreachable(component.name, str(address),
+                               f"{type(exc).__name__}: {exc}") from exc
+    return store, address

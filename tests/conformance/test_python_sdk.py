@@ -185,7 +185,6 @@ def test_retry_with_a_dead_letter_topic_and_no_policy_dead_letters_at_once(
     assert len(inbox.events["retried-dead-lettered"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: data_base64 pending")
 def test_dapr_app_gets_octet_stream_as_data_base64(sidecar: LocalSidecar, inbox: Inbox) -> None:
     publish(sidecar, "octets", b"\x00\xff\xfe", "application/octet-stream")
     [event] = inbox.wait("octets")

@@ -57,7 +57,6 @@ export async function until(check, ms = 5000, what = "the condition") {
 // while one fails it is reported as skipped, with its error; once it passes it FAILS, so that
 // it leaves this list (pytest's xfail(strict=True)).
 export const PENDING = {
-  "an octet-stream event reaches the handler through data_base64": "issue 13: data_base64 pending",
   "a rawPayload publish reaches a normal subscriber as its CloudEvent body":
     "issue 13: rawPayload pending",
   "a rawPayload subscription gets the whole envelope": "issue 13: rawPayload pending",

@@ -54,6 +54,19 @@ fuzz-sidecar: $(STAMP)
 fuzz-api: $(STAMP)
 	$(BIN)/python -m tests.api_fuzz.run --max-examples 200
 
+# The conformance suite, then the official JavaScript SDK against the local sidecar (when node
+# and npm are installed; npm ci fetches its pinned packages). `make test` runs both too, the JS
+# part only once its packages are installed.
+.PHONY: conformance
+conformance: $(STAMP)
+	$(BIN)/pytest -q tests/conformance --ignore=tests/conformance/test_js_sdk.py
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		(cd tests/conformance/js && npm ci --no-audit --no-fund --loglevel=error) && \
+		$(BIN)/python -m tests.conformance.sdk_js; \
+	else \
+		echo "conformance: node and npm are not installed: the JavaScript SDK tests are skipped"; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/python -m services.demo
 

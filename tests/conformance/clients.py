@@ -21,7 +21,7 @@ from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 
 from ..integration.server import serve_here
 
-__all__ = ["COMPONENTS", "TOKEN", "echo_app", "sidecar_in_thread"]
+__all__ = ["COMPONENTS", "RESILIENCY", "TOKEN", "echo_app", "sidecar_in_thread"]
 
 TOKEN = "sdk-token"
 # pubsub.redis redelivers a failed event once it has been pending `processingTimeout`, checked
@@ -31,7 +31,15 @@ COMPONENTS = [
     Component("statestore", "state.redis"),
     Component("pubsub", "pubsub.redis", metadata=_FAST_REDELIVERY),
     Component("narrow-pubsub", "pubsub.redis", metadata={"allowedTopics": "only-this"}),
+    Component("plain-pubsub", "pubsub.redis"),  # no inbound policy: a failed event is not retried
 ]
+# daprd 1.18 with pubsub.redis acks a failed delivery: only an inbound retry policy brings a
+# RETRY back (docs/dapr.md). "pubsub" has a quick one, "plain-pubsub" none.
+RESILIENCY = [("clients.py", {
+    "apiVersion": "dapr.io/v1alpha1", "kind": "Resiliency", "metadata": {"name": "clients"},
+    "spec": {"policies": {"retries": {"quick": {"policy": "constant", "duration": "20ms",
+                                                "maxRetries": 3}}},
+             "targets": {"components": {"pubsub": {"inbound": {"retry": "quick"}}}}}})]
 
 
 def echo_app() -> FastAPI:

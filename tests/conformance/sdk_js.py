@@ -19,7 +19,7 @@ from pathlib import Path
 from kugel_common.dapr.sidecar import AppSpec, StateBackend
 
 from ..integration.server import free_port
-from .clients import COMPONENTS, TOKEN, echo_app, sidecar_in_thread
+from .clients import COMPONENTS, RESILIENCY, TOKEN, echo_app, sidecar_in_thread
 from .harness import on_redis
 from .redis_server import RedisServer, redis_server
 
@@ -56,7 +56,7 @@ def run_js_suite(redis: RedisServer | None = None, timeout: float = 120.0) -> No
     environ = {name: value for name, value in os.environ.items()
                if not name.startswith("DAPR_")}  # the SDK falls back to DAPR_* settings
     with sidecar_in_thread(specs, components, {"echo": echo_app()}, api_token=TOKEN,
-                           redelivery_initial=0.01, state_backend=backend) as sidecar:
+                           resiliency=RESILIENCY, state_backend=backend) as sidecar:
         environ.update(DAPR_API_TOKEN=TOKEN, KUGEL_APP_PORT=str(app_port),
                        KUGEL_CLIENT_PORT=str(sidecar.ports["js-client"]),
                        KUGEL_APP_SIDECAR_PORT=str(sidecar.ports["js-app"]))

@@ -55,7 +55,8 @@ PUBLIC = {
         "StateOperation", "Subscriber",
     ],
     "kugel_common.dapr.sidecar": [
-        "AppSpec", "Component", "ComponentError", "LocalSidecar", "SidecarApp", "load_components",
+        "AppDirectory", "AppSpec", "Component", "ComponentError", "LocalSidecar", "SidecarApp",
+        "host_address", "load_components",
     ],
     "kugel_common.container": [
         "KugelContainer",

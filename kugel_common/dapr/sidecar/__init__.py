@@ -11,12 +11,15 @@ require("kugel_common.dapr.sidecar", "sidecar", "fastapi", "uvicorn", "yaml")
 from ._app import SidecarApp
 from ._components import Component, ComponentError, load_components
 from ._local import AppSpec, LocalSidecar
+from ._peers import AppDirectory, host_address
 
 __all__ = [
+    "AppDirectory",
     "AppSpec",
     "Component",
     "ComponentError",
     "LocalSidecar",
     "SidecarApp",
+    "host_address",
     "load_components",
 ]

@@ -2,7 +2,9 @@
 
 Every accepted event is a row in SQLite (a file in the data directory, or ``:memory:``) before
 the publish call returns, and stays pending for each subscribing app until that app acks or
-drops it. A restart therefore redelivers whatever was not acked, as daprd over Redis does.
+drops it. A restart therefore redelivers whatever was not acked, as daprd over Redis does. Several
+processes may share the file (WAL mode; each delivers to its own apps): with ``poll`` set, a
+delivery loop also looks for new rows that often, since another process's publish cannot wake it.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class Broker:
         clock: Callable[[], float] = time.time,
         redelivery_initial: float = 0.5,
         redelivery_max: float = 30.0,
+        poll: float | None = None,
     ) -> None:
+        self._poll = poll
         self._db = sqlite3.connect(database, isolation_level=None)
         self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
         self._clock = clock
@@ -163,7 +167,8 @@ class Broker:
                             cursor = ready[-1].seq
                     if not ready:
                         wakeup.clear()
-                        timeout = retries[0][0] - now if retries else None
+                        due = [retries[0][0] - now] if retries else []
+                        timeout = min([*due, self._poll] if self._poll else due, default=None)
                         with contextlib.suppress(TimeoutError):  # wait_for may swallow a cancel
                             async with asyncio.timeout(timeout):
                                 await wakeup.wait()

@@ -73,5 +73,11 @@ demo: $(STAMP)
 stack: $(STAMP)
 	$(BIN)/python -m services.stack
 
+# docker-compose.yml run for real without Docker, then the demo's sale through it (needs root:
+# one network namespace per service; docs/operations.md).
+.PHONY: compose-native
+compose-native: $(STAMP)
+	$(BIN)/python -m services.compose_native
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

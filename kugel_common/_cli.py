@@ -1,5 +1,6 @@
-"""The ``kugel`` command. ``kugel sidecar`` runs the local Dapr sidecar for one or more apps;
-``kugel outbox`` lets an operator inspect an outbox file and requeue or drop parked events."""
+"""The ``kugel`` command. ``kugel sidecar`` runs the local Dapr sidecar for one or more apps
+(or, with daprd's flags, for one app as daprd does); ``kugel outbox`` lets an operator inspect
+an outbox file and requeue or drop parked events."""
 
 from __future__ import annotations
 
@@ -42,25 +43,40 @@ def _parser() -> argparse.ArgumentParser:
     sidecar = commands.add_parser(
         "sidecar", help="run the local Dapr sidecar (daprd's HTTP API) for one or more apps",
         description="Serves daprd's HTTP API for each app on its own port, with shared "
-                    "brokers and state stores. DAPR_API_TOKEN and APP_API_TOKEN are read "
-                    "from the environment, as daprd reads them. SIGUSR1 takes the message "
-                    "broker down (publishes get 500 ERR_PUBSUB_PUBLISH_MESSAGE) and SIGUSR2 "
-                    "brings it back.")
+                    "brokers and state stores. With --app-id it is one app's sidecar, as "
+                    "daprd is, and works with the other sidecars of the same --data-dir. "
+                    "DAPR_API_TOKEN and APP_API_TOKEN are read from the environment, as daprd "
+                    "reads them. SIGUSR1 takes the message broker down (publishes get 500 "
+                    "ERR_PUBSUB_PUBLISH_MESSAGE) and SIGUSR2 brings it back.")
     sidecar.add_argument("--app", action="append", type=_app, default=[],
                          metavar="APP_ID:SIDECAR_PORT[:APP_URL]",
                          help="an app to serve; repeat for several")
-    sidecar.add_argument("--app-id", help="daprd-style single app: its id")
-    sidecar.add_argument("--app-port", type=int, help="daprd-style: the app's port on 127.0.0.1")
-    sidecar.add_argument("--dapr-http-port", type=int, default=3500,
-                         help="daprd-style: the sidecar's port (default 3500)")
-    sidecar.add_argument("--resources-path", action="append", type=Path, default=[],
-                         help="folder of component, resiliency and subscription YAML files "
-                              "(default dapr/components)")
+    daprd = sidecar.add_argument_group(
+        "daprd's flags", "one app's sidecar, as daprd; flags for what the local sidecar does "
+        "not have are accepted, and a note says they are ignored")
+    daprd.add_argument("--app-id", help="the app's id")
+    daprd.add_argument("--app-port", type=int, help="the port the app listens on")
+    daprd.add_argument("--app-channel-address", default="127.0.0.1",
+                       help="the address the app listens on (default 127.0.0.1)")
+    daprd.add_argument("--app-protocol", default="http", help="only http")
+    daprd.add_argument("--dapr-http-port", type=int, default=3500,
+                       help="the sidecar's port (default 3500)")
+    daprd.add_argument("--dapr-internal-grpc-port", type=int, default=0,
+                       help="the port other sidecars send invocations to (default: any free)")
+    daprd.add_argument("--resources-path", action="append", type=Path, default=[],
+                       help="folder of component, resiliency and subscription YAML files "
+                            "(default dapr/components)")
+    daprd.add_argument("--config", type=Path,
+                       help="daprd's Configuration file: must exist; tracing and metrics in it "
+                            "are not applied")
+    for flag in _IGNORED:
+        daprd.add_argument(flag, help=argparse.SUPPRESS)
     sidecar.add_argument("--data-dir", type=Path, default=Path(".kugel/sidecar"),
-                         help="where state and undelivered events are kept")
+                         help="where state and undelivered events are kept; the sidecars of "
+                              "one --data-dir share them, as daprd's share Redis")
     sidecar.add_argument("--in-memory", action="store_true",
                          help="keep nothing on disk (state and events die with the process)")
-    sidecar.add_argument("--log-level", default="info")
+    sidecar.add_argument("--log-level", default="info", help="debug, info, warn or error")
     sidecar.add_argument("--state-backend", choices=("auto", "embedded", "redis"),
                          default=os.environ.get("KUGEL_STATE_BACKEND", "auto"),
                          help="where state.redis components keep data: auto (default, or "
@@ -93,12 +109,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# daprd's flags for what the local sidecar does not have: why each is ignored.
+_IGNORED = {
+    "--dapr-grpc-port": "the local sidecar serves daprd's HTTP API only",
+    "--placement-host-address": "there are no actors",
+    "--scheduler-host-address": "there are no jobs or actor reminders",
+    "--metrics-port": "no metrics are exported",
+    "--enable-metrics": "no metrics are exported",
+    "--dapr-listen-addresses": "the API listens on 127.0.0.1",
+    "--mode": "self-hosted only",
+}
+
+
+def _daprd_argv(argv: Sequence[str]) -> list[str]:
+    """daprd reads ``-app-id`` as ``--app-id`` (cmd/daprd/options/options.go); so does this."""
+    return [f"-{a}" if len(a) > 2 and a[0] == "-" and a[1] != "-" else a for a in argv]
+
+
 def _apps(args: argparse.Namespace) -> list[App]:
-    apps: list[App] = list(args.app)
-    if args.app_id:
-        url = f"http://127.0.0.1:{args.app_port}" if args.app_port else None
-        apps.append((args.app_id, args.dapr_http_port, url))
-    return apps
+    """Fails with the message to print when the flags cannot work together."""
+    if args.app and args.app_id:
+        raise ValueError("give --app (several apps in one process) or --app-id (one app, as "
+                         "daprd), not both")
+    if args.app_protocol != "http":
+        raise ValueError(f"--app-protocol {args.app_protocol}: the local sidecar calls apps "
+                         "over http only")
+    if args.config is not None and not args.config.is_file():
+        raise ValueError(f"no such --config file: {args.config}")
+    if not args.app_id:
+        return list(args.app)
+    url = f"http://{args.app_channel_address}:{args.app_port}" if args.app_port else None
+    return [(args.app_id, args.dapr_http_port, url)]
+
+
+def _notes(args: argparse.Namespace) -> list[str]:
+    """What the given daprd flags do not do here."""
+    notes = [f"{flag} {value} is ignored: {why}" for flag, why in _IGNORED.items()
+             if (value := getattr(args, flag[2:].replace("-", "_"))) is not None]
+    if args.config is not None:
+        notes.append(f"--config {args.config}: its tracing and metrics are not applied")
+    return notes
 
 
 async def _serve(sidecar: LocalSidecar) -> None:
@@ -116,6 +166,8 @@ async def _serve(sidecar: LocalSidecar) -> None:
             target = f" -> app {spec.app_url}" if spec.app_url else ""
             print(f"sidecar for {app_id}: DAPR_HTTP_ENDPOINT={sidecar.url(app_id)}{target}",
                   flush=True)
+        if sidecar.peer_url:
+            print(f"invocations from other sidecars: {sidecar.peer_url}", flush=True)
         await stop.wait()
     print("sidecar stopped", flush=True)
 
@@ -170,7 +222,8 @@ async def _outbox(args: argparse.Namespace) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(_daprd_argv(argv) if argv[:1] == ["sidecar"] else argv)
     if args.command == "outbox":
         if not args.file.is_file():
             why = "is a directory" if args.file.is_dir() else "no such file"
@@ -183,8 +236,16 @@ def _run(argv: Sequence[str] | None) -> int:
         except OutboxError as exc:
             print(f"kugel outbox: {exc}", file=sys.stderr)
             return 2
+    return _sidecar(args)
+
+
+def _sidecar(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    apps = _apps(args)
+    try:
+        apps = _apps(args)
+    except ValueError as exc:
+        print(f"kugel sidecar: {exc}", file=sys.stderr)
+        return 2
     if not apps:
         print("kugel sidecar: give --app APP_ID:PORT[:APP_URL] or --app-id", file=sys.stderr)
         return 2
@@ -193,25 +254,35 @@ def _run(argv: Sequence[str] | None) -> int:
     if missing:
         print(f"kugel sidecar: no such resources folder: {', '.join(missing)}", file=sys.stderr)
         return 2
+    for note in _notes(args):
+        print(f"kugel sidecar: {note}", file=sys.stderr)
     from .dapr.sidecar import (
+        AppDirectory,
         AppSpec,
         ComponentError,
         LocalSidecar,
         RedisUnreachable,
+        host_address,
         load_components,
         load_resiliency,
         load_subscriptions,
     )
 
+    data_dir = None if args.in_memory else args.data_dir
+    directory = None  # --app-id: one app's sidecar among others, as daprd
+    if args.app_id and data_dir is not None:
+        directory = AppDirectory(data_dir / "apps")
     try:
         components, resiliency = load_components(paths), load_resiliency(paths)
         subscriptions = load_subscriptions(paths)
         sidecar = LocalSidecar([AppSpec(*app) for app in apps], components,
-                               data_dir=None if args.in_memory else args.data_dir,
+                               data_dir=data_dir,
                                api_token=os.environ.get("DAPR_API_TOKEN"),
                                app_api_token=os.environ.get("APP_API_TOKEN"),
                                state_backend=args.state_backend,
-                               resiliency=resiliency, subscriptions=subscriptions)
+                               resiliency=resiliency, subscriptions=subscriptions,
+                               directory=directory,
+                               peer_address=(host_address(), args.dapr_internal_grpc_port))
         asyncio.run(_serve(sidecar))
     except (ComponentError, RedisUnreachable) as exc:
         print(f"kugel sidecar: {exc}", file=sys.stderr)

@@ -15,16 +15,28 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
-from services.stack import API_KEY, ROOT, SERVICES, Stack, free_offset
+from services.stack import ROOT, SERVICES, Stack, free_offset
 
 TENANT, STORE, TERMINAL, DAY = "t1", "s1", "t1-s1-1", "2026-11-22"
 PAYMENTS = {"cash": True, "card": False, "qr": False}  # code: gives change
+
+
+class Driven(Protocol):
+    """What the scenario needs of a running stack: the local one (services.stack), or
+    docker-compose.yml run natively (services.compose_native)."""
+
+    api_key: str
+
+    def app_url(self, name: str) -> str: ...
+    def stop(self, name: str) -> None: ...
+    def start_service(self, name: str) -> None: ...
+    def broker(self, up: bool) -> None: ...
 
 
 @dataclass
@@ -44,9 +56,9 @@ class Outcome:
 class Shop:
     """The calls a till makes, with the stack's API key."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Driven) -> None:
         self.stack = stack
-        self.http = httpx.Client(headers={"X-API-KEY": API_KEY}, timeout=20)
+        self.http = httpx.Client(headers={"X-API-KEY": stack.api_key}, timeout=20)
 
     def call(self, method: str, service: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.request(method, f"{self.stack.app_url(service)}/api/v1{path}", **kwargs)
@@ -120,7 +132,7 @@ def wait_until(condition: Any, seconds: float) -> bool:
     return False
 
 
-def run_scenario(stack: Stack, sales: int, items: int = 20, say: Any = print) -> Outcome:
+def run_scenario(stack: Driven, sales: int, items: int = 20, say: Any = print) -> Outcome:
     shop, outcome, rng = Shop(stack), Outcome(), random.Random(11)
     codes = [f"I{n:02}" for n in range(1, items + 1)]
     shop.seed(items)
@@ -197,6 +209,16 @@ def dependency_table(shop: Shop) -> Table:
     return table
 
 
+def summary(outcome: Outcome, seconds: float) -> str:
+    """The line that says whether anything was lost."""
+    exact = outcome.report_total == sum(outcome.sales, Decimal("0"))
+    lost = len(outcome.sales) - outcome.report_count
+    return (f"{len(outcome.sales)} sales, report total == sum of sales: "
+            f"{'yes' if exact else 'NO'} ({outcome.report_total}), journal "
+            f"{outcome.journal_count}, lost events: {lost}, outbox left: {outcome.outbox_left}, "
+            f"wall time {seconds:.1f} s")
+
+
 def main() -> None:
     console = Console(width=120)  # the dependency table is wide; a pipe would get 80
     data = ROOT / ".kugel" / "demo"
@@ -222,13 +244,7 @@ def main() -> None:
         console.print(f"journal entries: {outcome.journal_count}, missing against cart: "
                       f"{len(outcome.journal_missing)}")
         console.print(dependency_table(shop))
-        exact = outcome.report_total == sum(outcome.sales, Decimal("0"))
-        lost = len(outcome.sales) - outcome.report_count
-        console.print(
-            f"[bold]{len(outcome.sales)} sales, report total == sum of sales: "
-            f"{'yes' if exact else 'NO'} ({outcome.report_total}), journal {outcome.journal_count}"
-            f", lost events: {lost}, outbox left: {outcome.outbox_left}, "
-            f"wall time {time.monotonic() - started:.1f} s[/bold]")
+        console.print(f"[bold]{summary(outcome, time.monotonic() - started)}[/bold]")
     finally:
         stack.stop_all()
 

@@ -53,6 +53,7 @@ class Stack:
     extra: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     components: Path = ROOT / "dapr" / "components"
     policies: Path = ROOT / "dapr"  # resiliency.yaml, as docker-compose mounts it for daprd
+    api_key: str = API_KEY
 
     @property
     def apps(self) -> dict[str, tuple[str, int, int]]:
@@ -91,7 +92,7 @@ class Stack:
             "DAPR_HTTP_ENDPOINT": self.sidecar_url(name),
             "KUGEL_DAPR_ENABLED": "true",
             "KUGEL_OUTBOX_PATH": str(self.data_dir / f"{name}-outbox.sqlite3"),
-            "KUGEL_API_KEYS": json.dumps({API_KEY: "*"}),
+            "KUGEL_API_KEYS": json.dumps({self.api_key: "*"}),
             "KUGEL_JWT_SECRET": "local-stack-jwt-secret-of-32-bytes-or-more",
             "KUGEL_JWT_ALLOW_ALL_TENANTS": "true",  # the services' own tokens are for every tenant
             # A short reset timeout, so the demo shows a breaker recover within seconds.

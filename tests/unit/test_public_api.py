@@ -55,9 +55,10 @@ PUBLIC = {
         "StateOperation", "Subscriber",
     ],
     "kugel_common.dapr.sidecar": [
-        "AppSpec", "Component", "ComponentError", "LocalSidecar", "RedisUnreachable",
-        "ResiliencyError", "SidecarApp", "StateBackend", "UnsupportedComponent",
-        "load_components", "load_resiliency", "load_subscriptions",
+        "AppDirectory", "AppSpec", "Component", "ComponentError", "LocalSidecar",
+        "RedisUnreachable", "ResiliencyError", "SidecarApp", "StateBackend",
+        "UnsupportedComponent", "host_address", "load_components", "load_resiliency",
+        "load_subscriptions",
     ],
     "kugel_common.container": [
         "KugelContainer",

@@ -13,9 +13,11 @@ from ._backends import RedisUnreachable, StateBackend
 from ._components import Component, ComponentError, UnsupportedComponent, load_components
 from ._declared import load_subscriptions
 from ._local import AppSpec, LocalSidecar
+from ._peers import AppDirectory, host_address
 from ._resiliency import ResiliencyError, load_resiliency
 
 __all__ = [
+    "AppDirectory",
     "AppSpec",
     "Component",
     "ComponentError",
@@ -25,6 +27,7 @@ __all__ = [
     "SidecarApp",
     "StateBackend",
     "UnsupportedComponent",
+    "host_address",
     "load_components",
     "load_resiliency",
     "load_subscriptions",

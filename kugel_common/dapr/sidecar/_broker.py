@@ -14,6 +14,8 @@ entry whose ack fails stays pending, as when Redis is down.
 
 Every accepted event is stored before the publish call returns, so a restart of the sidecar
 loses nothing: unread entries are read, and pending ones are claimed once stale.
+Several processes may share one SQLite file (each delivers to its own apps): another process's
+publish cannot wake a reader here, so a reader also looks for new entries every ``poll`` seconds.
 """
 
 from __future__ import annotations
@@ -98,8 +100,9 @@ class Broker:
     """Stores events and runs a consumer per (app id, pubsub, topic) subscription."""
 
     def __init__(self, database: str = ":memory:", *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, poll: float = 1.0) -> None:
         self.streams = SqliteStreams(database, clock=clock)
+        self.poll = poll
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._up = asyncio.Event()
@@ -179,7 +182,8 @@ class _Consumer:
             await self.broker.until_up()
             try:
                 entries = await self.broker.streams.read_new(
-                    self.group, self.sub.pubsub, self.sub.topic, self.settings.queue_depth, 1.0)
+                    self.group, self.sub.pubsub, self.sub.topic, self.settings.queue_depth,
+                    self.broker.poll)
             except Exception:
                 logger.exception("reading %s for %s failed", self.sub.topic, self.app_id)
                 await self.broker.until_tick(1.0)

@@ -2,6 +2,9 @@
 
 Each app id gets its own HTTP port, as each daprd would; the components, the broker and the
 state stores are shared, so an event published by one app reaches the subscribers of all.
+Several such processes (one per app, as daprd runs) cooperate through a shared data directory:
+the SQLite files are shared, delivery loops poll for events other processes publish, and an
+``AppDirectory`` there tells each where to send invocations of the others' app ids.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from ._app import DaprHTTPError, SidecarApp
 from ._backends import StateBackend, open_state_stores
@@ -32,7 +35,8 @@ from ._declared import Declared, merge_subscriptions
 from ._delivery import Subscription, parse_subscriptions
 from ._events import BrokerUnavailable, Published
 from ._outbox import OutboxRelay
-from ._resiliency import AttemptFailed, Resiliency
+from ._peers import AppDirectory
+from ._resiliency import AttemptFailed, Policy, Resiliency
 from ._state import Store
 from ._subscriber import Subscriber
 
@@ -84,12 +88,18 @@ class LocalSidecar:
         outbox_scan_delay: float = 1.0,
         outbox_max_elapsed: float = 10.0,
         state_backend: StateBackend | str = StateBackend.EMBEDDED,
+        directory: AppDirectory | None = None,
+        peer_address: tuple[str, int] = ("127.0.0.1", 0),
     ) -> None:
         """``resiliency`` and ``subscriptions`` are what :func:`load_resiliency` and
         :func:`load_subscriptions` read from the resources paths. ``sleep`` is every wait of
         a retry policy and of daprd's transactional outbox: every message waits
         ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``.
-        ``state_backend`` (``_backends``) picks where state.redis data lives, at ``start``."""
+        ``state_backend`` (``_backends``) picks where state.redis data lives, at ``start``.
+
+        With a ``directory`` the sidecar works with other processes on the same ``data_dir``:
+        it serves its apps' invocations from other sidecars on ``peer_address`` (daprd's
+        internal port: host address, port) and registers them there."""
         for component in components:
             check_supported(component, "LocalSidecar")
         self.apps = {spec.app_id: spec for spec in apps}
@@ -104,7 +114,8 @@ class LocalSidecar:
         def database(name: str) -> str:
             return ":memory:" if data_dir is None else str(data_dir / f"{name}.sqlite3")
 
-        self.broker = Broker(database("broker"), clock=clock)
+        self.broker = Broker(database("broker"), clock=clock,
+                             poll=1.0 if directory is None else 0.1)
         self.resiliency = {spec.app_id: Resiliency.for_app(resiliency, spec.app_id)
                            for spec in apps}
         self._declared = list(subscriptions)
@@ -123,6 +134,8 @@ class LocalSidecar:
         self._servers: dict[str, _Server] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.ports: dict[str, int] = {}
+        self._directory, self._peer_address = directory, peer_address
+        self.peer_url: str | None = None  # where other sidecars send invocations of our apps
 
     def url(self, app_id: str) -> str:
         """The sidecar address an app uses: its ``DAPR_HTTP_ENDPOINT``."""
@@ -143,19 +156,27 @@ class LocalSidecar:
         self.stores.update(await open_state_stores(
             self.components, self._state_backend, self._clock,
             lambda name: self._database(f"state-{name}")))
-        for app_id, sidecar in self.sidecars.items():
-            config = uvicorn.Config(_with_date(sidecar.asgi), host=self._host,
-                                    port=self.apps[app_id].port, log_level="warning",
-                                    lifespan="off", date_header=False, server_header=False)
-            server = self._servers[app_id] = _Server(config)
-            self._tasks.append(asyncio.create_task(server.serve(), name=f"sidecar {app_id}"))
+        listen = {app_id: (_with_date(sidecar.asgi), self._host, self.apps[app_id].port)
+                  for app_id, sidecar in self.sidecars.items()}
+        if self._directory is not None:
+            listen[_PEER] = (self._from_peer, *self._peer_address)
+        for name, (asgi, host, port) in listen.items():
+            config = uvicorn.Config(asgi, host=host, port=port, log_level="warning",
+                                    interface="asgi3", lifespan="off", date_header=False,
+                                    server_header=False)
+            server = self._servers[name] = _Server(config)
+            self._tasks.append(asyncio.create_task(server.serve(), name=f"sidecar {name}"))
         deadline = time.monotonic() + timeout
-        for (app_id, server), task in zip(self._servers.items(), self._tasks, strict=True):
+        for (name, server), task in zip(self._servers.items(), self._tasks, strict=True):
             while not server.started:
                 if time.monotonic() > deadline or task.done():
-                    raise RuntimeError(f"the sidecar of {app_id} did not start")
+                    raise RuntimeError(f"the sidecar of {name} did not start")
                 await asyncio.sleep(0.01)
-            self.ports[app_id] = server.servers[0].sockets[0].getsockname()[1]
+            self.ports[name] = server.servers[0].sockets[0].getsockname()[1]
+        if self._directory is not None:
+            self.peer_url = f"http://{self._peer_address[0]}:{self.ports.pop(_PEER)}"
+            for app_id in self.apps:
+                self._directory.register(app_id, self.peer_url)
         for app_id, sidecar in self.sidecars.items():
             self._run_outboxes(app_id, sidecar)
         for spec in self.apps.values():
@@ -164,6 +185,9 @@ class LocalSidecar:
                                                        name=f"subscribe {spec.app_id}"))
 
     async def stop(self) -> None:
+        if self._directory is not None and self.peer_url is not None:
+            for app_id in self.apps:
+                self._directory.unregister(app_id, self.peer_url)
         for server in self._servers.values():
             server.should_exit = True
         for task in self._tasks:
@@ -250,9 +274,15 @@ class LocalSidecar:
     async def _invoke(self, request: Request, caller: str, app_id: str, path: str) -> Response:
         """daprd's ``invokeRemote``: the caller's headers, less its identity headers, plus
         ``dapr-caller-app-id``, ``dapr-callee-app-id`` and the ``X-Forwarded-*`` ones; the
-        app's status, headers and body come back as they are (compressed stays compressed)."""
+        app's status, headers and body come back as they are (compressed stays compressed).
+        An app id served by another process goes to that sidecar's peer port."""
         spec = self.apps.get(app_id)
-        if spec is None or spec.app_url is None:
+        if spec is not None and spec.app_url is not None:
+            base, ours = spec.app_url, True
+        elif spec is None and self._directory is not None and (
+                peer := self._directory.resolve(app_id)) is not None:
+            base, ours = peer, False
+        else:
             raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"app {app_id} is not reachable")
         headers = [(k, v) for k, v in request.headers.items()
                    if k not in _NOT_FORWARDED and k not in _IDENTITY]
@@ -262,8 +292,33 @@ class LocalSidecar:
                     ("x-forwarded-for", self._host),
                     ("x-forwarded-host", _HOSTNAME),
                     ("forwarded", f"for={self._host};by={self._host};host={_HOSTNAME}")]
-        headers += list(self._app_headers().items())
-        url = f"{spec.app_url}/{path.lstrip('/')}"
+        if ours:  # a peer adds its own app's token
+            headers += list(self._app_headers().items())
+        # the caller's sidecar owns the outbound policy, as in daprd
+        policy = self.resiliency[caller].app(app_id, path) if caller in self.resiliency \
+            else None
+        return await self._send(request, f"{base}/{path.lstrip('/')}", headers, app_id, policy)
+
+    async def _from_peer(self, scope: Any, receive: Any, send: Any) -> None:
+        """The peer port: an invocation another sidecar resolved to one of our apps, already
+        stamped with ``dapr-callee-app-id``; it goes to that app with our ``APP_API_TOKEN``."""
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        spec = self.apps.get(request.headers.get("dapr-callee-app-id", ""))
+        try:
+            if spec is None or spec.app_url is None:
+                raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", "no such app in this sidecar")
+            headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_FORWARDED]
+            headers += list(self._app_headers().items())
+            response = await self._send(request, spec.app_url + request.url.path, headers,
+                                        spec.app_id, None)
+        except DaprHTTPError as exc:
+            response = JSONResponse({"errorCode": exc.code, "message": exc.message}, exc.status)
+        await _with_date(response)(scope, receive, send)
+
+    async def _send(self, request: Request, url: str, headers: list[tuple[str, str]],
+                    app_id: str, policy: Policy | None) -> Response:
         if request.url.query:
             url += "?" + request.url.query
         outgoing = self._http.build_request(request.method, url, headers=headers,
@@ -285,8 +340,6 @@ class LocalSidecar:
             if not 200 <= upstream.status_code <= 399:
                 raise AttemptFailed(f"answered {upstream.status_code}", upstream.status_code)
 
-        policy = self.resiliency[caller].app(app_id, path) if caller in self.resiliency \
-            else None
         try:
             if policy is None:
                 await attempt()
@@ -305,6 +358,7 @@ class LocalSidecar:
 
 
 _HOSTNAME = socket.gethostname()
+_PEER = ""  # the peer server's key among the servers (no app id is empty)
 
 
 def _with_date(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:

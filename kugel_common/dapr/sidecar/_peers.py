@@ -1,0 +1,67 @@
+"""How sidecar processes find each other for service invocation, as daprd finds other app ids.
+
+daprd resolves an app id by mDNS to the other sidecar's host address and internal port, and
+sends the call there; that sidecar passes it to its app. Local sidecars that share a data
+directory do the same through a directory of files, ``<data-dir>/apps/<app-id>.json``: each
+writes its app ids with the address of its peer port when it starts, and removes them when it
+stops. A stale entry (a sidecar killed with SIGKILL) only makes calls to that app fail with
+``ERR_DIRECT_INVOKE``, as a vanished daprd would, until a sidecar for it starts again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from pathlib import Path
+
+__all__ = ["AppDirectory", "host_address"]
+
+
+class AppDirectory:
+    """App id -> the base URL of the sidecar that serves it, one small JSON file per app id."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _file(self, app_id: str) -> Path:
+        if not app_id or "/" in app_id or app_id.startswith("."):
+            raise ValueError(f"not an app id: {app_id!r}")
+        return self.folder / f"{app_id}.json"
+
+    def register(self, app_id: str, address: str) -> None:
+        """Written whole or not at all (a rename), so a reader never sees half an entry."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        file = self._file(app_id)
+        partial = file.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"appId": app_id, "address": address, "pid": os.getpid()}))
+        partial.replace(file)
+
+    def unregister(self, app_id: str, address: str) -> None:
+        """Only while the entry is still ours: a newer sidecar for the app may have replaced it."""
+        if self.resolve(app_id) == address:
+            with contextlib.suppress(FileNotFoundError):
+                self._file(app_id).unlink()
+
+    def resolve(self, app_id: str) -> str | None:
+        try:
+            entry = json.loads(self._file(app_id).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        address = entry.get("address") if isinstance(entry, dict) else None
+        return address if isinstance(address, str) else None
+
+
+def host_address() -> str:
+    """daprd's ``GetHostAddress`` (utils/host.go): ``DAPR_HOST_IP`` if set, else the address the
+    kernel would send from (a UDP connect to a documentation address sends nothing), else
+    loopback, where daprd would go on to list the interfaces."""
+    if address := os.environ.get("DAPR_HOST_IP"):
+        return address
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 80))
+        except OSError:
+            return "127.0.0.1"
+        return str(probe.getsockname()[0])

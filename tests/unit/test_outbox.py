@@ -305,8 +305,12 @@ async def test_two_relays_on_one_file_publish_each_event_once(
     dapr: DaprClientHelper, clock: FakeClock, published: list[Published], tmp_path: Path
 ) -> None:
     path = tmp_path / "outbox.sqlite3"
-    first = Outbox(dapr, path, clock=clock, poll_interval=0.02)
-    second = Outbox(dapr, path, clock=clock, poll_interval=0.02)
+    # 200 fsync'd writes contend for one file: on a loaded machine the default 5 s lock wait
+    # was seen to run out (an OutboxError, as designed); this test is about exactly-once
+    first = Outbox(dapr, SqliteOutboxStore(path, lock_timeout=60), clock=clock,
+                   poll_interval=0.02)
+    second = Outbox(dapr, SqliteOutboxStore(path, lock_timeout=60), clock=clock,
+                    poll_interval=0.02)
     async with first, second:
         ids = await asyncio.gather(*(box.publish("pubsub", "t", {"n": n})
                                      for n in range(100) for box in (first, second)))

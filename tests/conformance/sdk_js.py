@@ -41,7 +41,7 @@ class NodeRun:
         return (f"JavaScript SDK (@dapr/dapr, HTTP), state on {self.backend}: "
                 f"{c.get('tests', 0)} tests, "
                 f"{c.get('pass', 0)} passed, {c.get('fail', 0)} failed, "
-                f"{c.get('skipped', 0)} skipped (pending issue 13, see js/common.mjs)")
+                f"{c.get('skipped', 0)} skipped")
 
 
 def run_js_suite(redis: RedisServer | None = None, timeout: float = 120.0) -> NodeRun:

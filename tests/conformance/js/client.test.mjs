@@ -2,9 +2,9 @@
 // publish, invocation and metadata, as an app that nobody here wrote would use them.
 import assert from "node:assert/strict";
 import http from "node:http";
-import { after, before } from "node:test";
+import { after, before, test } from "node:test";
 import { HttpMethod, StateConcurrencyEnum } from "@dapr/dapr";
-import { HOST, check, client, env, failure } from "./common.mjs";
+import { HOST, client, env, failure } from "./common.mjs";
 
 const STORE = "statestore";
 const run = `js-${Date.now().toString(36)}`;
@@ -42,7 +42,7 @@ after(async () => {
   await new Promise((resolve) => proxy.close(resolve));
 });
 
-check("state: save, get, getBulk and delete", async () => {
+test("state: save, get, getBulk and delete", async () => {
   assert.deepEqual(await dapr.state.save(STORE, [
     { key: key("a"), value: { n: 1, tags: ["x"] } },
     { key: key("b"), value: "text" },
@@ -64,7 +64,7 @@ check("state: save, get, getBulk and delete", async () => {
   assert.deepEqual(failure(unknown.error), { status: 400, errorCode: "ERR_STATE_STORE_NOT_FOUND" });
 });
 
-check("etags: a stale etag fails with 409, which the SDK returns as an error", async () => {
+test("etags: a stale etag fails with 409, which the SDK returns as an error", async () => {
   await dapr.state.save(STORE, [{ key: key("e"), value: 1 }]);
   const [{ etag: first }] = await dapr.state.getBulk(STORE, [key("e")]);
   assert.deepEqual(await dapr.state.save(STORE, [{ key: key("e"), value: 2, etag: first }]), {});
@@ -85,12 +85,12 @@ check("etags: a stale etag fails with 409, which the SDK returns as an error", a
   assert.equal(await dapr.state.get(STORE, key("e")), "");
 });
 
-check("etags: an etag for a missing key creates it (state.redis)", async () => {
+test("etags: an etag for a missing key creates it (state.redis)", async () => {
   assert.deepEqual(await dapr.state.save(STORE, [{ key: key("new"), value: 1, etag: "7" }]), {});
   assert.equal(await dapr.state.get(STORE, key("new")), 1);
 });
 
-check("transaction: upserts and deletes; a stale etag rejects with 500", async () => {
+test("transaction: upserts and deletes; a stale etag rejects with 500", async () => {
   await dapr.state.save(STORE, [{ key: key("t1"), value: "old" }]);
   await dapr.state.transaction(STORE, [
     { operation: "upsert", request: { key: key("t2"), value: { n: 2 } } },
@@ -111,7 +111,7 @@ check("transaction: upserts and deletes; a stale etag rejects with 500", async (
   assert.deepEqual(await dapr.state.get(STORE, key("t2")), { n: 3 });
 });
 
-check("publish: accepted, and each refusal comes back as an error", async () => {
+test("publish: accepted, and each refusal comes back as an error", async () => {
   assert.deepEqual(await dapr.pubsub.publish("pubsub", "js-nobody", { n: 1 }), {});
   assert.deepEqual(await dapr.pubsub.publish("pubsub", "js-nobody", "plain text"), {});
   const unknown = await dapr.pubsub.publish("no-such-pubsub", "t", { n: 1 });
@@ -120,7 +120,7 @@ check("publish: accepted, and each refusal comes back as an error", async () => 
   assert.deepEqual(failure(forbidden.error), { status: 403, errorCode: "ERR_PUBSUB_FORBIDDEN" });
 });
 
-check("publishBulk: the SDK sends entryID, and the sidecar accepts it", async () => {
+test("publishBulk: the SDK sends entryID, and the sidecar accepts it", async () => {
   const viaProxy = client(proxy.address().port);
   const result = await viaProxy.pubsub.publishBulk("pubsub", "js-nobody", [
     { n: 1 }, "two", { entryID: "mine", event: { n: 3 }, contentType: "application/json" }]);
@@ -143,7 +143,7 @@ check("publishBulk: the SDK sends entryID, and the sidecar accepts it", async ()
     { status: 403, errorCode: "ERR_PUBSUB_FORBIDDEN" });
 });
 
-check("invoke: the app gets the call with the caller's identity, and its answer comes back",
+test("invoke: the app gets the call with the caller's identity, and its answer comes back",
   async () => {
     const reply = await dapr.invoker.invoke("echo", "echo/orders/7?x=1", HttpMethod.POST, { a: 1 },
       { headers: { "x-custom": "v" } });
@@ -161,7 +161,7 @@ check("invoke: the app gets the call with the caller's identity, and its answer 
     });
   });
 
-check("metadata: get decodes, and a set value shows in extended", async () => {
+test("metadata: get decodes, and a set value shows in extended", async () => {
   const before = await dapr.metadata.get();
   assert.equal(before.id, "js-client");
   assert.equal(typeof before.runtimeVersion, "string");

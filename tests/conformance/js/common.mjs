@@ -1,7 +1,6 @@
 // What every JavaScript SDK test shares: the sidecar's address from the Python driver
-// (tests/conformance/sdk_js.py), SDK clients in HTTP mode, and the pending list of issue 13.
+// (tests/conformance/sdk_js.py) and SDK clients in HTTP mode.
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { CommunicationProtocolEnum, DaprClient, LogLevel } from "@dapr/dapr";
 
 export const HOST = "127.0.0.1";
@@ -53,22 +52,3 @@ export async function until(check, ms = 5000, what = "the condition") {
   }
 }
 
-// Tests that fail until a part of issue 13 that other branches implement lands. They still run:
-// while one fails it is reported as skipped, with its error; once it passes it FAILS, so that
-// it leaves this list (pytest's xfail(strict=True)).
-export const PENDING = {};
-
-// node:test's test(), aware of PENDING.
-export function check(name, fn) {
-  const reason = PENDING[name];
-  if (!reason) return test(name, fn);
-  return test(name, async (t) => {
-    try {
-      await fn(t);
-    } catch (error) {
-      t.skip(`${reason}: ${error.message}`);
-      return;
-    }
-    throw new Error(`passes now: remove it from PENDING in common.mjs (${reason})`);
-  });
-}

@@ -1,9 +1,9 @@
 // A DaprServer app in HTTP mode that the local sidecar delivers to: it discovers the app's
 // subscriptions, and reads each answer the SDK's handlers give (DaprPubSubStatusEnum).
 import assert from "node:assert/strict";
-import { after, before, describe } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { CommunicationProtocolEnum, DaprPubSubStatusEnum, DaprServer, HttpMethod } from "@dapr/dapr";
-import { HOST, check, client, clientOptions, env, logger, until } from "./common.mjs";
+import { HOST, client, clientOptions, env, logger, until } from "./common.mjs";
 
 const { SUCCESS, RETRY, DROP } = DaprPubSubStatusEnum;
 const run = `js-${Date.now().toString(36)}`;
@@ -80,9 +80,9 @@ after(async () => {
   await server.client.stop();
 });
 
-// Each check has topics of its own: they run together, so the slow ones (pending) wait at once.
+// Each test has topics of its own: they run together, so the slow ones wait at the same time.
 describe("a DaprServer app", { concurrency: true }, () => {
-  check("the sidecar's metadata lists the DaprServer's subscriptions", async () => {
+  test("the sidecar's metadata lists the DaprServer's subscriptions", async () => {
     const { id, subscriptions } = await server.client.metadata.get();
     assert.equal(id, "js-app");
     const dropped = subscriptions.find(({ topic }) => topic === "js-dropped");
@@ -92,25 +92,25 @@ describe("a DaprServer app", { concurrency: true }, () => {
     assert.deepEqual(dropped.rules, [{ path: "/pubsub--js-dropped--default" }]);
   });
 
-  check("the DaprServer's invoker answers a call made through the sidecar", async () => {
+  test("the DaprServer's invoker answers a call made through the sidecar", async () => {
     assert.deepEqual(await publisher.invoker.invoke("js-app", "hello", HttpMethod.POST, { x: 1 }),
       { got: { x: 1 }, caller: "js-client", callee: "js-app" });
   });
 
-  check("a handler that answers SUCCESS gets the event once", async () => {
+  test("a handler that answers SUCCESS gets the event once", async () => {
     assert.deepEqual(await publish("js-orders", { n: 1 }), {});
     await until(() => received["js-orders"].length === 1, 5000, "the delivery");
     assert.deepEqual(received["js-orders"], [{ run, n: 1 }]);
   });
 
-  check("a handler that answers RETRY gets the event again", async () => {
+  test("a handler that answers RETRY gets the event again", async () => {
     answers["js-retried"] = [RETRY];
     await publish("js-retried", { n: 2 });
     await until(() => received["js-retried"].length === 2, 5000, "the redelivery");
     assert.deepEqual(received["js-retried"], [{ run, n: 2 }, { run, n: 2 }]);
   });
 
-  check("a handler that answers DROP sends the event to the dead-letter topic", async () => {
+  test("a handler that answers DROP sends the event to the dead-letter topic", async () => {
     answers["js-dropped"] = [DROP];
     await publish("js-dropped", { n: 3 });
     await until(() => received["js-dropped-dead"].length === 1, 5000, "the dead letter");
@@ -118,7 +118,7 @@ describe("a DaprServer app", { concurrency: true }, () => {
     assert.deepEqual(received["js-dropped-dead"], [{ run, n: 3 }]);
   });
 
-  check("publishBulk: each entry reaches the subscriber as its own event", async () => {
+  test("publishBulk: each entry reaches the subscriber as its own event", async () => {
     const { failedMessages } = await publisher.pubsub.publishBulk("pubsub", "js-bulk-published",
       [{ run, n: 1 }, { run, n: 2 }, { run, n: 3 }]);
     assert.deepEqual(failedMessages, []);
@@ -126,7 +126,7 @@ describe("a DaprServer app", { concurrency: true }, () => {
     assert.deepEqual(received["js-bulk-published"].map(({ n }) => n).sort(), [1, 2, 3]);
   });
 
-  check("a routing rule sends the events it matches to its own handler", async () => {
+  test("a routing rule sends the events it matches to its own handler", async () => {
     await publish("js-routed", { n: 8 });
     await publisher.pubsub.publish("pubsub", "js-routed", { run, n: 9 },
       { metadata: { "cloudevent.type": "special" } });
@@ -136,33 +136,33 @@ describe("a DaprServer app", { concurrency: true }, () => {
     assert.deepEqual(received["js-routed-special"], [{ run, n: 9 }]);
   });
 
-  check("an octet-stream event reaches the handler through data_base64", async () => {
+  test("an octet-stream event reaches the handler through data_base64", async () => {
     const bytes = Buffer.from(JSON.stringify({ run, n: 5 }));
     assert.deepEqual(await publisher.pubsub.publish("pubsub", "js-octets", bytes), {});
     await until(() => received["js-octets"].length === 1, 2000, "the event");
     assert.deepEqual(received["js-octets"], [{ run, n: 5 }]);
   });
 
-  check("a rawPayload publish reaches a normal subscriber as its CloudEvent body", async () => {
+  test("a rawPayload publish reaches a normal subscriber as its CloudEvent body", async () => {
     await publisher.pubsub.publish("pubsub", "js-raw-published", { run, n: 6 },
       { metadata: { rawPayload: "true" } });
     await until(() => received["js-raw-published"].length === 1, 2000, "the event");
     assert.deepEqual(received["js-raw-published"], [{ run, n: 6 }]);
   });
 
-  check("a rawPayload subscription gets the whole envelope", async () => {
+  test("a rawPayload subscription gets the whole envelope", async () => {
     await publish("js-raw-subscribed", { n: 7 });
     await until(() => received["js-raw-subscribed"].length === 1, 2000, "the envelope");
     assert.deepEqual(received["js-raw-subscribed"], [{ run, n: 7 }]);
   });
 
-  check("subscribeBulk: the handler gets every entry", async () => {
+  test("subscribeBulk: the handler gets every entry", async () => {
     await publisher.pubsub.publishBulk("pubsub", "js-bulk", [{ run, n: 1 }, { run, n: 2 }]);
     await until(() => received["js-bulk"].length === 2, 2000, "both entries");
     assert.deepEqual(received["js-bulk"].map(({ n }) => n).sort(), [1, 2]);
   });
 
-  check("subscribeBulk: an entry answered RETRY comes again", async () => {
+  test("subscribeBulk: an entry answered RETRY comes again", async () => {
     answers["js-bulk-retried"] = [RETRY];
     await publish("js-bulk-retried", { n: 1 });
     await until(() => received["js-bulk-retried"].length === 2, 2000, "the redelivered entry");

@@ -126,15 +126,15 @@ class Broker:
         """Make the reclaimers look at the clock now: for tests that move a fake clock."""
         self._tick.set()
 
-    def publish(self, published: Published) -> str:
+    async def publish(self, published: Published) -> str:
         if not self.available:
             raise BrokerUnavailable("the message broker is down")
         body = published.body if published.raw else json.dumps(published.body).encode()
-        return self.streams.add_now(published.pubsub, published.topic, body)
+        return await self.streams.add(published.pubsub, published.topic, body)
 
-    def pending(self, app_id: str, pubsub: str, topic: str) -> int:
+    async def pending(self, app_id: str, pubsub: str, topic: str) -> int:
         """Events of the topic that the app's consumer group has not acked."""
-        return self.streams.backlog_now(app_id, pubsub, topic)
+        return await self.streams.backlog(app_id, pubsub, topic)
 
     def attach(self, app_id: str, subscription: Subscription, deliver: Deliver,
                settings: ConsumerSettings | None = None) -> None:

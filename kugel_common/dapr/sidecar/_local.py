@@ -207,11 +207,11 @@ class LocalSidecar:
         pubsubs = {c.name: c for c in self.components}
         scan_delay, max_elapsed = self._outbox_timing
 
-        def publish(event: Published) -> None:
+        async def publish(event: Published) -> None:
             if not sidecar.may_publish(event.pubsub, event.topic):
                 raise BrokerUnavailable(f"pubsub {event.pubsub} has no topic {event.topic} "
                                         "for this app")
-            self.broker.publish(event)
+            await self.broker.publish(event)
 
         for config in sidecar.outboxes.values():
             settings = ConsumerSettings.of(pubsubs.get(config.pubsub))

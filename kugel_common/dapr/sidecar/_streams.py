@@ -80,10 +80,6 @@ class SqliteStreams:
         self._added: dict[tuple[str, str], asyncio.Event] = {}
 
     async def add(self, pubsub: str, topic: str, data: bytes) -> str:
-        return self.add_now(pubsub, topic, data)
-
-    def add_now(self, pubsub: str, topic: str, data: bytes) -> str:
-        """``add`` without awaiting: the publish API answers only once the entry is stored."""
         cursor = self._db.execute(
             "INSERT INTO stream_entries (pubsub, topic, data) VALUES (?, ?, ?)",
             (pubsub, topic, data))
@@ -137,9 +133,6 @@ class SqliteStreams:
                          (group, int(entry_id)))
 
     async def backlog(self, group: str, pubsub: str, topic: str) -> int:
-        return self.backlog_now(group, pubsub, topic)
-
-    def backlog_now(self, group: str, pubsub: str, topic: str) -> int:
         row = self._db.execute(
             "SELECT (SELECT COUNT(*) FROM stream_pending p JOIN stream_entries e ON e.seq = p.seq "
             "WHERE p.grp = ? AND e.pubsub = ? AND e.topic = ?) + (SELECT COUNT(*) FROM "

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import faulthandler
 import random
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -12,7 +13,23 @@ import pytest
 from kugel_common import ClientSettings, ServiceClientPool, ServiceRegistry
 from kugel_common.testing import FakeClock
 
+from .conformance.redis_server import RedisServer, redis_server
+
 TEST_LIMIT = 180  # seconds: no test may hang the suite, whatever it waits for
+
+NO_REDIS = ("redis-server is not on PATH, so state.redis and pubsub.redis run on the embedded "
+            "backend only (apt-get install redis-server)")
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session; each sidecar on it empties it first."""
+    if shutil.which("redis-server") is None:
+        pytest.skip(NO_REDIS)
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
 
 
 class TestTookTooLong(Exception):

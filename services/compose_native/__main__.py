@@ -66,6 +66,30 @@ def _api_key(compose: Compose, service: str) -> str:
     return str(next(key for key, tenant in keys.items() if tenant == "*"))
 
 
+# Each stream key with its length and consumer groups: what the pubsub.redis sidecars left.
+_STREAMS = """local out = {}
+for _, key in ipairs(redis.call('KEYS', '*')) do
+  if redis.call('TYPE', key).ok == 'stream' then
+    local groups = {}
+    for _, group in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+      table.insert(groups, group[2])
+    end
+    table.insert(out, key .. '=' .. redis.call('XLEN', key) .. ' [' .. table.concat(groups, ',')
+                 .. ']')
+  end
+end
+table.sort(out)
+return out"""
+
+
+def _redis_streams(compose: Compose) -> str:
+    """Where the events went: the topic streams in the redis service, as daprd leaves them."""
+    if "redis" not in compose.plans or shutil.which("redis-cli") is None:
+        return "redis streams: (no redis service or no redis-cli)"
+    found = compose.run_in("redis", ["redis-cli", "EVAL", _STREAMS, "0"]).split()
+    return f"redis streams (entries [groups]): {' '.join(found) or 'none'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.compose_native",
                                      description=__doc__.split("\n\n")[0])
@@ -100,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run_scenario(_Driven(compose, _api_key(compose, "terminal")), args.sales,
                                say=lambda text: print(text, flush=True))
         print(summary(outcome, time.monotonic() - started), flush=True)
+        print(_redis_streams(compose), flush=True)
         lost = len(outcome.sales) - outcome.report_count
         exact = outcome.report_total == sum(outcome.sales, Decimal("0"))
         return 0 if exact and lost == 0 and outcome.outbox_left == 0 else 1

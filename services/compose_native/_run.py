@@ -88,6 +88,16 @@ class Compose:
                 raise ServiceFailed(f"{name} not healthy after {timeout:.0f} s")
             time.sleep(0.1)
 
+    def run_in(self, name: str, argv: Sequence[str], timeout: float = 5.0) -> str:
+        """A command in the service's network namespace; its output ('' when it fails)."""
+        plan = self.plans[name]
+        try:
+            done = subprocess.run([*self._network.exec_prefix(plan.network), *argv],
+                                  cwd=plan.cwd, capture_output=True, timeout=timeout, text=True)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout if done.returncode == 0 else ""
+
     def signal(self, names: Sequence[str], signum: int) -> None:
         for name in names:
             self._processes[name].send_signal(signum)

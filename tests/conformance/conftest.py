@@ -1,25 +1,12 @@
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from .harness import EXTERNAL, Sidecar, local_sidecar
-from .redis_server import RedisServer, redis_server
-
-NO_REDIS = ("redis-server is not on PATH, so state.redis runs on the embedded backend only "
-            "(apt-get install redis-server)")
-
-
-@pytest.fixture(scope="session")
-def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One private redis-server for the session; each sidecar on it empties it first."""
-    if shutil.which("redis-server") is None:
-        pytest.skip(NO_REDIS)
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server
+from .redis_server import RedisServer
 
 
 @pytest.fixture(params=["embedded", "redis"])

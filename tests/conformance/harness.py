@@ -32,7 +32,7 @@ class Broker(list[Published]):
 
     down = False
 
-    def __call__(self, event: Published) -> None:
+    async def __call__(self, event: Published) -> None:
         if self.down:
             raise BrokerUnavailable("the broker is down")
         self.append(event)

@@ -98,7 +98,8 @@ async def test_local_sidecar_that_cannot_start_closes_what_it_opened() -> None:
 
 
 async def test_local_sidecar_on_redis_writes_what_daprd_reads(redis: RedisServer) -> None:
-    components = [state_redis(redis.host), Component("pubsub", "pubsub.redis")]
+    components = [state_redis(redis.host),  # forced: pubsub.redis needs its Redis too
+                  Component("pubsub", "pubsub.redis", metadata={"redisHost": redis.host})]
     async with LocalSidecar([AppSpec("cart")], components, state_backend="redis") as sidecar, \
             httpx.AsyncClient(base_url=sidecar.url("cart")) as http:
         assert sidecar.stores["statestore"].backend == "redis"

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from kugel_common.dapr.sidecar import SidecarApp
+from kugel_common.dapr.sidecar._events import Published
 from kugel_common.testing import FakeClock
 
 from .harness import COMPONENTS, Sidecar
@@ -25,8 +26,12 @@ async def test_publishing_scopes_of_this_app(sidecar: Sidecar) -> None:
                 {"entryId": "1", "event": 1, "contentType": "application/json"}])
 
 
+async def _ignore(_event: Published) -> None:
+    pass
+
+
 def _app(app_id: str) -> SidecarApp:
-    return SidecarApp(app_id, COMPONENTS, {}, lambda event: None, clock=FakeClock().now)
+    return SidecarApp(app_id, COMPONENTS, {}, _ignore, clock=FakeClock().now)
 
 
 @pytest.mark.parametrize(("app_id", "may_publish", "may_subscribe"), [

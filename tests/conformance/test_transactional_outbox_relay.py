@@ -3,9 +3,8 @@ internal topic that checks the marker, publishes the user's event and deletes th
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -16,17 +15,10 @@ from kugel_common.dapr.sidecar._delivery import Subscription, Verdict
 from kugel_common.dapr.sidecar._events import Published
 from kugel_common.testing import FakeClock
 
+from ..waiting import until
 from .harness import COMPONENTS
 
 INTERNAL = ("outbox-internal", "app-aordersoutbox")
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):  # at most 5 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the relay did not get there")
 
 
 class Watched:
@@ -46,8 +38,11 @@ class Watched:
                 {"operation": "upsert", "request": {"key": key, "value": value,
                                                     "contentType": "application/json"}}]})
 
-    def internal_pending(self) -> int:
-        return self.sidecar.broker.pending("app-a", *INTERNAL)
+    async def internal_pending(self) -> int:
+        return await self.sidecar.broker.pending("app-a", *INTERNAL)
+
+    async def internal_drained(self) -> bool:
+        return await self.internal_pending() == 0
 
 
 async def watched(components: list[Component]) -> AsyncIterator[Watched]:
@@ -65,7 +60,7 @@ async def local() -> AsyncIterator[Watched]:
 async def test_the_event_reaches_the_user_topic_with_the_marker_as_its_id(
         local: Watched) -> None:
     assert (await local.transact("outboxstore", "o-1", {"n": 1})).status_code == 204
-    await until(lambda: bool(local.orders) and local.internal_pending() == 0)
+    await until(lambda: bool(local.orders) and local.internal_drained())
     [event] = [m.body for m in local.orders]
     assert (event["topic"], event["pubsubname"], event["data"]) == ("orders", "pubsub", {"n": 1})
     assert event["id"].startswith("outbox-")
@@ -77,8 +72,8 @@ async def test_pubsub_redis_loses_an_event_whose_marker_never_shows(
         local: Watched, caplog: pytest.LogCaptureFixture) -> None:
     """Redis streams ack a failed handler: an intent without its marker is gone after 10 s."""
     caplog.set_level(logging.ERROR, "kugel_common.dapr.sidecar")
-    local.sidecar.broker.publish(Published(*INTERNAL, {"id": "outbox-never-committed"}))
-    await until(lambda: local.internal_pending() == 0)
+    await local.sidecar.broker.publish(Published(*INTERNAL, {"id": "outbox-never-committed"}))
+    await until(local.internal_drained)
     assert local.orders == []
     assert sum(local.clock.sleeps) >= 1.0 + 10.0  # the scan delay, then 10 s of polling
     assert "the event is lost" in caplog.text
@@ -93,7 +88,7 @@ async def test_a_broker_that_redelivers_keeps_the_intent(
                   Component("pubsub", "pubsub.redis"),
                   Component("outbox-internal", "pubsub.in-memory")]
     async for w in watched(components):
-        w.sidecar.broker.publish(Published(*INTERNAL, {"id": "outbox-not-yet"}))
+        await w.sidecar.broker.publish(Published(*INTERNAL, {"id": "outbox-not-yet"}))
         await until(lambda: "redelivered" in caplog.text)
-        assert w.internal_pending() == 1  # not acked: the broker delivers it again
+        assert await w.internal_pending() == 1  # not acked: the broker delivers it again
         assert w.orders == []

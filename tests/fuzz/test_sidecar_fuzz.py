@@ -44,11 +44,14 @@ class Client:
     def __init__(self) -> None:
         self.published: list[Published] = []
         store = StateStore.of(STORE, lambda: 0.0)
-        app = SidecarApp("app", [STORE, PUBSUB], {"statestore": store}, self.published.append)
+        app = SidecarApp("app", [STORE, PUBSUB], {"statestore": store}, self._publish)
         self._loop = asyncio.new_event_loop()
         self._http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app.asgi, raise_app_exceptions=False),
             base_url="http://sidecar", timeout=10)
+
+    async def _publish(self, event: Published) -> None:
+        self.published.append(event)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self._loop.run_until_complete(self._http.request(method, path, **kwargs))

@@ -30,6 +30,7 @@ from kugel_common.dapr.sidecar import (
 )
 from kugel_common.testing import FakeClock
 
+from ..waiting import drained, until
 from .server import serve_here
 
 COMPONENTS = [Component("pubsub", "pubsub.redis"), Component("statestore", "state.redis")]
@@ -66,14 +67,6 @@ metadata: {name: other-app}
 spec: {pubsubname: pubsub, topic: elsewhere, route: /x}
 scopes: [someone-else]
 """
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):  # at most 5 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("never got there")
 
 
 class App:
@@ -173,13 +166,13 @@ async def test_the_answer_table_with_an_inbound_policy_and_a_dead_letter_topic(
     await publish("work", {"kind": "expired"}, ttlInSeconds="-1s")
     await publish("declared", {"kind": "declared"})
     await until(lambda: len(app.bodies("dead")) == 2 and app.attempts["on-declared:declared"]
-                and sidecar.broker.pending("sub", "pubsub", "work") == 0)
+                and drained(sidecar.broker, "sub", "pubsub", "work"))
     assert app.attempts["flaky"] == 3 and app.attempts["crash"] == 2  # retried by the policy
     assert app.attempts["poison"] == 1  # DROP: to the dead-letter topic, no retry
     assert app.attempts["stubborn"] == 3  # 1 + maxRetries 2, then dead-lettered at once
     # expired: dead-lettered without a delivery, and still expired on the dead-letter topic
     assert "expired" not in app.attempts
-    assert sidecar.broker.pending("a-group-that-never-read", "pubsub", "work-dead") == 3
+    assert await sidecar.broker.pending("a-group-that-never-read", "pubsub", "work-dead") == 3
     dead = app.bodies("dead")
     assert sorted(e["data"]["kind"] for e in dead) == ["poison", "stubborn"]
     assert {e["topic"] for e in dead} == {"work"}  # republished unchanged
@@ -201,7 +194,7 @@ async def test_the_answer_table_with_an_inbound_policy_and_a_dead_letter_topic(
     assert "nowhere" not in by_topic and "elsewhere" not in by_topic
     await publish("gone", {"kind": "nobody"})
     await until(lambda: app.attempts["not-served-404:nobody"] == 1)
-    await until(lambda: sidecar.broker.pending("sub", "pubsub", "gone") == 0)  # 404: dropped
+    await until(lambda: drained(sidecar.broker, "sub", "pubsub", "gone"))  # 404: dropped
 
 
 async def test_without_a_policy_or_dead_letter_pubsub_redis_loses_a_failed_event(
@@ -211,7 +204,7 @@ async def test_without_a_policy_or_dead_letter_pubsub_redis_loses_a_failed_event
     await publish("work", {"kind": "stubborn"})
     await publish("work", {"kind": "ok"})
     await until(lambda: app.attempts["ok"] == 1 and app.attempts["stubborn"] == 1
-                and sidecar.broker.pending("sub", "pubsub", "work") == 0)
+                and drained(sidecar.broker, "sub", "pubsub", "work"))
     await asyncio.sleep(0.1)
     assert app.attempts["stubborn"] == 1  # acked after one failed attempt: never again
 
@@ -224,7 +217,7 @@ async def test_another_broker_type_keeps_a_failed_event_for_redelivery(
     sidecar, publish = await running(app, components=components)
     await publish("work", {"kind": "flaky"})
     await until(lambda: app.attempts["flaky"] == 3)  # redelivered until it succeeds
-    await until(lambda: sidecar.broker.pending("sub", "pubsub", "work") == 0)
+    await until(lambda: drained(sidecar.broker, "sub", "pubsub", "work"))
 
 
 async def test_raw_payloads_both_ways(running: Callable[..., Any]) -> None:
@@ -363,7 +356,7 @@ async def test_bulk_subscribe_batches_and_answers_per_entry(
     kinds = ["ok"] * 6 + ["flaky", "poison", "never", "silent"]
     for kind in kinds:
         await publish("bulk", {"kind": kind})
-    await until(lambda: len(dead) == 3 and sidecar.broker.pending("sub", "pubsub", "bulk") == 0)
+    await until(lambda: len(dead) == 3 and drained(sidecar.broker, "sub", "pubsub", "bulk"))
     assert sorted(e["data"]["kind"] for e in dead) == ["never", "poison", "silent"]
     assert {e["topic"] for e in dead} == {"bulk"}  # unchanged
     assert seen["ok"] == 6 and seen["flaky"] == 2 and seen["poison"] == 1

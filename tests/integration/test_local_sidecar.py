@@ -163,5 +163,5 @@ async def test_a_broker_outage_is_daprds_500_and_state_stays_up() -> None:
         sidecar.broker.set_available(True)
         await dapr.pool.reset_breaker("dapr:pubsub")
         await dapr.publish_event("pubsub", "orders", {"n": 2})
-        assert sidecar.broker.pending("nobody", "pubsub", "orders") == 1
+        assert await sidecar.broker.pending("nobody", "pubsub", "orders") == 1
         await pool.aclose()

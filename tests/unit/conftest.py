@@ -35,8 +35,11 @@ def published() -> list[Published]:
 @pytest.fixture
 def sidecar(clock: FakeClock, published: list[Published]) -> Switchable:
     store = Component("statestore", "state.redis")  # the stack's rules, not an ideal store's
+    async def publish(event: Published) -> None:
+        published.append(event)
+
     app = SidecarApp("app", [store, Component("pubsub", "pubsub.redis")],
-                     {"statestore": StateStore.of(store, clock.now)}, published.append,
+                     {"statestore": StateStore.of(store, clock.now)}, publish,
                      clock=clock.now)
     return Switchable(app)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,22 +15,38 @@ from kugel_common.dapr.sidecar import Component
 from kugel_common.dapr.sidecar._broker import Broker, ConsumerSettings, Message
 from kugel_common.dapr.sidecar._delivery import Subscription, Verdict
 from kugel_common.dapr.sidecar._events import Published
+from kugel_common.dapr.sidecar._redis_client import connect
+from kugel_common.dapr.sidecar._redis_streams import RedisStreams
+from kugel_common.dapr.sidecar._streams import Streams
 from kugel_common.testing import FakeClock
+
+from ..waiting import drained, until
 
 SUB = Subscription("pubsub", "sales", "/sales")
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(300):  # at most 3 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("never got there")
+@pytest.fixture(params=["embedded", "redis"])
+async def streams(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Streams]]:
+    """What Broker.route gets: nothing (embedded), or pubsub's streams on a private Redis."""
+    if request.param == "embedded":
+        yield {}
+        return
+    server = request.getfixturevalue("redis")
+    client = await connect("127.0.0.1", server.port)
+    await client.flushdb()
+    yield {"pubsub": RedisStreams(client)}
+    await client.aclose()  # the broker closed it already; closing twice is harmless
 
 
-def publish(broker: Broker, count: int) -> None:
+def broker_on(streams: dict[str, Streams], clock: FakeClock) -> Broker:
+    broker = Broker(clock=clock.now)
+    broker.route(streams)
+    return broker
+
+
+async def publish(broker: Broker, count: int) -> None:
     for n in range(count):
-        broker.publish(Published("pubsub", "sales", {"data": {"n": n}}))
+        await broker.publish(Published("pubsub", "sales", {"data": {"n": n}}))
 
 
 def test_settings_are_read_as_components_contrib_reads_them() -> None:
@@ -46,8 +62,9 @@ def test_settings_are_read_as_components_contrib_reads_them() -> None:
     assert not ConsumerSettings.of(Component("p", "pubsub.kafka")).acks_failures
 
 
-async def test_at_most_concurrency_in_flight_and_out_of_order() -> None:
-    broker = Broker(clock=FakeClock().now)
+async def test_at_most_concurrency_in_flight_and_out_of_order(
+        streams: dict[str, Streams]) -> None:
+    broker = broker_on(streams, FakeClock())
     in_flight, most, done = 0, 0, []
     release = asyncio.Event()
 
@@ -64,19 +81,19 @@ async def test_at_most_concurrency_in_flight_and_out_of_order() -> None:
         return Verdict.ACK
 
     broker.attach("report", SUB, deliver, ConsumerSettings(concurrency=3))
-    publish(broker, 12)
+    await publish(broker, 12)
     await until(lambda: len(done) == 11)
     release.set()
     await until(lambda: len(done) == 12)
     assert most == 3
     assert done[-1] == 0 and sorted(done) == list(range(12))
-    assert broker.pending("report", "pubsub", "sales") == 0
+    assert await broker.pending("report", "pubsub", "sales") == 0
     await broker.aclose()
 
 
-async def test_pubsub_redis_acks_a_handler_that_fails_fast() -> None:
+async def test_pubsub_redis_acks_a_handler_that_fails_fast(streams: dict[str, Streams]) -> None:
     """components-contrib 1.17+ processMessage: a failed handler is XACKed: the event is gone."""
-    broker = Broker(clock=FakeClock().now)
+    broker = broker_on(streams, FakeClock())
     attempts: Counter[int] = Counter()
 
     async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
@@ -87,9 +104,9 @@ async def test_pubsub_redis_acks_a_handler_that_fails_fast() -> None:
         return Verdict.RETRY if n == 2 else Verdict.ACK
 
     broker.attach("report", SUB, deliver, ConsumerSettings())
-    publish(broker, 5)
+    await publish(broker, 5)
     await until(lambda: sum(attempts.values()) == 5
-                and broker.pending("report", "pubsub", "sales") == 0)
+                and drained(broker, "report", "pubsub", "sales"))
     assert attempts == Counter(range(5))  # every event once; no error stopped the others
     await broker.aclose()
 
@@ -110,7 +127,7 @@ async def test_a_handler_that_outlives_processing_timeout_is_reclaimed() -> None
         return Verdict.ACK
 
     broker.attach("report", SUB, deliver, ConsumerSettings())
-    publish(broker, 1)
+    await publish(broker, 1)
     await until(lambda: attempts == [1])
     clock.advance(45)
     broker.wake()  # ticks at 15, 30, 45: idle 45 s is not enough
@@ -119,17 +136,20 @@ async def test_a_handler_that_outlives_processing_timeout_is_reclaimed() -> None
     clock.advance(15)
     broker.wake()
     await until(lambda: attempts == [1, 2])  # claimed while the first still runs
-    await until(lambda: broker.pending("report", "pubsub", "sales") == 0)
+    await until(lambda: drained(broker, "report", "pubsub", "sales"))
     release.set()  # the first fails late: no ack, but the entry is already acked
     await asyncio.sleep(0.05)
-    assert attempts == [1, 2] and broker.pending("report", "pubsub", "sales") == 0
+    assert attempts == [1, 2] and await drained(broker, "report", "pubsub", "sales")
     await broker.aclose()
 
 
 @pytest.mark.parametrize("down_during", ["ack", "read"])
-async def test_a_broker_outage_keeps_events_pending(down_during: str) -> None:
+async def test_a_broker_outage_keeps_events_pending(down_during: str,
+                                                   streams: dict[str, Streams]) -> None:
+    """Whatever the backend: the reclaimer claims what was pending 50 ms (Redis keeps real
+    time) once the fake clock reaches its next tick."""
     clock = FakeClock()
-    broker = Broker(clock=clock.now)
+    broker = broker_on(streams, clock)
     seen: list[int] = []
 
     async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
@@ -139,19 +159,20 @@ async def test_a_broker_outage_keeps_events_pending(down_during: str) -> None:
         return Verdict.ACK
 
     # another broker type: a failure stays pending too
-    broker.attach("report", SUB, deliver, ConsumerSettings(acks_failures=False))
+    broker.attach("report", SUB, deliver,
+                  ConsumerSettings(acks_failures=False, processing_timeout=0.05))
     if down_during == "read":
         broker.set_available(False)
     await asyncio.sleep(0.05)
     if down_during == "read":
         broker.set_available(True)
-    publish(broker, 1)
+    await publish(broker, 1)
     await until(lambda: seen == [0])
-    await asyncio.sleep(0.05)
-    assert broker.pending("report", "pubsub", "sales") == int(down_during == "ack")
+    await asyncio.sleep(0.06)
+    assert await broker.pending("report", "pubsub", "sales") == int(down_during == "ack")
     broker.set_available(True)
     clock.advance(75)
     broker.wake()
-    await until(lambda: broker.pending("report", "pubsub", "sales") == 0)
+    await until(lambda: drained(broker, "report", "pubsub", "sales"))
     assert seen == ([0, 0] if down_during == "ack" else [0])
     await broker.aclose()

@@ -63,7 +63,7 @@ class SidecarApp:
     app_id: str
     components: Sequence[Component]
     stores: dict[str, Store]
-    on_publish: Callable[[Published], object]
+    on_publish: Callable[[Published], Awaitable[object]]
     api_token: str | None = None
     clock: Callable[[], float] = time.time
     invoke: Invoke | None = None
@@ -186,7 +186,7 @@ class SidecarApp:
                 pubsub, topic, body, request.headers.get("content-type", ""), metadata))
         self._check_scopes(pubsub, topic)
         try:
-            self.on_publish(event)
+            await self.on_publish(event)
         except BrokerUnavailable as exc:
             raise DaprHTTPError(500, "ERR_PUBSUB_PUBLISH_MESSAGE", str(exc)) from exc
         return Response(status_code=204)
@@ -228,7 +228,7 @@ class SidecarApp:
         failed = []
         for entry_id, event in events:
             try:
-                self.on_publish(event)
+                await self.on_publish(event)
             except BrokerUnavailable as exc:
                 failed.append({"entryId": entry_id, "error": str(exc)})
         if failed:
@@ -380,7 +380,7 @@ class SidecarApp:
             committed, intents = outbox_intents(outbox, self.app_id, self.namespace, writes,
                                                 trace)
             for intent in intents:  # before the commit, as daprd does: failures orphan them
-                self._publish_intent(intent.published)
+                await self._publish_intent(intent.published)
             committed += [intent.marker for intent in intents]
         try:
             await store.apply(committed, transaction=True)
@@ -388,12 +388,12 @@ class SidecarApp:
             raise DaprHTTPError(500, "ERR_STATE_TRANSACTION", f"refused: {exc}") from exc
         return Response(status_code=204)
 
-    def _publish_intent(self, intent: Published) -> None:
+    async def _publish_intent(self, intent: Published) -> None:
         try:
             if not self.may_publish(intent.pubsub, intent.topic):
                 raise BrokerUnavailable(f"pubsub '{intent.pubsub}' has no topic "
                                         f"{intent.topic} for {self.app_id}")
-            self.on_publish(intent)
+            await self.on_publish(intent)
         except BrokerUnavailable as exc:
             raise DaprHTTPError(500, "ERR_PUBLISH_OUTBOX",
                                 f"error while publishing outbox message: {exc}") from exc

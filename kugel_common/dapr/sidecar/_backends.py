@@ -1,13 +1,14 @@
-"""Which backend keeps each state component's data: chosen once, at start-up, and logged.
+"""Which backend keeps each state and pub/sub component's data: chosen once, at start-up, logged.
 
-- ``auto`` (``kugel sidecar``'s default): a ``state.redis`` component whose ``redisHost``
-  answers a PING (with its ``redisPassword``) keeps its data in that Redis, in daprd's own
-  layout (``_redis_state``); otherwise the embedded SQLite store, with the same rules.
+- ``auto`` (``kugel sidecar``'s default): a ``state.redis`` or ``pubsub.redis`` component whose
+  ``redisHost`` answers a PING (with its ``redisPassword``) keeps its data in that Redis, in
+  daprd's own layout (``_redis_state``, ``_redis_streams``); otherwise the embedded SQLite
+  store or streams, with the same rules.
 - ``embedded``: never touches Redis (``LocalSidecar``'s default, so tests stay hermetic).
-- ``redis``: every ``state.redis`` component must reach its Redis, or start-up fails with
+- ``redis``: every such component must reach its Redis, or start-up fails with
   :class:`RedisUnreachable`.
 
-Other state types are always embedded. The ``redis`` package is imported only to try Redis.
+Other types are always embedded. The ``redis`` package is imported only to try Redis.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ._components import Component
 from ._state import StateStore, Store
+from ._streams import Streams
 
-__all__ = ["RedisAddress", "RedisUnreachable", "StateBackend", "open_state_stores"]
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+__all__ = ["RedisAddress", "RedisUnreachable", "StateBackend", "open_redis_streams",
+           "open_state_stores"]
 
 logger = logging.getLogger("kugel_common.dapr.sidecar")
 
@@ -35,9 +42,9 @@ class StateBackend(StrEnum):
 class RedisUnreachable(ConnectionError):
     """The Redis backend was required and a component's Redis does not answer."""
 
-    def __init__(self, component: str, host: str, reason: str) -> None:
-        super().__init__(f"state store {component}: no Redis answers at {host or '(none)'} "
-                         f"({reason}); start one, or use the embedded state backend")
+    def __init__(self, component: str, host: str, reason: str, kind: str = "state store") -> None:
+        super().__init__(f"{kind} {component}: no Redis answers at {host or '(none)'} "
+                         f"({reason}); start one, or use the embedded backend")
         self.component, self.host, self.reason = component, host, reason
 
 
@@ -92,12 +99,40 @@ async def open_state_stores(components: Sequence[Component], backend: StateBacke
     return stores
 
 
+async def open_redis_streams(components: Sequence[Component],
+                             backend: StateBackend) -> dict[str, Streams]:
+    """The Redis streams of each pubsub.redis component that goes to Redis, by name; the
+    others use the broker's embedded streams."""
+    streams: dict[str, Streams] = {}
+    try:
+        for component in components:
+            if component.kind == "pubsub" and (client := await _redis_for(component, backend)):
+                from ._redis_streams import RedisStreams
+
+                streams[component.name] = RedisStreams(client)
+    except BaseException:
+        for opened in streams.values():
+            await opened.aclose()
+        raise
+    return streams
+
+
 async def _open(component: Component, backend: StateBackend, clock: Callable[[], float],
                 database: str) -> Store:
-    name = f"state store {component.name} ({component.type})"
-    if component.type == "state.redis" and backend is not StateBackend.EMBEDDED:
+    client = await _redis_for(component, backend)
+    if client is not None:
+        from ._redis_state import RedisStateStore
+
+        return RedisStateStore(client)
+    return StateStore.of(component, clock, database)
+
+
+async def _redis_for(component: Component, backend: StateBackend) -> aioredis.Redis | None:
+    """A client on the component's Redis when it goes there; None: embedded (logged)."""
+    name = f"{component.kind} {component.name} ({component.type})"
+    if component.type in ("state.redis", "pubsub.redis") and backend is not StateBackend.EMBEDDED:
         try:
-            store, address = await _connect(component)
+            client, address = await _connect(component)
         except RedisUnreachable as exc:
             if backend is StateBackend.REDIS:
                 raise
@@ -105,31 +140,30 @@ async def _open(component: Component, backend: StateBackend, clock: Callable[[],
                         exc.host or "(none)", exc.reason)
         else:
             logger.info("%s: Redis backend at %s, in daprd's data layout", name, address)
-            return store
+            return client
     else:
-        logger.info("%s: embedded backend (state backend %s)", name, backend)
-    return StateStore.of(component, clock, database)
+        logger.info("%s: embedded backend (backend %s)", name, backend)
+    return None
 
 
-async def _connect(component: Component) -> tuple[Store, RedisAddress]:
+async def _connect(component: Component) -> tuple[aioredis.Redis, RedisAddress]:
     host = component.metadata.get("redisHost", "")
+    kind = "state store" if component.kind == "state" else component.kind
     try:
         address = RedisAddress.of(component)
     except ValueError as exc:
-        raise RedisUnreachable(component.name, host, str(exc)) from exc
+        raise RedisUnreachable(component.name, host, str(exc), kind) from exc
     try:
         from redis.exceptions import RedisError
 
-        from ._redis_state import RedisStateStore
+        from ._redis_client import connect
     except ImportError as exc:
         raise RedisUnreachable(component.name, host, "the redis package is not installed: "
-                               "pip install 'kugel[sidecar]'") from exc
+                               "pip install 'kugel[sidecar]'", kind) from exc
     try:
-        store = await RedisStateStore.connect(address.host, address.port,
-                                              password=address.password,
-                                              username=address.username, db=address.db,
-                                              tls=address.tls)
+        client = await connect(address.host, address.port, password=address.password,
+                               username=address.username, db=address.db, tls=address.tls)
     except (RedisError, OSError) as exc:
         raise RedisUnreachable(component.name, str(address),
-                               f"{type(exc).__name__}: {exc}") from exc
-    return store, address
+                               f"{type(exc).__name__}: {exc}", kind) from exc
+    return client, address

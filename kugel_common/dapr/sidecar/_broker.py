@@ -12,6 +12,10 @@ which every ``redeliverInterval`` claims entries pending for ``processingTimeout
 A broker of another type keeps a failed entry pending instead. Acks need the broker up: an
 entry whose ack fails stays pending, as when Redis is down.
 
+Each pubsub component's events live in its :class:`Streams`: the embedded SQLite streams, or
+those :meth:`Broker.route` gives it (its real Redis). Taking the broker down (:meth:`Broker.
+set_available`) works the same on every backend: publishes fail, reading and acks pause.
+
 Every accepted event is stored before the publish call returns, so a restart of the sidecar
 loses nothing: unread entries are read, and pending ones are claimed once stale.
 Several processes may share one SQLite file (each delivers to its own apps): another process's
@@ -25,7 +29,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +37,7 @@ from ._components import Component
 from ._delivery import Subscription, Verdict
 from ._events import BrokerUnavailable, Published
 from ._go import go_duration
-from ._streams import Entry, SqliteStreams
+from ._streams import Entry, SqliteStreams, Streams
 
 __all__ = ["Broker", "ConsumerSettings", "Message"]
 
@@ -101,7 +105,8 @@ class Broker:
 
     def __init__(self, database: str = ":memory:", *,
                  clock: Callable[[], float] = time.time, poll: float = 1.0) -> None:
-        self.streams = SqliteStreams(database, clock=clock)
+        self.streams = SqliteStreams(database, clock=clock)  # every pubsub not routed elsewhere
+        self._routes: dict[str, Streams] = {}
         self.poll = poll
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
@@ -122,19 +127,27 @@ class Broker:
             self._up.clear()
         logger.warning("broker %s", "back up" if available else "down")
 
+    def route(self, streams: Mapping[str, Streams]) -> None:
+        """Keep these pubsub components' events in their own streams; before any ``attach``."""
+        self._routes.update(streams)
+
+    def streams_of(self, pubsub: str) -> Streams:
+        return self._routes.get(pubsub, self.streams)
+
     def wake(self) -> None:
         """Make the reclaimers look at the clock now: for tests that move a fake clock."""
         self._tick.set()
 
-    def publish(self, published: Published) -> str:
+    async def publish(self, published: Published) -> str:
         if not self.available:
             raise BrokerUnavailable("the message broker is down")
         body = published.body if published.raw else json.dumps(published.body).encode()
-        return self.streams.add_now(published.pubsub, published.topic, body)
+        return await self.streams_of(published.pubsub).add(published.pubsub, published.topic,
+                                                           body)
 
-    def pending(self, app_id: str, pubsub: str, topic: str) -> int:
+    async def pending(self, app_id: str, pubsub: str, topic: str) -> int:
         """Events of the topic that the app's consumer group has not acked."""
-        return self.streams.backlog_now(app_id, pubsub, topic)
+        return await self.streams_of(pubsub).backlog(app_id, pubsub, topic)
 
     def attach(self, app_id: str, subscription: Subscription, deliver: Deliver,
                settings: ConsumerSettings | None = None) -> None:
@@ -151,7 +164,9 @@ class Broker:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        self.streams.close()
+        for streams in [self.streams, *self._routes.values()]:
+            await streams.aclose()
+        self._routes.clear()
 
     async def until_up(self) -> None:
         await self._up.wait()
@@ -175,13 +190,14 @@ class _Consumer:
         self.broker, self.app_id, self.sub, self.deliver = broker, app_id, sub, deliver
         self.settings = settings
         self.group = settings.consumer_id or app_id
+        self.streams = broker.streams_of(sub.pubsub)
         self.queue: asyncio.Queue[Entry] = asyncio.Queue(settings.queue_depth)
 
     async def read(self) -> None:
         while True:
             await self.broker.until_up()
             try:
-                entries = await self.broker.streams.read_new(
+                entries = await self.streams.read_new(
                     self.group, self.sub.pubsub, self.sub.topic, self.settings.queue_depth,
                     self.broker.poll)
             except Exception:
@@ -200,7 +216,7 @@ class _Consumer:
             if self.broker.now() >= due and self.broker.available:
                 due = self.broker.now() + self.settings.redeliver_interval
                 try:
-                    while claimed := await self.broker.streams.claim(
+                    while claimed := await self.streams.claim(
                             self.group, self.sub.pubsub, self.sub.topic,
                             self.settings.processing_timeout, self.settings.queue_depth):
                         for entry in claimed:
@@ -232,8 +248,7 @@ class _Consumer:
             try:
                 if not self.broker.available:
                     raise BrokerUnavailable("the message broker is down")
-                await self.broker.streams.ack(self.group, self.sub.pubsub, self.sub.topic,
-                                              entry.id)
+                await self.streams.ack(self.group, self.sub.pubsub, self.sub.topic, entry.id)
             except Exception:
                 logger.exception("ack of %s on %s for %s failed: it stays pending", entry.id,
                                  self.sub.topic, self.app_id)

@@ -96,23 +96,24 @@ async def deliver_bulk(subscriber: Subscriber, app_id: str, sub: Subscription,
         raw = is_raw(sub)
     except ValueError as exc:
         logger.error("%s: bulk delivery of %s: %s", app_id, sub.topic, exc)
-        ok = _bulk_dead_letter(subscriber, sub, messages)
+        ok = await _bulk_dead_letter(subscriber, sub, messages)
         return [ok] * len(messages)
     entries = [_Entry(m, str(uuid.uuid4()), {}) for m in messages]
     routes: dict[str, list[_Entry]] = {}
     for entry in entries:
-        path = _prepare(subscriber, sub, entry, raw)
+        path = await _prepare(subscriber, sub, entry, raw)
         if path is not None:
             routes.setdefault(path, []).append(entry)
     for path, routed in routes.items():
         await _deliver_route(subscriber, app_id, sub, path, routed)
     failed = [e.message for e in entries if not e.ok]
-    if failed and _bulk_dead_letter(subscriber, sub, failed):
+    if failed and await _bulk_dead_letter(subscriber, sub, failed):
         return [True] * len(entries)
     return [bool(e.ok) for e in entries]
 
 
-def _prepare(subscriber: Subscriber, sub: Subscription, entry: _Entry, raw: bool) -> str | None:
+async def _prepare(subscriber: Subscriber, sub: Subscription, entry: _Entry,
+                   raw: bool) -> str | None:
     """The entry's route, its item filled in; None: decided here (``entry.ok`` set)."""
     message = entry.message
     try:
@@ -126,7 +127,7 @@ def _prepare(subscriber: Subscriber, sub: Subscription, entry: _Entry, raw: bool
                 raise ValueError("not a CloudEvent: the data is not a JSON object")
             content_type = "application/cloudevents+json"
             if expired(event, subscriber.clock()):
-                subscriber.dead_letter(sub, message)
+                await subscriber.dead_letter(sub, message)
                 entry.ok = True
                 return None
             path = sub.route_for(event)
@@ -135,7 +136,7 @@ def _prepare(subscriber: Subscriber, sub: Subscription, entry: _Entry, raw: bool
         entry.ok = False
         return None
     if path is None:
-        subscriber.dead_letter(sub, message)
+        await subscriber.dead_letter(sub, message)
         entry.ok = True
         return None
     entry.item = {"entryId": entry.entry_id, "event": event, "metadata": {},
@@ -173,7 +174,7 @@ async def _deliver_route(subscriber: Subscriber, app_id: str, sub: Subscription,
                 continue
             answered.ok = verdict in ("SUCCESS", "DROP")
             if verdict == "DROP":
-                subscriber.dead_letter(sub, answered.message)
+                await subscriber.dead_letter(sub, answered.message)
         if not all(e.ok for e in sending):
             raise AttemptFailed("some entries failed")
 
@@ -200,7 +201,8 @@ def _statuses(answer: bytes) -> list[tuple[str, str]]:
     return [(str(p.get("entryId", "")), str(p.get("status", ""))) for p in pairs]
 
 
-def _bulk_dead_letter(subscriber: Subscriber, sub: Subscription,
+async def _bulk_dead_letter(subscriber: Subscriber, sub: Subscription,
                       messages: list[Message]) -> bool:
     """daprd bulk-publishes the failed entries, unchanged, to the dead-letter topic."""
-    return all(subscriber.dead_letter(sub, message) for message in messages)
+    results = [await subscriber.dead_letter(sub, message) for message in messages]
+    return all(results)

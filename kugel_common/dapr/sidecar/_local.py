@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ._app import DaprHTTPError, SidecarApp
-from ._backends import StateBackend, open_state_stores
+from ._backends import StateBackend, open_redis_streams, open_state_stores
 from ._broker import Broker, ConsumerSettings
 from ._bulk import BulkBatcher, deliver_bulk
 from ._components import Component, check_supported
@@ -95,7 +95,8 @@ class LocalSidecar:
         :func:`load_subscriptions` read from the resources paths. ``sleep`` is every wait of
         a retry policy and of daprd's transactional outbox: every message waits
         ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``.
-        ``state_backend`` (``_backends``) picks where state.redis data lives, at ``start``.
+        ``state_backend`` (``_backends``) picks where state.redis data and pubsub.redis
+        events live, at ``start``.
 
         With a ``directory`` the sidecar works with other processes on the same ``data_dir``:
         it serves its apps' invocations from other sidecars on ``peer_address`` (daprd's
@@ -156,6 +157,7 @@ class LocalSidecar:
         self.stores.update(await open_state_stores(
             self.components, self._state_backend, self._clock,
             lambda name: self._database(f"state-{name}")))
+        self.broker.route(await open_redis_streams(self.components, self._state_backend))
         listen = {app_id: (_with_date(sidecar.asgi), self._host, self.apps[app_id].port)
                   for app_id, sidecar in self.sidecars.items()}
         if self._directory is not None:
@@ -207,11 +209,11 @@ class LocalSidecar:
         pubsubs = {c.name: c for c in self.components}
         scan_delay, max_elapsed = self._outbox_timing
 
-        def publish(event: Published) -> None:
+        async def publish(event: Published) -> None:
             if not sidecar.may_publish(event.pubsub, event.topic):
                 raise BrokerUnavailable(f"pubsub {event.pubsub} has no topic {event.topic} "
                                         "for this app")
-            self.broker.publish(event)
+            await self.broker.publish(event)
 
         for config in sidecar.outboxes.values():
             settings = ConsumerSettings.of(pubsubs.get(config.pubsub))

@@ -156,7 +156,7 @@ def go_format(value: Any) -> str:
 
 
 Sleep = Callable[[float], Awaitable[None]]
-Publish = Callable[[Published], object]
+Publish = Callable[[Published], Awaitable[object]]
 
 
 @dataclass
@@ -196,7 +196,8 @@ class OutboxRelay:
         event = {**envelope, "topic": self.config.publish_topic,
                  "pubsubname": self.config.publish_pubsub}
         try:
-            self.publish(Published(self.config.publish_pubsub, self.config.publish_topic, event))
+            await self.publish(Published(self.config.publish_pubsub, self.config.publish_topic,
+                                         event))
         except BrokerUnavailable as exc:
             return self._failed(app_id, f"publishing {marker}: {exc}")
         await self.store.apply([Write(key=marker, value=None)])

@@ -20,8 +20,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
 from ._state import InvalidEtag, Write, WriteRefused, raise_refusals, redis_version
@@ -65,23 +63,6 @@ class RedisStateStore:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-
-    @classmethod
-    async def connect(cls, host: str, port: int, *, password: str | None = None,
-                      username: str | None = None, db: int = 0, tls: bool = False,
-                      timeout: float = 1.0) -> RedisStateStore:
-        """A store on the Redis at ``host:port``, once it has answered a PING within
-        ``timeout`` seconds (else the ``redis`` package's error is raised). A failed command
-        is not retried: the caller sees the error, as with the embedded store."""
-        client = aioredis.Redis(host=host, port=port, password=password, username=username,
-                                db=db, ssl=tls, socket_connect_timeout=timeout,
-                                socket_timeout=10.0, retry=Retry(NoBackoff(), 0))
-        try:
-            await client.ping()
-        except BaseException:
-            await client.aclose()
-            raise
-        return cls(client)
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
         fields = await self._client.hgetall(key)

@@ -3,9 +3,10 @@
 pubsub.redis keeps a stream per topic and a consumer group per app id. A group reads new
 entries (``XREADGROUP >``), which puts them on its pending list until it acks them (``XACK``);
 an entry left pending is claimed again once idle long enough (``XPENDING`` + ``XCLAIM``). The
-:class:`Streams` protocol is those four calls, so a store on a real Redis plugs in where
-:class:`SqliteStreams` (durable, embedded, the default) stands today. What to do with an entry
-(routing, retries, dead letters, acks) is the broker's and the subscriber's, not the store's.
+:class:`Streams` protocol is those four calls, so :class:`SqliteStreams` (durable, embedded, the
+default) and ``_redis_streams.RedisStreams`` (a real Redis, in daprd's layout) plug in alike.
+What to do with an entry (routing, retries, dead letters, acks) is the broker's and the
+subscriber's, not the store's.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Streams(Protocol):
     async def backlog(self, group: str, pubsub: str, topic: str) -> int:
         """Entries the group has not acked: pending, or not read yet."""
 
-    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 _SCHEMA = """
@@ -80,10 +81,6 @@ class SqliteStreams:
         self._added: dict[tuple[str, str], asyncio.Event] = {}
 
     async def add(self, pubsub: str, topic: str, data: bytes) -> str:
-        return self.add_now(pubsub, topic, data)
-
-    def add_now(self, pubsub: str, topic: str, data: bytes) -> str:
-        """``add`` without awaiting: the publish API answers only once the entry is stored."""
         cursor = self._db.execute(
             "INSERT INTO stream_entries (pubsub, topic, data) VALUES (?, ?, ?)",
             (pubsub, topic, data))
@@ -137,9 +134,6 @@ class SqliteStreams:
                          (group, int(entry_id)))
 
     async def backlog(self, group: str, pubsub: str, topic: str) -> int:
-        return self.backlog_now(group, pubsub, topic)
-
-    def backlog_now(self, group: str, pubsub: str, topic: str) -> int:
         row = self._db.execute(
             "SELECT (SELECT COUNT(*) FROM stream_pending p JOIN stream_entries e ON e.seq = p.seq "
             "WHERE p.grp = ? AND e.pubsub = ? AND e.topic = ?) + (SELECT COUNT(*) FROM "
@@ -148,5 +142,5 @@ class SqliteStreams:
             (group, pubsub, topic, pubsub, topic, group, pubsub, topic)).fetchone()
         return int(row[0])
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._db.close()

@@ -45,18 +45,18 @@ class Subscriber:
     """The handler the broker calls for each message of an app's subscriptions."""
 
     post: Post
-    publish: Callable[[Published], object]
+    publish: Callable[[Published], Awaitable[object]]
     inbound: Callable[[str], Policy]  # pubsub name -> its inbound policy
     sleep: Sleep
     clock: Callable[[], float] = time.time
 
     async def handle(self, app_id: str, sub: Subscription, message: Message) -> Verdict:
         try:
-            path, body = self.prepare(sub, message)
+            path, body = await self.prepare(sub, message)
         except ValueError as exc:
             logger.error("%s: cannot deliver event %s of %s: %s", app_id, message.id,
                          sub.topic, exc)
-            return self.give_up(sub, message)
+            return await self.give_up(sub, message)
         if path is None:
             return Verdict.ACK
         headers = {"content-type": "application/cloudevents+json", "pubsubname": sub.pubsub}
@@ -66,7 +66,7 @@ class Subscriber:
             verdict = verdict_of(status, answer)
             if verdict is Verdict.DROP:
                 logger.warning("%s dropped event %s of %s", app_id, message.id, sub.topic)
-                if sub.dead_letter_topic and not self.dead_letter(sub, message):
+                if sub.dead_letter_topic and not await self.dead_letter(sub, message):
                     raise AttemptFailed("dropped, and the dead-letter publish failed")
             elif verdict is Verdict.RETRY:
                 code = status if status is not None and not 200 <= status < 300 else None
@@ -77,10 +77,10 @@ class Subscriber:
         except AttemptFailed as exc:
             logger.warning("%s: delivery of event %s of %s failed: %s", app_id, message.id,
                            sub.topic, exc)
-            return self.give_up(sub, message)
+            return await self.give_up(sub, message)
         return Verdict.ACK
 
-    def prepare(self, sub: Subscription, message: Message) -> tuple[str | None, bytes]:
+    async def prepare(self, sub: Subscription, message: Message) -> tuple[str | None, bytes]:
         """The route and body; route None: dropped here (expired, or no rule matches).
         ValueError for what daprd cannot read (metadata, bytes, a routing rule)."""
         if is_raw(sub):
@@ -96,24 +96,24 @@ class Subscriber:
             body = message.data  # as stored: daprd does not re-encode it
             if event is not None and expired(event, self.clock()):
                 logger.warning("dropping expired pub/sub event %s", event.get("id"))
-                self.dead_letter(sub, message)
+                await self.dead_letter(sub, message)
                 return None, body
         path = sub.route_for(event)
         if path is None:
             logger.debug("no matching route for event %s of %s", message.id, sub.topic)
-            self.dead_letter(sub, message)
+            await self.dead_letter(sub, message)
         return path, body
 
-    def give_up(self, sub: Subscription, message: Message) -> Verdict:
+    async def give_up(self, sub: Subscription, message: Message) -> Verdict:
         """A failed delivery: to the dead-letter topic at once, or back to the broker."""
-        return Verdict.ACK if self.dead_letter(sub, message) else Verdict.RETRY
+        return Verdict.ACK if await self.dead_letter(sub, message) else Verdict.RETRY
 
-    def dead_letter(self, sub: Subscription, message: Message) -> bool:
+    async def dead_letter(self, sub: Subscription, message: Message) -> bool:
         """Republish the stored bytes unchanged; False when there is no topic or it failed."""
         if not sub.dead_letter_topic:
             return False
         try:
-            self.publish(Published(sub.pubsub, sub.dead_letter_topic, message.data, raw=True))
+            await self.publish(Published(sub.pubsub, sub.dead_letter_topic, message.data, raw=True))
         except Exception as exc:  # daprd logs any publish error and redelivers
             logger.error("error sending message to dead letter, origin topic: %s dead letter "
                          "topic %s err: %s", sub.topic, sub.dead_letter_topic, exc)

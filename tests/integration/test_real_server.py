@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
 from collections.abc import AsyncIterator
 
@@ -80,9 +81,10 @@ async def test_open_breaker_fails_fast() -> None:
         with pytest.raises(CircuitOpenError):
             await pool.client("svc").get("/ok")
         timings.append(time.perf_counter() - started)
-    # All but the slowest call: one pause of a shared machine (GC, another process) is not the
-    # breaker's; a breaker that touched the network would be slow on every call.
-    assert sorted(timings)[-2] < 0.005
+    # The median: pauses of a shared machine (GC, other processes) are not the breaker's, and
+    # were seen to slow two of the twenty calls past 5 ms under load; a breaker that touched
+    # the network would be slow on every call.
+    assert statistics.median(timings) < 0.005
     await pool.aclose()
 
 

@@ -132,8 +132,7 @@ class SidecarApp:
             "id": self.app_id,
             "runtimeVersion": RUNTIME_VERSION,
             "extended": {**self.extended, "daprRuntimeVersion": RUNTIME_VERSION},
-            "components": [{"name": c.name, "type": c.type, "version": c.version,
-                            "capabilities": []}
+            "components": [_component_metadata(c)
                            for c in self.components if c.visible_to(self.app_id)],
             "subscriptions": [_subscription_metadata(s) for s in self.subscriptions],
             "appConnectionProperties": self._connection(),
@@ -433,6 +432,26 @@ class _AnyText(Convertor[str]):
 
 
 register_url_convertor("any", _AnyText())
+
+
+# What daprd lists as a component's capabilities: its Features() in components-contrib
+# v1.18.4, plus ACTOR for a state store with ETAG and TRANSACTIONAL (dapr pkg/runtime/runtime.go,
+# getComponentsCapabilitesMap). state.redis reports QUERY_API only on a server with RedisJSON,
+# which this sidecar does not use; pubsub.redis has none, and omitempty then drops the field.
+_CAPABILITIES = {
+    "state.redis": ("ETAG", "TRANSACTIONAL", "TTL", "KEYS_LIKE", "ACTOR"),
+    "state.in-memory": ("ETAG", "TRANSACTIONAL", "TTL", "DELETE_WITH_PREFIX", "KEYS_LIKE",
+                        "ACTOR"),
+    "pubsub.in-memory": ("SUBSCRIBE_WILDCARDS",),
+}
+
+
+def _component_metadata(component: Component) -> dict[str, Any]:
+    listed: dict[str, Any] = {"name": component.name, "type": component.type,
+                              "version": component.version}
+    if capabilities := _CAPABILITIES.get(component.type):
+        listed["capabilities"] = list(capabilities)
+    return listed
 
 
 def _subscription_metadata(sub: Subscription) -> dict[str, Any]:

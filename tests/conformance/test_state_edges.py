@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from kugel_common.dapr.sidecar import Component
+from kugel_common.dapr.sidecar._gojson import MAX_DEPTH
 from kugel_common.dapr.sidecar._state import Write
 from kugel_common.testing import FakeClock
 
@@ -152,3 +154,32 @@ async def test_an_unexpected_failure_names_no_python_exception() -> None:
             assert answer.status_code == 500
             assert answer.json()["errorCode"] == "ERR_INTERNAL"
             assert "Error" not in answer.json()["message"]
+
+
+async def test_json_deeper_than_the_limit_is_treated_as_daprd_treats_json_it_cannot_read(
+        sidecar: Sidecar) -> None:
+    """Past MAX_DEPTH (daprd: 10 000) a body is JSON the decoder refuses: a 400 where the
+    body must decode, and for a single application/json publish the event's ``data`` is the
+    body as text, as NewCloudEventsEnvelope falls back to (components-contrib
+    pubsub/envelope.go); a cloudevents+json body is a 500, as FromCloudEvent fails."""
+    if not sidecar.local:
+        pytest.skip("daprd reads these depths as JSON")
+    deep = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    fits = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    key = sidecar.key("deep")
+    await sidecar.expect("POST", STATE, 400, "ERR_MALFORMED_REQUEST",
+                         content=b'[{"key":"%s","value":%s}]' % (key.encode(), deep[2:-2]))
+    await sidecar.expect("POST", f"{STATE}/transaction", 400, "ERR_MALFORMED_REQUEST",
+                         content=b'{"operations":%s}' % deep[1:-1])
+    await sidecar.expect("POST", "/v1.0-alpha1/publish/bulk/pubsub/orders", 400,
+                         "ERR_PUBSUB_EVENTS_SER", content=deep)
+    json_type = {"content-type": "application/json"}
+    await sidecar.expect("POST", "/v1.0/publish/pubsub/orders", 204, content=deep,
+                         headers=json_type)
+    assert sidecar.published[-1].body["data"] == deep.decode()
+    await sidecar.expect("POST", "/v1.0/publish/pubsub/orders", 204, content=fits,
+                         headers=json_type)
+    assert isinstance(sidecar.published[-1].body["data"], list)
+    await sidecar.expect("POST", "/v1.0/publish/pubsub/orders", 500,
+                         "ERR_PUBSUB_CLOUD_EVENTS_SER", content=b'{"data":%s}' % deep,
+                         headers={"content-type": "application/cloudevents+json"})

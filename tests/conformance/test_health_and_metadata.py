@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from .harness import Sidecar
+import httpx
+
+from kugel_common.dapr.sidecar import Component
+from kugel_common.testing import FakeClock
+
+from .harness import Sidecar, build
 
 
 async def test_healthz_checks_the_app_id_it_is_asked_about(sidecar: Sidecar) -> None:
@@ -40,6 +45,31 @@ async def test_metadata_fields(sidecar: Sidecar) -> None:
     assert isinstance(metadata["runtimeVersion"], str)
     assert isinstance(metadata["extended"], dict)
     for component in metadata["components"]:
-        assert set(component) == {"name", "type", "version", "capabilities"}
+        assert set(component) - {"capabilities"} == {"name", "type", "version"}
     connection = metadata["appConnectionProperties"]
     assert (connection["protocol"], connection["maxConcurrency"]) == ("http", -1)
+
+
+async def test_capabilities_are_the_components_features(sidecar: Sidecar) -> None:
+    """daprd lists each component's Features(), with ACTOR for a state store that has ETAG and
+    TRANSACTIONAL; pubsub.redis has none, so the field is left out (omitempty). state.redis
+    adds QUERY_API only on a Redis with RedisJSON."""
+    metadata = (await sidecar.expect("GET", "/v1.0/metadata", 200)).json()
+    listed = {c["name"]: c.get("capabilities") for c in metadata["components"]}
+    assert set(listed["statestore"]) - {"QUERY_API"} == {"ETAG", "TRANSACTIONAL", "TTL",
+                                                          "KEYS_LIKE", "ACTOR"}
+    assert listed["pubsub"] is None
+
+
+async def test_in_memory_components_list_their_own_capabilities() -> None:
+    app, _ = build([Component("mem", "state.in-memory"), Component("bus", "pubsub.in-memory")],
+                   FakeClock())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app.asgi),
+                                 base_url="http://sidecar") as client:
+        answer = await client.get("/v1.0/metadata", headers={"dapr-api-token": app.api_token
+                                                             or ""})
+    assert answer.status_code == 200
+    listed = {c["name"]: c["capabilities"] for c in answer.json()["components"]}
+    assert listed == {"mem": ["ETAG", "TRANSACTIONAL", "TTL", "DELETE_WITH_PREFIX", "KEYS_LIKE",
+                              "ACTOR"],
+                      "bus": ["SUBSCRIBE_WILDCARDS"]}

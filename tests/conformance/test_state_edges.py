@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import quote
 
-from .harness import Sidecar
+import httpx
+import pytest
+
+from kugel_common.dapr.sidecar import Component
+from kugel_common.dapr.sidecar._gojson import MAX_DEPTH
+from kugel_common.dapr.sidecar._state import Write
+from kugel_common.testing import FakeClock
+
+from .harness import Sidecar, build
 
 STATE = "/v1.0/state/statestore"
 
@@ -17,6 +26,28 @@ async def test_an_empty_body_is_an_empty_list(sidecar: Sidecar) -> None:
     await sidecar.expect("POST", f"{STATE}/transaction", 204, json={})
     await sidecar.expect("POST", f"{STATE}/transaction", 400, "ERR_MALFORMED_REQUEST",
                          json={"operations": {}})
+
+
+async def test_a_null_body_is_the_zero_value(sidecar: Sidecar) -> None:
+    """Go's decoder reads a top-level null into an empty slice or struct without error, so
+    each handler goes on with nothing to do (http.go: onPostState, onBulkGetState,
+    onPostStateTransaction, onBulkPublish)."""
+    await sidecar.expect("POST", STATE, 204, content=b"null")
+    assert (await sidecar.expect("POST", f"{STATE}/bulk", 200, content=b"null")).json() == []
+    await sidecar.expect("POST", f"{STATE}/transaction", 204, content=b"null")
+    await sidecar.expect("POST", "/v1.0-alpha1/publish/bulk/pubsub/orders", 204,
+                         content=b"null")
+
+
+async def test_operations_are_decoded_before_any_is_checked(sidecar: Sidecar) -> None:
+    """A null operation is an empty one, of the unsupported type ""; one that is not an
+    object, or whose type is not a string, fails Go's decoding of the whole body."""
+    url = f"{STATE}/transaction"
+    await sidecar.expect("POST", url, 400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
+                         json={"operations": [None]})
+    await sidecar.expect("POST", url, 400, "ERR_MALFORMED_REQUEST", json={"operations": [1]})
+    await sidecar.expect("POST", url, 400, "ERR_MALFORMED_REQUEST",
+                         json={"operations": [{"operation": "x"}, {"operation": 1}]})
 
 
 async def test_delete_etags_follow_state_redis(sidecar: Sidecar) -> None:
@@ -94,3 +125,61 @@ async def test_a_transaction_runs_every_command_of_its_multi(sidecar: Sidecar) -
     await sidecar.expect("POST", STATE, 204, json=[{"key": marked, "value": 2}])
     await sidecar.advance(10)
     await sidecar.expect("GET", f"{STATE}/{kept}", 204)  # the refused upsert's TTL
+
+
+class _BrokenStore:
+    """A store whose backend fails in a way the sidecar does not expect."""
+
+    backend = "redis"
+
+    async def get(self, key: str) -> tuple[bytes, str] | None:
+        raise OSError("connection reset by peer")
+
+    async def apply(self, writes: Sequence[Write], *, transaction: bool = False) -> None:
+        raise ConnectionResetError
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_an_unexpected_failure_names_no_python_exception() -> None:
+    """The catch-all's 500 says where to look, not what Python raised."""
+    component = Component("statestore", "state.redis")
+    app, _ = build([component], FakeClock(), stores={"statestore": _BrokenStore()})
+    transport = httpx.ASGITransport(app.asgi, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sidecar",
+                                 headers={"dapr-api-token": app.api_token or ""}) as client:
+        for answer in (await client.get(f"{STATE}/k"),
+                       await client.post(STATE, json=[{"key": "k", "value": 1}])):
+            assert answer.status_code == 500
+            assert answer.json()["errorCode"] == "ERR_INTERNAL"
+            assert "Error" not in answer.json()["message"]
+
+
+async def test_json_deeper_than_the_limit_is_treated_as_daprd_treats_json_it_cannot_read(
+        sidecar: Sidecar) -> None:
+    """Past MAX_DEPTH (daprd: 10 000) a body is JSON the decoder refuses: a 400 where the
+    body must decode, and for a single application/json publish the event's ``data`` is the
+    body as text, as NewCloudEventsEnvelope falls back to (components-contrib
+    pubsub/envelope.go); a cloudevents+json body is a 500, as FromCloudEvent fails."""
+    if not sidecar.local:
+        pytest.skip("daprd reads these depths as JSON")
+    deep = b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1)
+    fits = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    key = sidecar.key("deep")
+    await sidecar.expect("POST", STATE, 400, "ERR_MALFORMED_REQUEST",
+                         content=b'[{"key":"%s","value":%s}]' % (key.encode(), deep[2:-2]))
+    await sidecar.expect("POST", f"{STATE}/transaction", 400, "ERR_MALFORMED_REQUEST",
+                         content=b'{"operations":%s}' % deep[1:-1])
+    await sidecar.expect("POST", "/v1.0-alpha1/publish/bulk/pubsub/orders", 400,
+                         "ERR_PUBSUB_EVENTS_SER", content=deep)
+    json_type = {"content-type": "application/json"}
+    await sidecar.expect("POST", "/v1.0/publish/pubsub/orders", 204, content=deep,
+                         headers=json_type)
+    assert sidecar.published[-1].body["data"] == deep.decode()
+    await sidecar.expect("POST", "/v1.0/publish/pubsub/orders", 204, content=fits,
+                         headers=json_type)
+    assert isinstance(sidecar.published[-1].body["data"], list)
+    await sidecar.expect("POST", "/v1.0/publish/pubsub/orders", 500,
+                         "ERR_PUBSUB_CLOUD_EVENTS_SER", content=b'{"data":%s}' % deep,
+                         headers={"content-type": "application/cloudevents+json"})

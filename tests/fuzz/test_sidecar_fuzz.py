@@ -11,6 +11,7 @@ later read: after every request, a get and a bulk get of each key written must a
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 from typing import Any
@@ -133,6 +134,22 @@ def check(response: httpx.Response) -> None:
     assert body["errorCode"] != "ERR_INTERNAL", body  # the catch-all: a bug got that far
 
 
+# What a Python repr or a Python exception's text looks like; none may reach a client.
+PYTHON_MARKERS = ("None", "{'", "Error(", "Traceback", "Expecting value", "(char ",
+                  "JSONDecodeError", "ResponseError", *(
+                      name for name, value in vars(builtins).items()
+                      if isinstance(value, type) and issubclass(value, BaseException)))
+
+
+def speaks_go(response: httpx.Response, sent: str) -> None:
+    """An error's message shows nothing of Python, bar what the request itself carried."""
+    if response.status_code < 400:
+        return
+    message = response.json()["message"]
+    leaked = [m for m in PYTHON_MARKERS if m in message and m not in sent]
+    assert not leaked, message
+
+
 def first_value(body: bytes) -> Any:
     """What Go's json.Decoder reads: the first value, whatever follows it."""
     text = body.decode("utf-8", "replace")
@@ -166,9 +183,10 @@ def test_every_endpoint_answers_malformed_input_with_daprds_json(data: st.DataOb
                               params=data.draw(QUERY),
                               headers={"content-type": data.draw(CONTENT_TYPES)})
     check(response)
+    speaks_go(response, body.decode("utf-8", "replace") + key + str(response.request.url))
     written = {key}
     if response.status_code == 204 and path.endswith(("statestore", "transaction")):
-        parsed = first_value(body)
+        parsed = first_value(body) or {}  # null, like {}, writes nothing
         items = parsed if isinstance(parsed, list) else [  # {} is an empty transaction
             op["request"] for op in parsed.get("operations") or []]
         written |= {_as_go_decodes(i["key"]) for i in items}

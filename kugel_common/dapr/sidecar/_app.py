@@ -132,8 +132,7 @@ class SidecarApp:
             "id": self.app_id,
             "runtimeVersion": RUNTIME_VERSION,
             "extended": {**self.extended, "daprRuntimeVersion": RUNTIME_VERSION},
-            "components": [{"name": c.name, "type": c.type, "version": c.version,
-                            "capabilities": []}
+            "components": [_component_metadata(c)
                            for c in self.components if c.visible_to(self.app_id)],
             "subscriptions": [_subscription_metadata(s) for s in self.subscriptions],
             "appConnectionProperties": self._connection(),
@@ -263,7 +262,8 @@ class SidecarApp:
 
     def _key(self, key: Any) -> str:
         if not isinstance(key, str) or not key or "||" in key:
-            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"invalid key {key!r}")
+            shown = key if isinstance(key, str) else "(not a string)"
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"invalid key {shown}")
         return f"{self.app_id}||{key}"
 
     def _write(self, request: Request, item: Any, delete: bool = False,
@@ -286,7 +286,7 @@ class SidecarApp:
         metadata = {**metadata, **_metadata(request)}
         ttl = None if delete else metadata.get("ttlInSeconds") or None
         if ttl is not None and not _go_int64(ttl):  # state.redis: strconv.ParseInt
-            raise DaprHTTPError(500, failed, f"ttlInSeconds {ttl!r} is not an integer")
+            raise DaprHTTPError(500, failed, f"ttlInSeconds {ttl} is not an integer")
         redis = self._state_types[request.path_params["store"]] == "state.redis"
         return Write(
             key=self._key(item.get("key")),
@@ -302,6 +302,8 @@ class SidecarApp:
         from the store's CheckRequestOptions) while the others are written, as on daprd."""
         store = self._store(request)
         items = _json(await request.body(), "ERR_MALFORMED_REQUEST", 400)
+        if items is None:  # Go decodes null into an empty slice: nothing to save
+            items = []
         if not isinstance(items, list):
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "expected a list of state items")
         writes = [self._write(request, item) for item in items]
@@ -362,13 +364,20 @@ class SidecarApp:
         # The body's own metadata goes to the store's Multi, where state.redis reads only a
         # contentType for RedisJSON; ?metadata.X reaches every operation.
         operations, _ = await _listed(request, "operations", _TRANSACTION)
+        # Go decodes every operation before looking at any: null is an empty one, whose
+        # type "" is not supported; a non-object or a non-string type fails the decoding.
+        operations = [go_fields(_or_empty(operation), _OPERATION) for operation in operations]
+        if not all(isinstance(operation, dict)
+                   and isinstance(operation.get("operation"), str | None)
+                   for operation in operations):
+            raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST",
+                                "an operation must be an object with a string operation")
         writes: list[tuple[Write, dict[str, Any]]] = []
         for operation in operations:
-            operation = go_fields(operation, _OPERATION)
-            kind = operation.get("operation") if isinstance(operation, dict) else None
+            kind = operation.get("operation") or ""
             if kind not in ("upsert", "delete"):
                 raise DaprHTTPError(400, "ERR_NOT_SUPPORTED_STATE_OPERATION",
-                                    f"operation {kind!r} is not supported")
+                                    f"operation type {kind} not supported")
             item = go_fields(operation.get("request"), _STATE_ITEM)
             writes.append((self._write(request, item, kind == "delete", "ERR_STATE_TRANSACTION"),
                            item))
@@ -425,6 +434,26 @@ class _AnyText(Convertor[str]):
 register_url_convertor("any", _AnyText())
 
 
+# What daprd lists as a component's capabilities: its Features() in components-contrib
+# v1.18.4, plus ACTOR for a state store with ETAG and TRANSACTIONAL (dapr pkg/runtime/runtime.go,
+# getComponentsCapabilitesMap). state.redis reports QUERY_API only on a server with RedisJSON,
+# which this sidecar does not use; pubsub.redis has none, and omitempty then drops the field.
+_CAPABILITIES = {
+    "state.redis": ("ETAG", "TRANSACTIONAL", "TTL", "KEYS_LIKE", "ACTOR"),
+    "state.in-memory": ("ETAG", "TRANSACTIONAL", "TTL", "DELETE_WITH_PREFIX", "KEYS_LIKE",
+                        "ACTOR"),
+    "pubsub.in-memory": ("SUBSCRIBE_WILDCARDS",),
+}
+
+
+def _component_metadata(component: Component) -> dict[str, Any]:
+    listed: dict[str, Any] = {"name": component.name, "type": component.type,
+                              "version": component.version}
+    if capabilities := _CAPABILITIES.get(component.type):
+        listed["capabilities"] = list(capabilities)
+    return listed
+
+
 def _subscription_metadata(sub: Subscription) -> dict[str, Any]:
     """One subscription as daprd's metadata lists it: its rules, then the default route as a
     rule without a match. The rules are rebuilt from the parsed form, which is all kept."""
@@ -468,15 +497,16 @@ async def _listed(request: Request, name: str,
     """The list under ``name`` in a JSON object body, e.g. ``{"keys": [...]}``, and the body;
     ``{}`` is an empty list, as Go decodes a missing field to its zero value. A ``metadata``
     that is not an object of strings fails Go's decoding."""
-    body = go_fields(_json(await request.body(), "ERR_MALFORMED_REQUEST", 400), fields)
+    body = go_fields(_or_empty(_json(await request.body(), "ERR_MALFORMED_REQUEST", 400)),
+                     fields)  # Go decodes null into the struct's zero value
+    expected = f'expected {{"{name}": [...]}}'
     if not isinstance(body, dict):
-        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}}")
+        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", expected)
     items = body.get(name)
     if items is None:  # {} or {"keys": null}
         items = []
     if not isinstance(items, list) or not _string_map(_or_empty(body.get("metadata"))):
-        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"expected {{{name!r}: [...]}} and "
-                            "metadata of strings")
+        raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"{expected} and metadata of strings")
     return items, body
 
 
@@ -509,7 +539,7 @@ def _json(body: bytes, code: str, status: int = 400) -> Any:
     try:
         return go_decode(body)
     except ValueError as exc:
-        raise DaprHTTPError(status, code, f"the body is not valid JSON: {exc}") from exc
+        raise DaprHTTPError(status, code, f"failed deserializing HTTP body: {exc}") from exc
 
 
 async def _error_response(request: Request, exc: Exception) -> Response:
@@ -529,10 +559,12 @@ async def _no_route(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    """The last line, not the fix: a bug in the local sidecar still answers daprd's JSON."""
+    """The last line, not the fix: a bug in the local sidecar still answers daprd's JSON. The
+    client gets a neutral message; the exception, whatever it is, goes to the log only."""
     logger.error("local sidecar: %s %s failed", request.method, request.url.path,
                  exc_info=(type(exc), exc, exc.__traceback__))
-    return JSONResponse({"errorCode": "ERR_INTERNAL", "message": f"{type(exc).__name__}"}, 500)
+    return JSONResponse({"errorCode": "ERR_INTERNAL",
+                         "message": "internal error; see the sidecar's log"}, 500)
 
 
 def _routed(scope: Any) -> Any:

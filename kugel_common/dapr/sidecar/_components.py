@@ -47,7 +47,8 @@ class Component:
         try:
             spec = document["spec"]
             items = spec.get("metadata") or []
-            return cls(
+            secret = sorted(str(i.get("name")) for i in items if "secretKeyRef" in i)
+            component = cls(
                 name=str(document["metadata"]["name"]),
                 type=str(spec["type"]),
                 version=str(spec.get("version", "v1")),
@@ -56,6 +57,11 @@ class Component:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ComponentError(f"{source}: not a valid Dapr component ({exc!r})") from exc
+        if secret:  # daprd would read them from a secret store; silently empty is worse
+            raise ComponentError(
+                f"{source}: component {component.name!r} takes {', '.join(secret)} from a "
+                "secretKeyRef, but the local sidecar has no secret stores: give the value")
+        return component
 
 
 def check_supported(component: Component, source: str) -> None:

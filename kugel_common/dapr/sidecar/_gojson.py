@@ -118,6 +118,10 @@ def go_decode(body: bytes) -> Any:
         value, _ = _DECODER.raw_decode(text, len(text) - len(text.lstrip(" \t\n\r")))
     except RecursionError as exc:
         raise ValueError("the body nests too deep") from exc
+    except json.JSONDecodeError as exc:  # worded as Go's decoder, not Python's parser
+        if not text[exc.pos:].strip(" \t\n\r"):
+            raise ValueError("unexpected end of JSON input") from None
+        raise ValueError(f"invalid JSON at character {exc.pos}") from None
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         raise ValueError(f"the body nests deeper than {MAX_DEPTH} levels")
     return _go_strings(value) if _SURROGATE.search(text) else value

@@ -1,0 +1,41 @@
+"""Component settings the local sidecar cannot honour are refused at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kugel_common.dapr.sidecar import ComponentError, load_components
+
+STORE = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.redis
+  version: v1
+  metadata:
+    - name: redisHost
+      value: localhost:6379
+"""
+
+
+def test_a_secret_key_ref_is_refused_rather_than_read_as_empty(tmp_path: Path) -> None:
+    """There are no secret stores here: the password would silently be "", so the file is
+    refused, naming the setting."""
+    (tmp_path / "store.yaml").write_text(STORE + """\
+    - name: redisPassword
+      secretKeyRef:
+        name: redis
+        key: password
+""")
+    with pytest.raises(ComponentError):
+        load_components([tmp_path])
+
+
+def test_plain_values_still_load(tmp_path: Path) -> None:
+    (tmp_path / "store.yaml").write_text(STORE)
+    [component] = load_components([tmp_path])
+    assert component.metadata == {"redisHost": "localhost:6379"}

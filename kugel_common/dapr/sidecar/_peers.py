@@ -45,9 +45,11 @@ class AppDirectory:
                 self._file(app_id).unlink()
 
     def resolve(self, app_id: str) -> str | None:
+        """None for an app id that has no entry or cannot have one (too long for a file
+        name, a ``/`` in it): the caller answers as for an unknown app."""
         try:
             entry = json.loads(self._file(app_id).read_text())
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             return None
         address = entry.get("address") if isinstance(entry, dict) else None
         return address if isinstance(address, str) else None

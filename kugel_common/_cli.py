@@ -261,6 +261,7 @@ def _sidecar(args: argparse.Namespace) -> int:
         AppSpec,
         ComponentError,
         LocalSidecar,
+        PeerSecretError,
         RedisUnreachable,
         host_address,
         load_components,
@@ -284,7 +285,7 @@ def _sidecar(args: argparse.Namespace) -> int:
                                directory=directory,
                                peer_address=(host_address(), args.dapr_internal_grpc_port))
         asyncio.run(_serve(sidecar))
-    except (ComponentError, RedisUnreachable) as exc:
+    except (ComponentError, PeerSecretError, RedisUnreachable) as exc:
         print(f"kugel sidecar: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -35,6 +35,7 @@ from ._components import Component, check_supported
 from ._declared import Declared, merge_subscriptions
 from ._delivery import Subscription, parse_subscriptions
 from ._events import BrokerUnavailable, Published
+from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._outbox import OutboxRelay
 from ._peers import PEER_SECRET_HEADER, AppDirectory
 from ._resiliency import AttemptFailed, Policy, Resiliency
@@ -91,6 +92,7 @@ class LocalSidecar:
         state_backend: StateBackend | str = StateBackend.EMBEDDED,
         directory: AppDirectory | None = None,
         peer_address: tuple[str, int] = ("127.0.0.1", 0),
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         """``resiliency`` and ``subscriptions`` are what :func:`load_resiliency` and
         :func:`load_subscriptions` read from the resources paths. ``sleep`` is every wait of
@@ -98,6 +100,7 @@ class LocalSidecar:
         ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``.
         ``state_backend`` (``_backends``) picks where state.redis data and pubsub.redis
         events live, at ``start``.
+        ``max_body_size`` is daprd's ``--max-body-size`` for every app's API port.
 
         With a ``directory`` the sidecar works with other processes on the same ``data_dir``:
         it serves its apps' invocations from other sidecars on ``peer_address`` (daprd's
@@ -128,7 +131,7 @@ class LocalSidecar:
             spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
                                     self.broker.publish, api_token=api_token, clock=clock,
                                     invoke=self._invoke, namespace=namespace,
-                                    app_url=spec.app_url)
+                                    app_url=spec.app_url, max_body_size=max_body_size)
             for spec in apps
         }
         self._sleep, self._namespace = sleep, namespace

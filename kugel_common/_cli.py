@@ -9,10 +9,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,29 @@ def _app(value: str) -> App:
     if not app_id or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected APP_ID:SIDECAR_PORT[:APP_URL], got {value!r}")
     return app_id, int(port), url or None
+
+
+# Kubernetes resource quantities, as daprd's --max-body-size reads them (resource.ParseQuantity).
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?")
+_SUFFIXES = {
+    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
+    **{s: Fraction(1000**n) for n, s in enumerate(("", "k", "M", "G", "T", "P", "E"))},
+    **{s: Fraction(1024**n) for n, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), 1)},
+}
+
+
+def _bytes(value: str) -> int:
+    """``4Mi`` -> 4194304, ``400`` -> 400, ``1e3`` -> 1000; a fraction of a byte is refused,
+    as daprd's getQuantityBytes refuses it."""
+    match = _QUANTITY.fullmatch(value.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a quantity such as 4Mi: {value!r}")
+    number, suffix = Fraction(match[1]), match[2] or ""
+    scale = Fraction(10) ** int(suffix[1:]) if suffix[:1] in ("e", "E") else _SUFFIXES[suffix]
+    size = number * scale
+    if size.denominator != 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {value!r}")
+    return int(size)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="the sidecar's port (default 3500)")
     daprd.add_argument("--dapr-internal-grpc-port", type=int, default=0,
                        help="the port other sidecars send invocations to (default: any free)")
+    daprd.add_argument("--max-body-size", type=_bytes, metavar="QUANTITY",
+                       help="largest request body, e.g. 16Mi (default 4Mi); 0 or less: no "
+                            "limit. A larger one gets daprd's answer for an unreadable body")
+    daprd.add_argument("--dapr-http-max-request-size", type=int, metavar="MB",
+                       help="deprecated, as in daprd: --max-body-size in MB")
     daprd.add_argument("--resources-path", action="append", type=Path, default=[],
                        help="folder of component, resiliency and subscription YAML files "
                             "(default dapr/components)")
@@ -142,12 +172,27 @@ def _apps(args: argparse.Namespace) -> list[App]:
     return [(args.app_id, args.dapr_http_port, url)]
 
 
+def _max_body_size(args: argparse.Namespace) -> int:
+    """daprd's order: --max-body-size, else the deprecated flag in MB, else 4Mi."""
+    if args.max_body_size is not None:
+        return int(args.max_body_size)
+    megabytes = args.dapr_http_max_request_size
+    if megabytes is None:
+        from .dapr.sidecar._limits import DEFAULT_MAX_BODY_SIZE
+
+        return DEFAULT_MAX_BODY_SIZE
+    return int(megabytes) << 20 if megabytes > 0 else int(megabytes)
+
+
 def _notes(args: argparse.Namespace) -> list[str]:
     """What the given daprd flags do not do here."""
     notes = [f"{flag} {value} is ignored: {why}" for flag, why in _IGNORED.items()
              if (value := getattr(args, flag[2:].replace("-", "_"))) is not None]
     if args.config is not None:
         notes.append(f"--config {args.config}: its tracing and metrics are not applied")
+    if args.dapr_http_max_request_size is not None:
+        notes.append("--dapr-http-max-request-size is deprecated, as in daprd: use "
+                     "--max-body-size")
     return notes
 
 
@@ -261,6 +306,7 @@ def _sidecar(args: argparse.Namespace) -> int:
         AppSpec,
         ComponentError,
         LocalSidecar,
+        PeerSecretError,
         RedisUnreachable,
         host_address,
         load_components,
@@ -281,10 +327,10 @@ def _sidecar(args: argparse.Namespace) -> int:
                                app_api_token=os.environ.get("APP_API_TOKEN"),
                                state_backend=args.state_backend,
                                resiliency=resiliency, subscriptions=subscriptions,
-                               directory=directory,
+                               directory=directory, max_body_size=_max_body_size(args),
                                peer_address=(host_address(), args.dapr_internal_grpc_port))
         asyncio.run(_serve(sidecar))
-    except (ComponentError, RedisUnreachable) as exc:
+    except (ComponentError, PeerSecretError, RedisUnreachable) as exc:
         print(f"kugel sidecar: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -188,3 +188,15 @@ def test_outbox_help_says_list_shows_parked_events_and_what_exit_codes_mean(
         main(["outbox", "--help"])
     assert done.value.code == 0
     assert "2 the file cannot be used" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("content", [b"metadata: {name: x\nspec: [[[", b"kind: \xff\xfe\n"])
+def test_a_malformed_resource_file_is_a_one_line_config_error(
+    content: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.yaml").write_bytes(content)
+    argv = ["sidecar", "--app-id", "x", "--resources-path", str(tmp_path), "--in-memory"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kugel sidecar: ") and err.count("\n") == 1, err
+    assert str(tmp_path / "bad.yaml") in err

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kugel_common._cli import _apps, _daprd_argv, _notes, _parser, main
+from kugel_common._cli import _apps, _daprd_argv, _max_body_size, _notes, _parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,3 +58,37 @@ def test_flags_that_cannot_work_are_refused(
         _apps(sidecar_args(argv))
     assert main(["sidecar", *argv]) == 2
     assert capsys.readouterr().err.startswith("kugel sidecar: ")
+
+
+@pytest.mark.parametrize(("argv", "size"), [
+    ([], 4 << 20),
+    (["--max-body-size", "16Mi"], 16 << 20),
+    (["--max-body-size", "400"], 400),
+    (["--max-body-size", "1.5Ki"], 1536),
+    (["--max-body-size", "2k"], 2000),
+    (["--max-body-size", "1e3"], 1000),
+    (["--max-body-size", "0"], 0),
+    (["--max-body-size", "-1"], -1),
+    (["--dapr-http-max-request-size", "2"], 2 << 20),
+    (["--dapr-http-max-request-size", "-1"], -1),
+    (["--max-body-size", "1Mi", "--dapr-http-max-request-size", "2"], 1 << 20),
+])
+def test_max_body_size_reads_daprds_flags_in_daprds_order(argv: list[str], size: int) -> None:
+    """cmd/daprd/options/options.go and its TestMaxBodySize."""
+    assert _max_body_size(sidecar_args(["--app-id", "cart", *argv])) == size
+
+
+def test_the_deprecated_max_request_size_flag_gets_a_note() -> None:
+    args = sidecar_args(["--app-id", "cart", "--dapr-http-max-request-size", "2"])
+    assert _notes(args) == ["--dapr-http-max-request-size is deprecated, as in daprd: use "
+                            "--max-body-size"]
+
+
+@pytest.mark.parametrize("value", ["bad", "4MiB", "0.5", "1m", ""])
+def test_a_max_body_size_that_is_not_a_whole_quantity_is_refused(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["sidecar", "--app-id", "cart", "--max-body-size", value])
+    assert exit_.value.code == 2
+    assert "--max-body-size" in capsys.readouterr().err

@@ -56,7 +56,7 @@ PUBLIC = {
     ],
     "kugel_common.dapr.sidecar": [
         "AppDirectory", "AppSpec", "Component", "ComponentError", "LocalSidecar",
-        "RedisUnreachable", "ResiliencyError", "SidecarApp", "StateBackend",
+        "PeerSecretError", "RedisUnreachable", "ResiliencyError", "SidecarApp", "StateBackend",
         "UnsupportedComponent", "host_address", "load_components", "load_resiliency",
         "load_subscriptions",
     ],

@@ -13,7 +13,7 @@ from ._backends import RedisUnreachable, StateBackend
 from ._components import Component, ComponentError, UnsupportedComponent, load_components
 from ._declared import load_subscriptions
 from ._local import AppSpec, LocalSidecar
-from ._peers import AppDirectory, host_address
+from ._peers import AppDirectory, PeerSecretError, host_address
 from ._resiliency import ResiliencyError, load_resiliency
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Component",
     "ComponentError",
     "LocalSidecar",
+    "PeerSecretError",
     "RedisUnreachable",
     "ResiliencyError",
     "SidecarApp",

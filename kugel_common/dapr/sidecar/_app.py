@@ -36,6 +36,7 @@ from ._components import Component
 from ._delivery import Subscription
 from ._events import BrokerUnavailable, Published
 from ._gojson import go_decode, go_fields, go_marshal
+from ._limits import DEFAULT_MAX_BODY_SIZE, BodyTooLarge, limited, too_large_answer
 from ._outbox import OutboxConfig, outbox_intents
 from ._scopes import TopicScopes
 from ._state import InvalidEtag, Store, Write, WriteRefused
@@ -71,6 +72,7 @@ class SidecarApp:
     subscriptions: list[Subscription] = field(default_factory=list)
     app_url: str | None = None  # where the app listens, for appConnectionProperties
     extended: dict[str, str] = field(default_factory=dict)  # PUT /v1.0/metadata/{key}
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE  # daprd's --max-body-size; 0 or less: none
     asgi: Starlette = field(init=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +84,7 @@ class SidecarApp:
                          if (config := OutboxConfig.of(c)) is not None}
         both = ["POST", "PUT"]
         self.asgi = Starlette(exception_handlers={DaprHTTPError: _error_response,
+                                                  BodyTooLarge: _too_large,
                                                   HTTPException: _no_route,
                                                   Exception: _unexpected}, routes=[
             Route("/v1.0/healthz", self._healthz, methods=["GET"]),
@@ -102,7 +105,7 @@ class SidecarApp:
             Route("/v1.0/invoke/{app_id}/method/{path:path}", self._invoke, methods=_VERBS),
         ])
         self.asgi.router.redirect_slashes = False  # daprd cleans the path instead (_routed)
-        self.asgi.add_middleware(_Ingress, token=self.api_token)
+        self.asgi.add_middleware(_Ingress, token=self.api_token, max_body=self.max_body_size)
 
     def can_use_pubsub(self, name: str) -> bool:
         return name in self._pubsubs
@@ -547,6 +550,11 @@ async def _error_response(request: Request, exc: Exception) -> Response:
     return JSONResponse({"errorCode": exc.code, "message": exc.message}, exc.status)
 
 
+async def _too_large(request: Request, exc: Exception) -> Response:
+    status, code = too_large_answer(getattr(request.scope.get("endpoint"), "__name__", ""))
+    return JSONResponse({"errorCode": code, "message": str(exc)}, status)
+
+
 async def _no_route(request: Request, exc: Exception) -> Response:
     """No such API, or not with this method: daprd hands both to its fallback route, service
     invocation, which finds no app id in the path (http.go: r.NotFound, r.MethodNotAllowed)."""
@@ -584,9 +592,10 @@ def _routed(scope: Any) -> Any:
 class _Ingress:
     """The API token check, and the ``dapr-app-id`` header as a form of service invocation."""
 
-    def __init__(self, app: Any, token: str | None) -> None:
+    def __init__(self, app: Any, token: str | None, max_body: int) -> None:
         self._app = app
         self._token = token.encode() if token else None
+        self._max_body = max_body
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -604,4 +613,4 @@ class _Ingress:
         if target and not routed["path"].startswith("/v1.0"):  # the app's path, as sent
             path = f"/v1.0/invoke/{target.decode('latin-1')}/method{scope['path']}"
             routed = {**scope, "path": path, "raw_path": path.encode()}
-        await self._app(routed, receive, send)
+        await self._app(routed, limited(receive, self._max_body), send)

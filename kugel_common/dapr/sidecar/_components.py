@@ -77,9 +77,19 @@ def resource_documents(paths: Iterable[Path], kind: str) -> Iterator[tuple[str, 
     files of the given folders, in daprd's order: folder by folder, files sorted by name."""
     for folder in paths:
         for file in sorted(folder.glob("*.y*ml")):
-            for index, document in enumerate(yaml.safe_load_all(file.read_text())):
+            for index, document in enumerate(_documents(file)):
                 if isinstance(document, dict) and document.get("kind") == kind:
                     yield str(file), index, document
+
+
+def _documents(file: Path) -> list[Any]:
+    """Every document of one file, or a :class:`ComponentError` naming it: a file that is
+    not UTF-8 or not YAML is a configuration error like any other, not a traceback."""
+    try:
+        return list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        why = " ".join(str(exc).split())  # one line, as every other config error
+        raise ComponentError(f"{file}: cannot be read as YAML ({why})") from exc
 
 
 def load_components(paths: Iterable[Path]) -> list[Component]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hmac
 import logging
 import socket
 import time
@@ -34,8 +35,9 @@ from ._components import Component, check_supported
 from ._declared import Declared, merge_subscriptions
 from ._delivery import Subscription, parse_subscriptions
 from ._events import BrokerUnavailable, Published
+from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._outbox import OutboxRelay
-from ._peers import AppDirectory
+from ._peers import PEER_SECRET_HEADER, AppDirectory
 from ._resiliency import AttemptFailed, Policy, Resiliency
 from ._state import Store
 from ._subscriber import Subscriber
@@ -47,7 +49,7 @@ logger = logging.getLogger("kugel_common.dapr.sidecar")
 # Headers that belong to one hop, or that the sidecar sets itself.
 _NOT_FORWARDED = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "upgrade",
                             "te", "trailer", "proxy-authorization", "content-length",
-                            "dapr-api-token", "dapr-app-id"})
+                            "dapr-api-token", "dapr-app-id", PEER_SECRET_HEADER})
 # daprd stamps who calls whom on every invocation, replacing whatever the caller sent.
 _IDENTITY = frozenset({"dapr-caller-app-id", "dapr-callee-app-id", "dapr-caller-namespace"})
 
@@ -90,6 +92,7 @@ class LocalSidecar:
         state_backend: StateBackend | str = StateBackend.EMBEDDED,
         directory: AppDirectory | None = None,
         peer_address: tuple[str, int] = ("127.0.0.1", 0),
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         """``resiliency`` and ``subscriptions`` are what :func:`load_resiliency` and
         :func:`load_subscriptions` read from the resources paths. ``sleep`` is every wait of
@@ -97,10 +100,12 @@ class LocalSidecar:
         ``outbox_scan_delay``, and its marker is polled ``outbox_max_elapsed``.
         ``state_backend`` (``_backends``) picks where state.redis data and pubsub.redis
         events live, at ``start``.
+        ``max_body_size`` is daprd's ``--max-body-size`` for every app's API port.
 
         With a ``directory`` the sidecar works with other processes on the same ``data_dir``:
         it serves its apps' invocations from other sidecars on ``peer_address`` (daprd's
-        internal port: host address, port) and registers them there."""
+        internal port: host address, port) and registers them there. Only the sidecars of
+        the directory can call that port: each sends the directory's secret."""
         for component in components:
             check_supported(component, "LocalSidecar")
         self.apps = {spec.app_id: spec for spec in apps}
@@ -126,7 +131,7 @@ class LocalSidecar:
             spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
                                     self.broker.publish, api_token=api_token, clock=clock,
                                     invoke=self._invoke, namespace=namespace,
-                                    app_url=spec.app_url)
+                                    app_url=spec.app_url, max_body_size=max_body_size)
             for spec in apps
         }
         self._sleep, self._namespace = sleep, namespace
@@ -137,6 +142,7 @@ class LocalSidecar:
         self.ports: dict[str, int] = {}
         self._directory, self._peer_address = directory, peer_address
         self.peer_url: str | None = None  # where other sidecars send invocations of our apps
+        self._peer_secret = b""  # the directory's, read at start
 
     def url(self, app_id: str) -> str:
         """The sidecar address an app uses: its ``DAPR_HTTP_ENDPOINT``."""
@@ -161,6 +167,7 @@ class LocalSidecar:
         listen = {app_id: (_with_date(sidecar.asgi), self._host, self.apps[app_id].port)
                   for app_id, sidecar in self.sidecars.items()}
         if self._directory is not None:
+            self._peer_secret = self._directory.secret().encode()
             listen[_PEER] = (self._from_peer, *self._peer_address)
         for name, (asgi, host, port) in listen.items():
             config = uvicorn.Config(asgi, host=host, port=port, log_level="warning",
@@ -296,6 +303,8 @@ class LocalSidecar:
                     ("forwarded", f"for={self._host};by={self._host};host={_HOSTNAME}")]
         if ours:  # a peer adds its own app's token
             headers += list(self._app_headers().items())
+        else:
+            headers.append((PEER_SECRET_HEADER, self._peer_secret.decode()))
         # the caller's sidecar owns the outbound policy, as in daprd
         policy = self.resiliency[caller].app(app_id, path) if caller in self.resiliency \
             else None
@@ -303,12 +312,18 @@ class LocalSidecar:
 
     async def _from_peer(self, scope: Any, receive: Any, send: Any) -> None:
         """The peer port: an invocation another sidecar resolved to one of our apps, already
-        stamped with ``dapr-callee-app-id``; it goes to that app with our ``APP_API_TOKEN``."""
+        stamped with ``dapr-callee-app-id``; it goes to that app with our ``APP_API_TOKEN``.
+        Without the directory's secret it is refused before anything is read or forwarded:
+        the port listens on the host address, and its identity headers are trusted."""
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
         spec = self.apps.get(request.headers.get("dapr-callee-app-id", ""))
+        sent = dict(scope["headers"]).get(PEER_SECRET_HEADER.encode(), b"")
         try:
+            if not hmac.compare_digest(sent, self._peer_secret):
+                raise DaprHTTPError(401, "ERR_PEER_UNAUTHORIZED",
+                                    "not a sidecar of this data directory")
             if spec is None or spec.app_url is None:
                 raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", "no such app in this sidecar")
             headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_FORWARDED]

@@ -6,6 +6,11 @@ directory do the same through a directory of files, ``<data-dir>/apps/<app-id>.j
 writes its app ids with the address of its peer port when it starts, and removes them when it
 stops. A stale entry (a sidecar killed with SIGKILL) only makes calls to that app fail with
 ``ERR_DIRECT_INVOKE``, as a vanished daprd would, until a sidecar for it starts again.
+
+daprd's internal port takes only calls from sidecars with a certificate of the same trust
+domain (mTLS). Here the peer port takes only calls that carry ``<data-dir>/apps/peer-secret``,
+a random secret the first sidecar creates with mode 0600: whoever can read the data directory
+is one of the sidecars (or could read the state in it anyway).
 """
 
 from __future__ import annotations
@@ -13,10 +18,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
+import tempfile
 from pathlib import Path
 
-__all__ = ["AppDirectory", "host_address"]
+__all__ = ["AppDirectory", "PeerSecretError", "host_address"]
+
+PEER_SECRET_HEADER = "kugel-peer-secret"  # never forwarded to an app, never logged
+
+
+class PeerSecretError(RuntimeError):
+    """The data directory's peer secret cannot be used: without it no peer call is safe."""
 
 
 class AppDirectory:
@@ -44,10 +57,36 @@ class AppDirectory:
             with contextlib.suppress(FileNotFoundError):
                 self._file(app_id).unlink()
 
+    def secret(self) -> str:
+        """The secret of this data directory's sidecars. The first creates it (mode 0600,
+        written whole, then linked into place, which never replaces: of two sidecars starting
+        together, both end with the one that was linked first); the others read it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        file = self.folder / "peer-secret"
+        if not file.exists():
+            descriptor, partial = tempfile.mkstemp(dir=self.folder, prefix=".peer-secret.")
+            try:
+                with os.fdopen(descriptor, "w") as out:  # mkstemp's mode is 0600
+                    out.write(secrets.token_urlsafe(32))
+                with contextlib.suppress(FileExistsError):
+                    os.link(partial, file)
+            finally:
+                os.unlink(partial)
+        try:
+            value = file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PeerSecretError(f"cannot read {file}: {exc}") from exc
+        if len(value) < 32:
+            raise PeerSecretError(f"{file} is not a secret this sidecar wrote (too short): "
+                                  "stop every sidecar of this data directory and delete it")
+        return value
+
     def resolve(self, app_id: str) -> str | None:
+        """None for an app id that has no entry or cannot have one (too long for a file
+        name, a ``/`` in it): the caller answers as for an unknown app."""
         try:
             entry = json.loads(self._file(app_id).read_text())
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             return None
         address = entry.get("address") if isinstance(entry, dict) else None
         return address if isinstance(address, str) else None

@@ -116,9 +116,9 @@ def build(components: list[Component], clock: FakeClock,
 
 
 def on_redis(components: list[Component], host: str) -> list[Component]:
-    """The components with every state.redis one pointing at ``host``."""
+    """The components with every state.redis and pubsub.redis one pointing at ``host``."""
     return [dataclasses.replace(c, metadata={**c.metadata, "redisHost": host})
-            if c.type == "state.redis" else c for c in components]
+            if c.type in ("state.redis", "pubsub.redis") else c for c in components]
 
 
 @contextlib.asynccontextmanager

@@ -38,7 +38,7 @@ class NodeRun:
 
     def summary(self) -> str:
         c = self.counts
-        return (f"JavaScript SDK (@dapr/dapr, HTTP), state on {self.backend}: "
+        return (f"JavaScript SDK (@dapr/dapr, HTTP), state and pub/sub on {self.backend}: "
                 f"{c.get('tests', 0)} tests, "
                 f"{c.get('pass', 0)} passed, {c.get('fail', 0)} failed, "
                 f"{c.get('skipped', 0)} skipped")

@@ -215,7 +215,8 @@ async def test_the_local_sidecar_accepts_every_component_file(tmp_path: Path) ->
         for name, app in sidecar.sidecars.items():
             visible = {c.name for c in COMPONENTS if c.visible_to(name)}
             assert visible, f"{name} sees no component"
-            assert all(app.can_use_pubsub(c) for c in visible if c.startswith("pubsub"))
+            assert all(app.may_publish(c, "any-topic") and app.may_subscribe(c, "any-topic")
+                       for c in visible if c.startswith("pubsub"))
 
 
 def test_every_outbox_lives_on_a_persistent_volume_claim() -> None:

@@ -107,9 +107,6 @@ class SidecarApp:
         self.asgi.router.redirect_slashes = False  # daprd cleans the path instead (_routed)
         self.asgi.add_middleware(_Ingress, token=self.api_token, max_body=self.max_body_size)
 
-    def can_use_pubsub(self, name: str) -> bool:
-        return name in self._pubsubs
-
     def may_publish(self, pubsub: str, topic: str) -> bool:
         """The pub/sub is loaded for this app and its topic scopes let the app publish."""
         scopes = self._pubsubs.get(pubsub)

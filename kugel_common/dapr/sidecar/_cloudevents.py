@@ -13,9 +13,9 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Any
 
+from ._go import MAX_NANOS, go_duration_nanos
 from ._gojson import go_decode, go_fields, go_marshal
 
 __all__ = ["CloudEventError", "EventError", "MetadataError", "entry_body", "new_envelope",
@@ -152,10 +152,6 @@ def _rfc3339(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_MAX_NANOS = 2**63 - 1
-_UNITS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6,
-          "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 _INT64 = re.compile(r"[+-]?[0-9]+")
 
 
@@ -166,29 +162,12 @@ def ttl_seconds(metadata: Mapping[str, str]) -> float | None:
     value = next((lowered[key] for key in ("ttl", "ttlinseconds") if key in lowered), "")
     if not value:
         return None
-    nanos = _go_duration(value)
-    if nanos is None:
-        if not _INT64.fullmatch(value) or not 0 < int(value) <= _MAX_NANOS:
+    try:
+        nanos = go_duration_nanos(value)
+    except ValueError:
+        if not _INT64.fullmatch(value) or not 0 < int(value) <= MAX_NANOS:
             return None
         nanos = (int(value) * 10**9 + 2**63) % 2**64 - 2**63  # Go's int64 multiply wraps
         if nanos < 0:
-            nanos = _MAX_NANOS
+            nanos = MAX_NANOS
     return max(nanos, 0) / 10**9
-
-
-def _go_duration(text: str) -> int | None:
-    """time.ParseDuration, in nanoseconds; None where it returns an error."""
-    sign = -1 if text.startswith("-") else 1
-    rest = text[1:] if text[:1] in ("-", "+") else text
-    if rest == "0":
-        return 0
-    total, position = Fraction(0), 0
-    while position < len(rest):
-        part = _DURATION_PART.match(rest, position)
-        if part is None or part.group(1) in ("", "."):
-            return None
-        total += Fraction(part.group(1)) * _UNITS[part.group(2)]
-        position = part.end()
-    if not rest or total > _MAX_NANOS + (sign < 0):
-        return None
-    return sign * int(total)

@@ -7,24 +7,38 @@ reads must be one Go reads, and mean the same.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
-__all__ = ["go_bool", "go_duration", "kit_duration"]
+__all__ = ["MAX_NANOS", "go_bool", "go_duration", "go_duration_nanos", "kit_duration"]
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
-          "h": 3600.0}
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+MAX_NANOS = 2**63 - 1  # Go's time.Duration is an int64 of nanoseconds
+_UNITS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6,
+          "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+
+
+def go_duration_nanos(text: str) -> int:
+    """Go's ``time.ParseDuration`` ("1m30s", "500ms", "-2h"), in nanoseconds, exactly: a
+    value that overflows int64 or does not parse is a ValueError, as it is an error in Go."""
+    sign = -1 if text.startswith("-") else 1
+    rest = text[1:] if text[:1] in ("-", "+") else text
+    if rest == "0":
+        return 0
+    total, position = Fraction(0), 0
+    while position < len(rest):
+        part = _PART.match(rest, position)
+        if part is None or part.group(1) in ("", "."):
+            raise ValueError(f"time: invalid duration {text!r}")
+        total += Fraction(part.group(1)) * _UNITS[part.group(2)]
+        position = part.end()
+    if not rest or total > MAX_NANOS + (sign < 0):
+        raise ValueError(f"time: invalid duration {text!r}")
+    return sign * int(total)
 
 
 def go_duration(text: str) -> float:
-    """Seconds, as Go's ``time.ParseDuration`` reads ``text`` ("1m30s", "500ms", "-2h")."""
-    body = text[1:] if text[:1] in "+-" else text
-    if body == "0":
-        return 0.0
-    parts = list(_PART.finditer(body))
-    if not body or "".join(p.group(0) for p in parts) != body:
-        raise ValueError(f"time: invalid duration {text!r}")
-    seconds = sum(float(p.group(1)) * _UNITS[p.group(2)] for p in parts)
-    return -seconds if text.startswith("-") else seconds
+    """Seconds, as Go's ``time.ParseDuration`` reads ``text``."""
+    return go_duration_nanos(text) / 10**9
 
 
 def kit_duration(text: str) -> float:

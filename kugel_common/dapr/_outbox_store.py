@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from .._sqlite import execute_script, open_shared
 from ..errors import OutboxError
 
 __all__ = ["OutboxEvent", "OutboxRecord", "OutboxStatus", "OutboxStore", "SqliteOutboxStore",
@@ -295,23 +296,17 @@ class _transaction:
 
 def open_outbox_file(path: str, lock_timeout: float = 5.0) -> sqlite3.Connection:
     """A connection in autocommit mode, the file created or upgraded to the current schema."""
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                         timeout=lock_timeout)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        with _transaction(db):  # one process at a time creates or upgrades the file
-            for statement in _SCHEMA.split(";"):
-                db.execute(statement)
-            have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-            for name, kind in _ADDED.items():
-                if name not in have:
-                    db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
-            db.execute("UPDATE outbox SET status = 'parked' WHERE status = 'failed'")
-    except BaseException:
-        db.close()
-        raise
-    return db
+    return open_shared(path, _upgrade, timeout=lock_timeout, synchronous="FULL",
+                       check_same_thread=False)
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    execute_script(db, _SCHEMA)
+    have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+    for name, kind in _ADDED.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+    db.execute("UPDATE outbox SET status = 'parked' WHERE status = 'failed'")
 
 
 def open_outbox_read_only(path: str) -> sqlite3.Connection:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..._sqlite import execute_script, open_shared
 from ._components import Component
 
 __all__ = ["InvalidEtag", "StateStore", "Store", "Write", "WriteRefused", "raise_refusals",
@@ -39,6 +40,13 @@ CREATE TABLE IF NOT EXISTS state (
 CREATE TABLE IF NOT EXISTS etags (last INTEGER NOT NULL);
 INSERT INTO etags (last) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM etags);
 """
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    execute_script(db, _SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(state)")}
+    if "first_write" not in columns:  # a data directory from an earlier version
+        db.execute("ALTER TABLE state ADD COLUMN first_write INTEGER NOT NULL DEFAULT 0")
 
 
 class WriteRefused(Exception):
@@ -112,12 +120,7 @@ class StateStore:
                  redis: bool = False) -> None:
         self._clock = clock
         self._redis = redis
-        self._db = sqlite3.connect(database, isolation_level=None)
-        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(state)")}
-        if "first_write" not in columns:  # a data directory from an earlier version
-            self._db.execute("ALTER TABLE state ADD COLUMN first_write INTEGER NOT NULL "
-                             "DEFAULT 0")
+        self._db = open_shared(database, _upgrade)
 
     @classmethod
     def of(cls, component: Component, clock: Callable[[], float],

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from ..._sqlite import execute_script, open_shared
 
 __all__ = ["Entry", "SqliteStreams", "Streams"]
 
@@ -75,8 +76,7 @@ class SqliteStreams:
 
     def __init__(self, database: str = ":memory:", *,
                  clock: Callable[[], float] = time.time) -> None:
-        self._db = sqlite3.connect(database, isolation_level=None)
-        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+        self._db = open_shared(database, lambda db: execute_script(db, _SCHEMA))
         self._clock = clock
         self._added: dict[tuple[str, str], asyncio.Event] = {}
 

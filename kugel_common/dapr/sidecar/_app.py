@@ -36,6 +36,7 @@ from ._components import Component
 from ._delivery import Subscription
 from ._events import BrokerUnavailable, Published
 from ._gojson import go_decode, go_fields, go_marshal
+from ._keyprefix import SEPARATOR, key_prefix
 from ._limits import DEFAULT_MAX_BODY_SIZE, BodyTooLarge, limited, too_large_answer
 from ._outbox import OutboxConfig, outbox_intents
 from ._scopes import TopicScopes
@@ -80,6 +81,8 @@ class SidecarApp:
         self._pubsubs = {c.name: TopicScopes.of(c, self.app_id)
                          for c in visible if c.kind == "pubsub"}
         self._state_types = {c.name: c.type for c in visible if c.kind == "state"}
+        self._key_prefixes = {c.name: key_prefix(c, self.app_id, self.namespace)
+                              for c in visible if c.kind == "state"}
         self.outboxes = {c.name: config for c in visible
                          if (config := OutboxConfig.of(c)) is not None}
         both = ["POST", "PUT"]
@@ -260,11 +263,13 @@ class SidecarApp:
             raise DaprHTTPError(400, "ERR_STATE_STORE_NOT_FOUND", f"state store {name} not found")
         return self.stores[name]
 
-    def _key(self, key: Any) -> str:
-        if not isinstance(key, str) or not key or "||" in key:
+    def _key(self, request: Request, key: Any) -> str:
+        """The key the store keeps: the component's ``keyPrefix`` and the app's key, which
+        may not contain the separator whatever the prefix (``_keyprefix``)."""
+        if not isinstance(key, str) or not key or SEPARATOR in key:
             shown = key if isinstance(key, str) else "(not a string)"
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"invalid key {shown}")
-        return f"{self.app_id}||{key}"
+        return self._key_prefixes[request.path_params["store"]] + key
 
     def _write(self, request: Request, item: Any, delete: bool = False,
                failed: str = "ERR_STATE_SAVE") -> Write:
@@ -289,7 +294,7 @@ class SidecarApp:
             raise DaprHTTPError(500, failed, f"ttlInSeconds {ttl} is not an integer")
         redis = self._state_types[request.path_params["store"]] == "state.redis"
         return Write(
-            key=self._key(item.get("key")),
+            key=self._key(request, item.get("key")),
             value=None if delete else go_marshal(item.get("value"), six_digits=redis),
             etag=etag or None,
             first_write=options.get("concurrency") == "first-write",
@@ -321,7 +326,7 @@ class SidecarApp:
         return Response(status_code=204)
 
     async def _get(self, request: Request) -> Response:
-        found = await self._store(request).get(self._key(request.path_params["key"]))
+        found = await self._store(request).get(self._key(request, request.path_params["key"]))
         if found is None:
             return Response(status_code=204)
         value, etag = found
@@ -341,7 +346,8 @@ class SidecarApp:
 
     async def _bulk_get(self, request: Request) -> Response:
         """The stored bytes are spliced in as they are, like daprd's raw message: a value is
-        never parsed again, so any value that could be stored can be served back."""
+        never parsed again, so any value that could be stored can be served back. Each item
+        names the key as sent, which is what daprd's cutting of the prefix gives back."""
         store = self._store(request)
         keys, body = await _listed(request, "keys", _BULK_GET)
         parallelism = body.get("parallelism")
@@ -350,7 +356,7 @@ class SidecarApp:
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "parallelism must be an integer")
         items = []
         for key in keys:
-            found = await store.get(self._key(key))
+            found = await store.get(self._key(request, key))
             named = json.dumps(key)
             if found is None:
                 items.append(b'{"key":%s}' % named.encode())

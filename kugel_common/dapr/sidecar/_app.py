@@ -181,11 +181,12 @@ class SidecarApp:
         pubsub, topic = self._pubsub(request)
         metadata = _metadata(request)
         body = await request.body()
-        if _raw_payload(metadata):
-            event = Published(pubsub, topic, body, raw=True)
+        if _raw_payload(metadata):  # the metadata goes with the event, as daprd passes it
+            event = Published(pubsub, topic, body, raw=True, metadata=metadata)
         else:
             event = Published(pubsub, topic, self._envelope(
-                pubsub, topic, body, request.headers.get("content-type", ""), metadata))
+                pubsub, topic, body, request.headers.get("content-type", ""), metadata),
+                metadata=metadata)
         self._check_scopes(pubsub, topic)
         try:
             await self.on_publish(event)
@@ -219,13 +220,14 @@ class SidecarApp:
                 raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", str(exc)) from exc
             if not entry_id or entry_id in dict(events):
                 raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
-            if raw:
-                events.append((entry_id, Published(pubsub, topic, body, raw=True)))
-                continue
             # the request's metadata reaches only entries that have metadata of their own
-            merged = {} if entry_metadata is None else {**metadata, **entry_metadata}
+            merged = None if entry_metadata is None else {**metadata, **entry_metadata}
+            if raw:
+                events.append((entry_id, Published(pubsub, topic, body, raw=True,
+                                                   metadata=merged)))
+                continue
             events.append((entry_id, Published(pubsub, topic, self._envelope(
-                pubsub, topic, body, content_type, merged))))
+                pubsub, topic, body, content_type, merged or {}), metadata=merged)))
         self._check_scopes(pubsub, topic)
         failed = []
         for entry_id, event in events:

@@ -325,6 +325,7 @@ def _sidecar(args: argparse.Namespace) -> int:
                                data_dir=data_dir,
                                api_token=os.environ.get("DAPR_API_TOKEN"),
                                app_api_token=os.environ.get("APP_API_TOKEN"),
+                               namespace=os.environ.get("NAMESPACE"),  # None when unset
                                state_backend=args.state_backend,
                                resiliency=resiliency, subscriptions=subscriptions,
                                directory=directory, max_body_size=_max_body_size(args),

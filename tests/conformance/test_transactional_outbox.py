@@ -35,7 +35,8 @@ async def test_each_upsert_publishes_an_intent_and_commits_a_marker(sidecar: Sid
     intents = sidecar.published[before:]
     assert len(intents) == 1  # one per upsert; the delete publishes nothing
     intent = intents[0]
-    assert (intent.pubsub, intent.topic) == ("outbox-internal", "app-aordersoutbox")
+    # NAMESPACE unset: daprd's runtime namespace is "default", and begins the topic
+    assert (intent.pubsub, intent.topic) == ("outbox-internal", "defaultapp-aordersoutbox")
     event = intent.body
     assert event["id"].startswith("outbox-")  # the marker key: metadata cannot override it
     assert (event["type"], event["subject"], event["cloudevent.type"]) == (

@@ -18,7 +18,7 @@ from kugel_common.testing import FakeClock
 from ..waiting import until
 from .harness import COMPONENTS
 
-INTERNAL = ("outbox-internal", "app-aordersoutbox")
+INTERNAL = ("outbox-internal", "defaultapp-aordersoutbox")  # NAMESPACE unset: "default"
 
 
 class Watched:

@@ -68,8 +68,8 @@ def echo_app() -> FastAPI:
     async def who(request: Request) -> Response:
         """Which identity headers arrived, answered with headers a proxy must not merge."""
         seen = {name: request.headers.getlist(name) for name in (
-            "dapr-caller-app-id", "dapr-callee-app-id", "x-forwarded-for", "x-forwarded-host",
-            "forwarded")}
+            "dapr-caller-app-id", "dapr-callee-app-id", "dapr-caller-namespace",
+            "x-forwarded-for", "x-forwarded-host", "forwarded")}
         response = Response(gzip.compress(json.dumps(seen).encode()), 203,
                             headers={"content-encoding": "gzip", "x-app": "1"})
         response.raw_headers += [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
@@ -83,13 +83,15 @@ async def test_invocation_stamps_who_calls_and_passes_the_answer_through() -> No
         specs = [AppSpec("caller"), AppSpec("orders", app_url=app_url)]
         async with LocalSidecar(specs, COMPONENTS) as sidecar, httpx.AsyncClient() as http:
             direct = await http.get(f"{app_url}/who")
-            spoofed = {"dapr-caller-app-id": "admin", "dapr-callee-app-id": "x"}
+            spoofed = {"dapr-caller-app-id": "admin", "dapr-callee-app-id": "x",
+                       "dapr-caller-namespace": "prod"}
             proxied = await http.get(f"{sidecar.url('caller')}/v1.0/invoke/orders/method/who",
                                      headers=spoofed)
             assert proxied.status_code == direct.status_code == 203
             seen = proxied.json()
             assert seen["dapr-caller-app-id"] == ["caller"]  # replaced, not appended
             assert seen["dapr-callee-app-id"] == ["orders"]
+            assert seen["dapr-caller-namespace"] == ["default"]  # NAMESPACE unset, as daprd
             assert seen["x-forwarded-for"] == ["127.0.0.1"]
             assert len(seen["x-forwarded-host"]) == len(seen["forwarded"]) == 1
             assert direct.json()["dapr-caller-app-id"] == []

@@ -32,7 +32,7 @@ from ._cloudevents import (
     new_envelope,
     raw_payload,
 )
-from ._components import Component
+from ._components import Component, current_namespace
 from ._delivery import Subscription
 from ._events import BrokerUnavailable, Published
 from ._gojson import go_decode, go_fields, go_marshal
@@ -69,7 +69,7 @@ class SidecarApp:
     api_token: str | None = None
     clock: Callable[[], float] = time.time
     invoke: Invoke | None = None
-    namespace: str = ""  # daprd's NAMESPACE: empty in self-hosted mode
+    namespace: str | None = None  # daprd's NAMESPACE environment variable; None: not set
     subscriptions: list[Subscription] = field(default_factory=list)
     app_url: str | None = None  # where the app listens, for appConnectionProperties
     extended: dict[str, str] = field(default_factory=dict)  # PUT /v1.0/metadata/{key}
@@ -81,7 +81,7 @@ class SidecarApp:
         self._pubsubs = {c.name: TopicScopes.of(c, self.app_id)
                          for c in visible if c.kind == "pubsub"}
         self._state_types = {c.name: c.type for c in visible if c.kind == "state"}
-        self._key_prefixes = {c.name: key_prefix(c, self.app_id, self.namespace)
+        self._key_prefixes = {c.name: key_prefix(c, self.app_id, self.namespace or "")
                               for c in visible if c.kind == "state"}
         self.outboxes = {c.name: config for c in visible
                          if (config := OutboxConfig.of(c)) is not None}
@@ -394,8 +394,8 @@ class SidecarApp:
         if outbox is not None:
             trace = {name: request.headers.get(name, "") for name in ("traceparent",
                                                                       "tracestate")}
-            committed, intents = outbox_intents(outbox, self.app_id, self.namespace, writes,
-                                                trace)
+            committed, intents = outbox_intents(outbox, self.app_id,
+                                                current_namespace(self.namespace), writes, trace)
             for intent in intents:  # before the commit, as daprd does: failures orphan them
                 await self._publish_intent(intent.published)
             committed += [intent.marker for intent in intents]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 __all__ = ["SUPPORTED_TYPES", "Component", "ComponentError", "UnsupportedComponent",
-           "check_supported", "load_components", "resource_documents"]
+           "check_supported", "current_namespace", "load_components", "resource_documents"]
 
 # What the local sidecar can stand in for; daprd loads many more.
 SUPPORTED_TYPES = frozenset({"pubsub.in-memory", "pubsub.redis", "state.in-memory",
@@ -50,6 +51,15 @@ class Component:
         return next((value for key, value in self.metadata.items()
                      if key.lower() == name.lower()), None)
 
+    def for_app(self, app_id: str, namespace: str | None = None) -> Component:
+        """The component as the sidecar of ``app_id`` loads it: daprd replaces placeholders
+        in every metadata value (``pkg/runtime/meta/meta.go``), so that ``consumerID:
+        "{appID}"`` is a consumer group per app and ``"{uuid}"`` one per sidecar start.
+        ``{podName}`` exists only on Kubernetes: self-hosted daprd fails to load it."""
+        resolved = {name: _resolve(self.name, name, value, app_id, current_namespace(namespace))
+                    for name, value in self.metadata.items()}
+        return self if resolved == self.metadata else replace(self, metadata=resolved)
+
     @classmethod
     def from_document(cls, document: Mapping[str, Any], source: str) -> Component:
         try:
@@ -70,6 +80,22 @@ class Component:
                 f"{source}: component {component.name!r} takes {', '.join(secret)} from a "
                 "secretKeyRef, but the local sidecar has no secret stores: give the value")
         return component
+
+
+def current_namespace(namespace: str | None) -> str:
+    """The namespace daprd's runtime works in: its ``NAMESPACE`` environment variable, or
+    ``default`` when that is not set (``security.CurrentNamespace``). Only ``keyPrefix`` reads
+    the variable itself, so there an unset one is empty."""
+    return "default" if namespace is None else namespace
+
+
+def _resolve(component: str, name: str, value: str, app_id: str, namespace: str) -> str:
+    while "{uuid}" in value:  # a new one for each occurrence, as daprd
+        value = value.replace("{uuid}", str(uuid.uuid4()), 1)
+    if "{podName}" in value:
+        raise ComponentError(f"component {component!r}: metadata {name!r} refers to "
+                             "{podName}, which only a sidecar on Kubernetes has")
+    return value.replace("{namespace}", f"{namespace}.{app_id}").replace("{appID}", app_id)
 
 
 def check_supported(component: Component, source: str) -> None:

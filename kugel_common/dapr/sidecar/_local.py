@@ -31,7 +31,7 @@ from ._app import DaprHTTPError, SidecarApp
 from ._backends import StateBackend, open_redis_streams, open_state_stores
 from ._broker import Broker, ConsumerSettings, StreamLimits
 from ._bulk import BulkBatcher, deliver_bulk
-from ._components import Component, check_supported
+from ._components import Component, check_supported, current_namespace
 from ._declared import Declared, merge_subscriptions
 from ._delivery import Subscription, parse_subscriptions
 from ._events import BrokerUnavailable, Published
@@ -86,7 +86,7 @@ class LocalSidecar:
         subscriptions: Sequence[Declared] = (),
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        namespace: str = "",
+        namespace: str | None = None,
         outbox_scan_delay: float = 1.0,
         outbox_max_elapsed: float = 10.0,
         state_backend: StateBackend | str = StateBackend.EMBEDDED,
@@ -109,7 +109,11 @@ class LocalSidecar:
         for component in components:
             check_supported(component, "LocalSidecar")
         self.apps = {spec.app_id: spec for spec in apps}
-        self.components = list(components)
+        # each app id loads the components as its own daprd would, placeholders replaced;
+        # what the app ids share (stores, streams) is read from the only app's copy, or the text
+        own = {spec.app_id: [c.for_app(spec.app_id, namespace) for c in components]
+               for spec in apps}
+        self.components = own[apps[0].app_id] if len(apps) == 1 else list(components)
         self._state_backend = StateBackend(state_backend)
         self._host = host
         self._app_api_token = app_api_token
@@ -130,13 +134,13 @@ class LocalSidecar:
         self._database = database
         self.stores: dict[str, Store] = {}  # filled by start(), once backends are chosen
         self.sidecars = {
-            spec.app_id: SidecarApp(spec.app_id, self.components, self.stores,
+            spec.app_id: SidecarApp(spec.app_id, own[spec.app_id], self.stores,
                                     self.broker.publish, api_token=api_token, clock=clock,
                                     invoke=self._invoke, namespace=namespace,
                                     app_url=spec.app_url, max_body_size=max_body_size)
             for spec in apps
         }
-        self._sleep, self._namespace = sleep, namespace
+        self._sleep, self._namespace = sleep, current_namespace(namespace)
         self._outbox_timing = (outbox_scan_delay, outbox_max_elapsed)
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=2.0))
         self._servers: dict[str, _Server] = {}
@@ -215,7 +219,7 @@ class LocalSidecar:
 
     def _run_outboxes(self, app_id: str, sidecar: SidecarApp) -> None:
         """daprd subscribes to its internal outbox topics at start-up, app or no app."""
-        pubsubs = {c.name: c for c in self.components}
+        pubsubs = {c.name: c for c in sidecar.components}
         scan_delay, max_elapsed = self._outbox_timing
 
         async def publish(event: Published) -> None:
@@ -258,7 +262,7 @@ class LocalSidecar:
         subscriber = Subscriber(functools.partial(self._post, spec.app_url),
                                 self.broker.publish, self.resiliency[spec.app_id].inbound,
                                 self._sleep, self._clock)
-        components = {c.name: c for c in self.components}
+        components = {c.name: c for c in sidecar.components}
         for subscription in merge_subscriptions(spec.app_id, self._declared, programmatic):
             if not sidecar.may_subscribe(subscription.pubsub, subscription.topic):
                 logger.error("%s subscribes to %s/%s, which is not loaded or not allowed for "
@@ -298,8 +302,7 @@ class LocalSidecar:
             raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"app {app_id} is not reachable")
         headers = [(k, v) for k, v in request.headers.items()
                    if k not in _NOT_FORWARDED and k not in _IDENTITY]
-        if self._namespace:
-            headers.append(("dapr-caller-namespace", self._namespace))
+        headers.append(("dapr-caller-namespace", self._namespace))
         headers += [("dapr-caller-app-id", caller), ("dapr-callee-app-id", app_id),
                     ("x-forwarded-for", self._host),
                     ("x-forwarded-host", _HOSTNAME),

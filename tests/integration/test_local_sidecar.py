@@ -16,13 +16,14 @@ from kugel_common import DaprUnavailableError, ServiceClientPool, set_testing
 from kugel_common.dapr import CloudEvent, DaprClientHelper, Subscriber
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 
+from ..backends import Backend
 from .server import serve_here
 
 COMPONENTS = [Component("pubsub", "pubsub.redis"), Component("statestore", "state.redis")]
 
 
-
-async def test_state_and_undelivered_events_survive_a_restart(tmp_path: Path) -> None:
+def orders_app() -> tuple[FastAPI, list[object]]:
+    """An app subscribed to pubsub/orders, and the data of each event it got."""
     received: list[object] = []
     subscriber = Subscriber(environ={})
 
@@ -32,8 +33,14 @@ async def test_state_and_undelivered_events_survive_a_restart(tmp_path: Path) ->
 
     app = FastAPI()
     app.include_router(subscriber.router)
+    return app, received
 
-    async with LocalSidecar([AppSpec("writer")], COMPONENTS, data_dir=tmp_path) as sidecar:
+
+async def test_state_and_undelivered_events_survive_a_restart(
+        tmp_path: Path, backend: Backend) -> None:
+    app, received = orders_app()
+
+    async with backend.sidecar([AppSpec("writer")], COMPONENTS, data_dir=tmp_path) as sidecar:
         pool = ServiceClientPool()
         dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("writer"), environ={})
         await dapr.save_state("statestore", "k", {"v": 1})
@@ -42,7 +49,7 @@ async def test_state_and_undelivered_events_survive_a_restart(tmp_path: Path) ->
 
     async with serve_here(app) as app_url:
         specs = [AppSpec("writer"), AppSpec("reader", app_url=app_url)]
-        async with LocalSidecar(specs, COMPONENTS, data_dir=tmp_path) as sidecar:
+        async with backend.sidecar(specs, COMPONENTS, data_dir=tmp_path) as sidecar:
             pool = ServiceClientPool()
             dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("writer"), environ={})
             assert await dapr.get_state("statestore", "k") == {"v": 1}
@@ -148,8 +155,8 @@ async def test_service_invocation_both_ways_and_by_the_sdk(
             assert b'"caller":"caller"' in data  # the sidecar's identity, with any client
 
 
-async def test_a_broker_outage_is_daprds_500_and_state_stays_up() -> None:
-    async with LocalSidecar([AppSpec("pub")], COMPONENTS) as sidecar:
+async def test_a_broker_outage_is_daprds_500_and_state_stays_up(backend: Backend) -> None:
+    async with backend.sidecar([AppSpec("pub")], COMPONENTS) as sidecar:
         pool = ServiceClientPool()
         dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("pub"), environ={})
         sidecar.broker.set_available(False)
@@ -165,3 +172,4 @@ async def test_a_broker_outage_is_daprds_500_and_state_stays_up() -> None:
         await dapr.publish_event("pubsub", "orders", {"n": 2})
         assert await sidecar.broker.pending("nobody", "pubsub", "orders") == 1
         await pool.aclose()
+

@@ -22,7 +22,15 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
-from ._state import InvalidEtag, Write, WriteRefused, raise_refusals, redis_version
+from ._redis_client import failures_as
+from ._state import (
+    InvalidEtag,
+    StoreFailed,
+    Write,
+    WriteRefused,
+    raise_refusals,
+    redis_version,
+)
 
 __all__ = ["RedisStateStore"]
 
@@ -65,25 +73,32 @@ class RedisStateStore:
         self._client = client
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
-        fields = await self._client.hgetall(key)
+        with failures_as(StoreFailed):
+            fields = await self._client.hgetall(key)
         if not fields:
             return None
-        data, version = fields[b"data"], fields[b"version"]
+        data, version = fields.get(b"data"), fields.get(b"version")
+        if data is None or version is None:  # daprd's getKeyVersion refuses it too
+            raise StoreFailed(f"key {key}: required hash field 'data' or 'version' was not "
+                              "found")
         assert isinstance(data, bytes) and isinstance(version, bytes)  # responses stay bytes
         return data, version.decode()
 
     async def apply(self, writes: Sequence[Write], *, transaction: bool = False) -> None:
-        if transaction:
-            await self._multi(writes)
-            return
-        outcomes = await asyncio.gather(*(self._one(write) for write in writes),
-                                        return_exceptions=True)
-        refusals: list[WriteRefused | InvalidEtag] = []
-        for outcome in outcomes:
-            if isinstance(outcome, WriteRefused | InvalidEtag):
-                refusals.append(outcome)
-            elif isinstance(outcome, BaseException):
-                raise outcome
+        """A refused write is :class:`WriteRefused` (its script's error reply, caught before
+        this mapping); any other failure of Redis is :class:`StoreFailed`."""
+        with failures_as(StoreFailed):
+            if transaction:
+                await self._multi(writes)
+                return
+            outcomes = await asyncio.gather(*(self._one(write) for write in writes),
+                                            return_exceptions=True)
+            refusals: list[WriteRefused | InvalidEtag] = []
+            for outcome in outcomes:
+                if isinstance(outcome, WriteRefused | InvalidEtag):
+                    refusals.append(outcome)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
         raise_refusals(refusals)
 
     async def _one(self, write: Write) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from ._events import BrokerUnavailable
+from ._redis_client import failures_as
 from ._streams import Entry
 
 __all__ = ["RedisStreams"]
@@ -30,7 +32,10 @@ class RedisStreams:
         self._groups: set[tuple[str, str]] = set()  # (group, topic) known to exist
 
     async def add(self, pubsub: str, topic: str, data: bytes) -> str:
-        entry_id: Any = await self._client.xadd(topic, {"data": data})
+        """A publish that Redis fails is :class:`BrokerUnavailable`, as the broker's own
+        outage is: daprd's 500 ERR_PUBSUB_PUBLISH_MESSAGE."""
+        with failures_as(BrokerUnavailable):
+            entry_id: Any = await self._client.xadd(topic, {"data": data})
         return str(entry_id.decode())
 
     async def read_new(self, group: str, pubsub: str, topic: str, count: int,

@@ -30,8 +30,8 @@ from typing import Protocol
 from ..._sqlite import execute_script, open_shared
 from ._components import Component
 
-__all__ = ["InvalidEtag", "StateStore", "Store", "Write", "WriteRefused", "raise_refusals",
-           "redis_version"]
+__all__ = ["InvalidEtag", "StateStore", "Store", "StoreFailed", "Write", "WriteRefused",
+           "raise_refusals", "redis_version"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -62,6 +62,11 @@ class InvalidEtag(ValueError):
     """state.redis: an etag that is not an integer version."""
 
 
+class StoreFailed(Exception):
+    """What keeps the data failed (Redis down, a command it refused, a key it cannot read):
+    daprd answers 500 with the call's error code, ERR_STATE_GET, ERR_STATE_SAVE and so on."""
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One save or delete, as the HTTP API describes it; ``value`` is JSON text."""
@@ -76,7 +81,8 @@ class Write:
 
 class Store(Protocol):
     """What the HTTP API needs of a state component, whatever keeps its data. ``apply``
-    raises :class:`WriteRefused` or :class:`InvalidEtag` when the component's rules refuse."""
+    raises :class:`WriteRefused` or :class:`InvalidEtag` when the component's rules refuse;
+    either call raises :class:`StoreFailed` when what keeps the data fails."""
 
     backend: str  # "embedded" or "redis", for the start-up log
 

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import yaml
 
+from kugel_common._cli import main
 from kugel_common.dapr.sidecar import Component, SidecarApp, load_components
 from kugel_common.dapr.sidecar._backends import StateBackend, open_state_stores
 from kugel_common.dapr.sidecar._events import BrokerUnavailable, Published
@@ -135,3 +137,15 @@ async def local_sidecar(server: RedisServer | None = None) -> AsyncIterator[Side
             await store.aclose()
         if redis is not None:
             await redis.aclose()
+
+
+def run_cli_on(folder: Path, component_type: str, metadata: Mapping[str, str]) -> int:
+    """``kugel sidecar`` (one app, embedded) on a file of one component ``store`` of that
+    type and metadata, written to ``folder``: its exit status."""
+    document = {"apiVersion": "dapr.io/v1alpha1", "kind": "Component",
+                "metadata": {"name": "store"},
+                "spec": {"type": component_type, "metadata": [
+                    {"name": name, "value": value} for name, value in metadata.items()]}}
+    (folder / "c.yaml").write_text(yaml.safe_dump(document))
+    return main(["sidecar", "--app-id", "a", "--dapr-http-port", "0", "--in-memory",
+                 "--state-backend", "embedded", "--resources-path", str(folder)])

@@ -1,5 +1,6 @@
 """pubsub.redis on a real Redis keeps daprd's layout (components-contrib pubsub/redis/redis.go):
-a stream per topic named by the topic, a ``data`` field, a consumer group per app id."""
+a stream per topic named by the topic, a ``data`` and a ``metadata`` field, a consumer group per
+app id."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ async def test_a_published_event_is_an_entry_of_the_topic_stream_and_each_app_a_
         await until(lambda: all(len(inbox) == 1 for inbox in inboxes.values()))
         await until(lambda: drained(sidecar.broker, "billing", "pubsub", "orders"))
     [(_, fields)] = await client.xrange("orders")
-    assert set(fields) == {b"data"}  # no publish metadata is carried: no metadata field
+    assert set(fields) == {b"data", b"metadata"}
+    assert fields[b"metadata"] == b"{}"  # daprd's HTTP publish always passes a map
     envelope = json.loads(fields[b"data"])
     assert envelope["data"] == {"n": 1} and envelope["topic"] == "orders"
     assert envelope["pubsubname"] == "pubsub" and envelope["source"] == "cart"

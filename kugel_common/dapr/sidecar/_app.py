@@ -36,6 +36,7 @@ from ._components import Component
 from ._delivery import Subscription
 from ._events import BrokerUnavailable, Published
 from ._gojson import go_decode, go_fields, go_marshal
+from ._keyprefix import SEPARATOR, key_prefix
 from ._limits import DEFAULT_MAX_BODY_SIZE, BodyTooLarge, limited, too_large_answer
 from ._outbox import OutboxConfig, outbox_intents
 from ._scopes import TopicScopes
@@ -80,6 +81,8 @@ class SidecarApp:
         self._pubsubs = {c.name: TopicScopes.of(c, self.app_id)
                          for c in visible if c.kind == "pubsub"}
         self._state_types = {c.name: c.type for c in visible if c.kind == "state"}
+        self._key_prefixes = {c.name: key_prefix(c, self.app_id, self.namespace)
+                              for c in visible if c.kind == "state"}
         self.outboxes = {c.name: config for c in visible
                          if (config := OutboxConfig.of(c)) is not None}
         both = ["POST", "PUT"]
@@ -178,11 +181,12 @@ class SidecarApp:
         pubsub, topic = self._pubsub(request)
         metadata = _metadata(request)
         body = await request.body()
-        if _raw_payload(metadata):
-            event = Published(pubsub, topic, body, raw=True)
+        if _raw_payload(metadata):  # the metadata goes with the event, as daprd passes it
+            event = Published(pubsub, topic, body, raw=True, metadata=metadata)
         else:
             event = Published(pubsub, topic, self._envelope(
-                pubsub, topic, body, request.headers.get("content-type", ""), metadata))
+                pubsub, topic, body, request.headers.get("content-type", ""), metadata),
+                metadata=metadata)
         self._check_scopes(pubsub, topic)
         try:
             await self.on_publish(event)
@@ -216,13 +220,14 @@ class SidecarApp:
                 raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", str(exc)) from exc
             if not entry_id or entry_id in dict(events):
                 raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
-            if raw:
-                events.append((entry_id, Published(pubsub, topic, body, raw=True)))
-                continue
             # the request's metadata reaches only entries that have metadata of their own
-            merged = {} if entry_metadata is None else {**metadata, **entry_metadata}
+            merged = None if entry_metadata is None else {**metadata, **entry_metadata}
+            if raw:
+                events.append((entry_id, Published(pubsub, topic, body, raw=True,
+                                                   metadata=merged)))
+                continue
             events.append((entry_id, Published(pubsub, topic, self._envelope(
-                pubsub, topic, body, content_type, merged))))
+                pubsub, topic, body, content_type, merged or {}), metadata=merged)))
         self._check_scopes(pubsub, topic)
         failed = []
         for entry_id, event in events:
@@ -260,11 +265,13 @@ class SidecarApp:
             raise DaprHTTPError(400, "ERR_STATE_STORE_NOT_FOUND", f"state store {name} not found")
         return self.stores[name]
 
-    def _key(self, key: Any) -> str:
-        if not isinstance(key, str) or not key or "||" in key:
+    def _key(self, request: Request, key: Any) -> str:
+        """The key the store keeps: the component's ``keyPrefix`` and the app's key, which
+        may not contain the separator whatever the prefix (``_keyprefix``)."""
+        if not isinstance(key, str) or not key or SEPARATOR in key:
             shown = key if isinstance(key, str) else "(not a string)"
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", f"invalid key {shown}")
-        return f"{self.app_id}||{key}"
+        return self._key_prefixes[request.path_params["store"]] + key
 
     def _write(self, request: Request, item: Any, delete: bool = False,
                failed: str = "ERR_STATE_SAVE") -> Write:
@@ -289,7 +296,7 @@ class SidecarApp:
             raise DaprHTTPError(500, failed, f"ttlInSeconds {ttl} is not an integer")
         redis = self._state_types[request.path_params["store"]] == "state.redis"
         return Write(
-            key=self._key(item.get("key")),
+            key=self._key(request, item.get("key")),
             value=None if delete else go_marshal(item.get("value"), six_digits=redis),
             etag=etag or None,
             first_write=options.get("concurrency") == "first-write",
@@ -325,7 +332,7 @@ class SidecarApp:
     async def _get(self, request: Request) -> Response:
         store = self._store(request)
         try:
-            found = await store.get(self._key(request.path_params["key"]))
+            found = await store.get(self._key(request, request.path_params["key"]))
         except StoreFailed as exc:
             raise DaprHTTPError(500, "ERR_STATE_GET", str(exc)) from exc
         if found is None:
@@ -349,8 +356,9 @@ class SidecarApp:
 
     async def _bulk_get(self, request: Request) -> Response:
         """The stored bytes are spliced in as they are, like daprd's raw message: a value is
-        never parsed again, so any value that could be stored can be served back. A key the
-        store fails to read gets an ``error`` instead, as daprd's parallel bulk get gives."""
+        never parsed again, so any value that could be stored can be served back. Each item
+        names the key as sent, which is what daprd's cutting of the prefix gives back; a key
+        the store fails to read gets an ``error`` instead, as daprd's parallel bulk get gives."""
         store = self._store(request)
         keys, body = await _listed(request, "keys", _BULK_GET)
         parallelism = body.get("parallelism")
@@ -361,7 +369,7 @@ class SidecarApp:
         for key in keys:
             named = json.dumps(key)
             try:
-                found = await store.get(self._key(key))
+                found = await store.get(self._key(request, key))
             except StoreFailed as exc:
                 items.append(b'{"key":%s,"error":%s}' % (named.encode(),
                                                           json.dumps(str(exc)).encode()))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ._components import Component
-from ._state import StateStore, Store
+from ._state import StateStore, Store, default_ttl
 from ._streams import Streams
 
 if TYPE_CHECKING:
@@ -119,11 +119,12 @@ async def open_redis_streams(components: Sequence[Component],
 
 async def _open(component: Component, backend: StateBackend, clock: Callable[[], float],
                 database: str) -> Store:
+    ttl = default_ttl(component)  # a bad one fails start-up before Redis is reached
     client = await _redis_for(component, backend)
     if client is not None:
         from ._redis_state import RedisStateStore
 
-        return RedisStateStore(client)
+        return RedisStateStore(client, ttl)
     return StateStore.of(component, clock, database)
 
 

@@ -16,8 +16,10 @@ Each pubsub component's events live in its :class:`Streams`: the embedded SQLite
 those :meth:`Broker.route` gives it (its real Redis). Taking the broker down (:meth:`Broker.
 set_available`) works the same on every backend: publishes fail, reading and acks pause.
 
-Every accepted event is stored before the publish call returns, so a restart of the sidecar
-loses nothing: unread entries are read, and pending ones are claimed once stale.
+Every accepted event is stored before the publish call returns, with its publish metadata (the
+JSON daprd writes) and trimming the stream as pubsub.redis's ``XADD`` does (:class:`StreamLimits`),
+so a restart of the sidecar loses nothing that was not trimmed: unread entries are read, and
+pending ones are claimed once stale.
 Several processes may share one SQLite file (each delivers to its own apps): another process's
 publish cannot wake a reader here, so a reader also looks for new entries every ``poll`` seconds.
 """
@@ -28,18 +30,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._components import Component
+from ._components import Component, ComponentError
 from ._delivery import Subscription, Verdict
 from ._events import BrokerUnavailable, Published
-from ._go import go_duration
-from ._streams import Entry, SqliteStreams, Streams
+from ._go import go_duration, kit_duration
+from ._gojson import go_marshal, go_string_map
+from ._streams import Entry, SqliteStreams, Streams, Trim
 
-__all__ = ["Broker", "ConsumerSettings", "Message"]
+__all__ = ["Broker", "ConsumerSettings", "Message", "StreamLimits"]
 
 logger = logging.getLogger("kugel_common.dapr.sidecar")
 
@@ -53,6 +57,7 @@ class Message:
     topic: str
     data: bytes
     deliveries: int = 1
+    metadata: Mapping[str, str] | None = None  # the publish metadata; None: the entry has none
 
     @property
     def body(self) -> Any:
@@ -100,6 +105,43 @@ class ConsumerSettings:
         return bool(self.processing_timeout and self.redeliver_interval)
 
 
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """pubsub.redis's stream trimming, applied by every ``XADD`` (components-contrib
+    ``common/component/redis/settings.go``): ``maxLenApprox`` keeps about that many entries;
+    else ``streamTTL`` (a Go duration, or milliseconds) drops entries older than that. 0:
+    no limit. Setting both is allowed, with a warning, and ``maxLenApprox`` wins, as go-redis's
+    ``XAddArgs`` sends one of the two."""
+
+    max_len: int = 0
+    ttl: float = 0.0  # seconds
+
+    @classmethod
+    def of(cls, component: Component) -> StreamLimits:
+        """ComponentError for a value daprd's component refuses in its Init."""
+        if component.type != "pubsub.redis":
+            return cls()
+        meta = component.metadata
+        try:
+            max_len = _int64(meta.get("maxLenApprox") or "0")
+            ttl = kit_duration(meta.get("streamTTL") or "0")
+        except ValueError as exc:
+            raise ComponentError(f"pubsub {component.name}: maxLenApprox must be an integer "
+                                 f"and streamTTL a duration ({exc})") from exc
+        if max_len > 0 and ttl > 0:
+            logger.warning("pubsub %s: maxLenApprox and streamTTL cannot be used together; "
+                           "maxLenApprox trims the streams", component.name)
+        return cls(max(max_len, 0), ttl)
+
+    def trim(self, now: float) -> Trim:
+        """How an ``XADD`` at ``now`` trims: go-redis sends ``MAXLEN`` when it is set."""
+        if self.max_len:
+            return Trim(max_len=self.max_len)
+        if self.ttl:
+            return Trim(min_ms=int((now - self.ttl) * 1000))
+        return Trim()
+
+
 class Broker:
     """Stores events and runs a consumer per (app id, pubsub, topic) subscription."""
 
@@ -107,6 +149,7 @@ class Broker:
                  clock: Callable[[], float] = time.time, poll: float = 1.0) -> None:
         self.streams = SqliteStreams(database, clock=clock)  # every pubsub not routed elsewhere
         self._routes: dict[str, Streams] = {}
+        self._limits: dict[str, StreamLimits] = {}
         self.poll = poll
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
@@ -131,6 +174,10 @@ class Broker:
         """Keep these pubsub components' events in their own streams; before any ``attach``."""
         self._routes.update(streams)
 
+    def limit(self, limits: Mapping[str, StreamLimits]) -> None:
+        """Trim these pubsub components' streams on every publish."""
+        self._limits.update(limits)
+
     def streams_of(self, pubsub: str) -> Streams:
         return self._routes.get(pubsub, self.streams)
 
@@ -142,8 +189,11 @@ class Broker:
         if not self.available:
             raise BrokerUnavailable("the message broker is down")
         body = published.body if published.raw else json.dumps(published.body).encode()
+        metadata = None if published.metadata is None else go_marshal(
+            dict(published.metadata), std=True)  # pubsub.redis's json.Marshal
+        trim = self._limits.get(published.pubsub, StreamLimits()).trim(self.now())
         return await self.streams_of(published.pubsub).add(published.pubsub, published.topic,
-                                                           body)
+                                                           body, metadata, trim)
 
     async def pending(self, app_id: str, pubsub: str, topic: str) -> int:
         """Events of the topic that the app's consumer group has not acked."""
@@ -230,7 +280,7 @@ class _Consumer:
         while True:
             entry = await self.queue.get()
             message = Message(entry.id, self.sub.pubsub, self.sub.topic, entry.data,
-                              entry.deliveries)
+                              entry.deliveries, self._metadata(entry))
             started = self.broker.now()
             try:
                 verdict = await self.deliver(self.app_id, self.sub, message)
@@ -253,6 +303,17 @@ class _Consumer:
                 logger.exception("ack of %s on %s for %s failed: it stays pending", entry.id,
                                  self.sub.topic, self.app_id)
 
+    @staticmethod
+    def _metadata(entry: Entry) -> dict[str, str] | None:
+        """pubsub.redis decodes the field with json.Unmarshal and delivers even if that fails."""
+        if entry.metadata is None:
+            return None
+        metadata, error = go_string_map(entry.metadata)
+        if error is not None:
+            logger.warning("Redis PubSub: Could not extract metadata for Redis message %s: %s",
+                           entry.id, error)
+        return metadata
+
     def _acks_failure(self, started: float) -> bool:
         """pubsub.redis acks a failed entry unless its handler outlived processingTimeout."""
         timed_out = (self.settings.redelivers
@@ -267,6 +328,13 @@ def _uint(metadata: Any, name: str, default: int) -> int:
     if not value.isdigit():
         raise ValueError(f"pubsub metadata {name}: {value!r} is not an unsigned integer")
     return int(value)
+
+
+def _int64(text: str) -> int:
+    """Go's ``strconv.ParseInt(text, 10, 64)``."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text) or not -(2**63) <= int(text) < 2**63:
+        raise ValueError(f"invalid int64 {text!r}")
+    return int(text)
 
 
 def _timing(metadata: Any, name: str, default: float, *, strings: bool) -> float:

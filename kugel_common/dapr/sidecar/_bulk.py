@@ -9,10 +9,12 @@ The app gets ``POST {route}`` with ``Content-Type: application/json`` and
 ``{"id", "type": "com.dapr.event.sent.bulk", "topic", "pubsubname", "metadata", "entries":
 [{"entryId", "event", "metadata", "contentType"}]}``, one request per route, and answers
 ``{"statuses": [{"entryId", "status"}]}`` (pkg/runtime/subscription/bulksubscription.go and
-postman/http DeliverBulk). Unlike a single delivery, an entry with no status, or an empty
-status, is a RETRY; a 404 acks the whole batch (no dead letters); another status fails it.
-The inbound policy retries only the entries still failing; what still fails then goes to the
-dead-letter topic, or back to the broker.
+postman/http DeliverBulk). An entry's ``metadata`` is the message's publish metadata as stored
+(``null`` when it has none), and goes with it, unchanged, to the dead-letter topic; the
+request's headers carry ``pubsubname`` only. Unlike a single delivery, an entry with no
+status, or an empty status, is a RETRY; a 404 acks the whole batch (no dead letters);
+another status fails it. The inbound policy retries only the entries still failing; what
+still fails then goes to the dead-letter topic, or back to the broker.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ async def _prepare(subscriber: Subscriber, sub: Subscription, entry: _Entry,
                 raise ValueError("not a CloudEvent: the data is not a JSON object")
             content_type = "application/cloudevents+json"
             if expired(event, subscriber.clock()):
-                await subscriber.dead_letter(sub, message)
+                await subscriber.dead_letter(sub, message, message.metadata)
                 entry.ok = True
                 return None
             path = sub.route_for(event)
@@ -136,10 +138,10 @@ async def _prepare(subscriber: Subscriber, sub: Subscription, entry: _Entry,
         entry.ok = False
         return None
     if path is None:
-        await subscriber.dead_letter(sub, message)
+        await subscriber.dead_letter(sub, message, message.metadata)
         entry.ok = True
         return None
-    entry.item = {"entryId": entry.entry_id, "event": event, "metadata": {},
+    entry.item = {"entryId": entry.entry_id, "event": event, "metadata": message.metadata,
                   "contentType": content_type}
     return path
 
@@ -174,7 +176,8 @@ async def _deliver_route(subscriber: Subscriber, app_id: str, sub: Subscription,
                 continue
             answered.ok = verdict in ("SUCCESS", "DROP")
             if verdict == "DROP":
-                await subscriber.dead_letter(sub, answered.message)
+                await subscriber.dead_letter(sub, answered.message,
+                                             answered.message.metadata)
         if not all(e.ok for e in sending):
             raise AttemptFailed("some entries failed")
 
@@ -204,5 +207,6 @@ def _statuses(answer: bytes) -> list[tuple[str, str]]:
 async def _bulk_dead_letter(subscriber: Subscriber, sub: Subscription,
                       messages: list[Message]) -> bool:
     """daprd bulk-publishes the failed entries, unchanged, to the dead-letter topic."""
-    results = [await subscriber.dead_letter(sub, message) for message in messages]
+    results = [await subscriber.dead_letter(sub, message, message.metadata)
+               for message in messages]
     return all(results)

@@ -18,8 +18,8 @@ from typing import Any
 from ._go import MAX_NANOS, go_duration_nanos
 from ._gojson import go_decode, go_fields, go_marshal
 
-__all__ = ["CloudEventError", "EventError", "MetadataError", "entry_body", "new_envelope",
-           "raw_payload"]
+__all__ = ["CloudEventError", "EventError", "MetadataError", "entry_body", "media_type",
+           "new_envelope", "raw_payload"]
 
 
 class MetadataError(ValueError):

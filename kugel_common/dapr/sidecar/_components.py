@@ -42,6 +42,14 @@ class Component:
     def visible_to(self, app_id: str) -> bool:
         return not self.scopes or app_id in self.scopes
 
+    def setting(self, name: str) -> str | None:
+        """A metadata value whose name matches ``name`` in any case, as daprd's metadata
+        decoding matches names (an exact match first); None when it is not given."""
+        if name in self.metadata:
+            return self.metadata[name]
+        return next((value for key, value in self.metadata.items()
+                     if key.lower() == name.lower()), None)
+
     @classmethod
     def from_document(cls, document: Mapping[str, Any], source: str) -> Component:
         try:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "go_decode", "go_fields", "go_marshal"]
+__all__ = ["MAX_DEPTH", "go_decode", "go_fields", "go_marshal", "go_string_map"]
 
 MAX_DEPTH = 256  # daprd's decoder allows 10000; Python's recursive json cannot
 
@@ -28,15 +29,33 @@ _LOSSY_LIMIT = 0x4FFFFFF
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def go_marshal(value: Any, *, six_digits: bool = False) -> bytes:
+@dataclass(frozen=True, slots=True)
+class _Escaping:
+    """How an encoder escapes a string: ``table`` besides other control characters
+    (``\\u00XX``); ``special`` finds the printable characters of the table."""
+
+    table: dict[str, str]
+    special: re.Pattern[str]
+
+
+_JSONITER = _Escaping(_SHORT_ESCAPES, re.compile(r'["\\]'))
+# encoding/json (Go 1.22 and later): \b and \f short too, HTML characters and JS separators
+_ENCODING_JSON = _Escaping(
+    {**_SHORT_ESCAPES, "\b": "\\b", "\f": "\\f", "<": "\\u003c", ">": "\\u003e",
+     "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"},
+    re.compile(r'["\\<>&]'))
+
+
+def go_marshal(value: Any, *, six_digits: bool = False, std: bool = False) -> bytes:
     """``value`` (as Python's json module parsed it) as daprd would write it out again;
-    ``six_digits`` for state.redis's lossy floats."""
+    ``six_digits`` for state.redis's lossy floats; ``std`` for encoding/json's escaping
+    (daprd's own JSON, e.g. publish metadata) rather than jsoniter's (state.redis)."""
     out: list[str] = []
-    _write(value, out, six_digits)
+    _write(value, out, six_digits, _ENCODING_JSON if std else _JSONITER)
     return "".join(out).encode()
 
 
-def _write(value: Any, out: list[str], six_digits: bool) -> None:
+def _write(value: Any, out: list[str], six_digits: bool, escaping: _Escaping) -> None:
     if value is None:
         out.append("null")
     elif value is True or value is False:
@@ -45,33 +64,33 @@ def _write(value: Any, out: list[str], six_digits: bool) -> None:
         number = float(value)
         out.append(_lossy(number) if six_digits else _float64(number))
     elif isinstance(value, str):
-        out.append(_string(value))
+        out.append(_string(value, escaping))
     elif isinstance(value, list):
         out.append("[")
         for index, item in enumerate(value):
             if index:
                 out.append(",")
-            _write(item, out, six_digits)
+            _write(item, out, six_digits, escaping)
         out.append("]")
     elif isinstance(value, dict):
         out.append("{")
         for index, key in enumerate(sorted(value)):
             if index:
                 out.append(",")
-            out.append(_string(key))
+            out.append(_string(key, escaping))
             out.append(":")
-            _write(value[key], out, six_digits)
+            _write(value[key], out, six_digits, escaping)
         out.append("}")
     else:
         raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _string(text: str) -> str:
-    """jsoniter's escaping: quote, backslash, \\n \\r \\t, other control characters as
-    \\u00XX; everything else, non-ASCII included, as it is."""
-    if text.isprintable() and '"' not in text and "\\" not in text:
+def _string(text: str, escaping: _Escaping) -> str:
+    """The escaping's characters, other control characters as \\u00XX, everything else
+    (non-ASCII included) as it is."""
+    if text.isprintable() and not escaping.special.search(text):
         return f'"{text}"'
-    return '"' + "".join(_SHORT_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if c < " " else c)
+    return '"' + "".join(escaping.table.get(c) or (f"\\u{ord(c):04x}" if c < " " else c)
                          for c in text) + '"'
 
 
@@ -193,3 +212,23 @@ def go_fields(value: Any, fields: tuple[str, ...]) -> Any:
         if name is not None:
             out[name] = item
     return out
+
+
+def go_string_map(raw: bytes) -> tuple[dict[str, str] | None, str | None]:
+    """Go's ``json.Unmarshal(raw, &m)`` into a ``map[string]string``: ``m`` and the error it
+    returns. Bytes that are not JSON leave ``m`` nil (None), as do ``null`` and a document that
+    is not an object; a value that is no string is kept as ``""``, with an error."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        return None, f"invalid JSON: {exc}"
+    if _SURROGATE.search(text):
+        value = _go_strings(value)
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        return None, f"cannot unmarshal {type(value).__name__} into map[string]string"
+    strings = {key: item if isinstance(item, str) else "" for key, item in value.items()}
+    wrong = sorted(key for key, item in value.items() if not isinstance(item, str | None))
+    return strings, f"not strings: {', '.join(wrong)}" if wrong else None

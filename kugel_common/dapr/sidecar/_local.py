@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from ._app import DaprHTTPError, SidecarApp
 from ._backends import StateBackend, open_redis_streams, open_state_stores
-from ._broker import Broker, ConsumerSettings
+from ._broker import Broker, ConsumerSettings, StreamLimits
 from ._bulk import BulkBatcher, deliver_bulk
 from ._components import Component, check_supported
 from ._declared import Declared, merge_subscriptions
@@ -120,8 +120,10 @@ class LocalSidecar:
         def database(name: str) -> str:
             return ":memory:" if data_dir is None else str(data_dir / f"{name}.sqlite3")
 
+        limits = {c.name: StreamLimits.of(c) for c in self.components if c.kind == "pubsub"}
         self.broker = Broker(database("broker"), clock=clock,
                              poll=1.0 if directory is None else 0.1)
+        self.broker.limit(limits)
         self.resiliency = {spec.app_id: Resiliency.for_app(resiliency, spec.app_id)
                            for spec in apps}
         self._declared = list(subscriptions)
@@ -273,9 +275,10 @@ class LocalSidecar:
     async def _post(self, app_url: str, path: str, body: bytes,
                     headers: Mapping[str, str]) -> tuple[int | None, bytes]:
         try:
-            reply = await self._http.post(app_url + path, content=body,
-                                          headers={**headers, **self._app_headers()})
-        except httpx.TransportError as exc:
+            merged = {**headers, **self._app_headers()}  # values UTF-8, as Go sends them
+            reply = await self._http.post(app_url + path, content=body, headers={
+                name.encode(): value.encode() for name, value in merged.items()})
+        except (httpx.TransportError, UnicodeError) as exc:  # also a header Go refuses to send
             logger.info("delivery to %s%s failed: %r", app_url, path, exc)
             return None, b""
         return reply.status_code, reply.content

@@ -2,12 +2,14 @@
 
 components-contrib ``state/redis`` (v1.18) keeps each key as a HASH: ``data`` holds the value's
 JSON text, ``version`` the etag (HINCRBY from 1), and ``first-write`` is ``0`` once the key was
-written first-write. The key is the one the sidecar passes (``{appId}||{key}``). Saves and
-deletes run the two scripts below, which test and write in one step with the logic of its
-``setDefaultQuery`` and ``delDefaultQuery``; a TTL is an EXPIRE after a save that succeeded
-(PERSIST for 0 or less). A save of several items runs each on its own, concurrently, as daprd's
-bulk set does; a transaction sends the same commands in one MULTI/EXEC, which runs every
-command whatever the others answer (so a refused save's EXPIRE still runs).
+written first-write. The key is the one the sidecar passes (``{appId}||{key}`` unless the
+component's ``keyPrefix`` says otherwise, see ``_keyprefix``). Saves and deletes run the two
+scripts below, which test and write in one step with the logic of its ``setDefaultQuery`` and
+``delDefaultQuery``; a TTL is an EXPIRE after a save that succeeded (PERSIST for 0 or less),
+the component's ``ttlInSeconds`` when the save gives none. A save of several items runs each
+on its own, concurrently, as daprd's bulk set does; a transaction sends the same commands in
+one MULTI/EXEC, which runs every command whatever the others answer (so a refused save's
+EXPIRE still runs).
 
 Imported only when a Redis backend is chosen: the ``redis`` package is loaded lazily.
 """
@@ -30,6 +32,7 @@ from ._state import (
     WriteRefused,
     raise_refusals,
     redis_version,
+    with_default_ttl,
 )
 
 __all__ = ["RedisStateStore"]
@@ -69,8 +72,9 @@ class RedisStateStore:
 
     backend = "redis"
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, ttl: int | None = None) -> None:
         self._client = client
+        self._ttl = ttl  # the component's ttlInSeconds (``_state.default_ttl``)
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
         with failures_as(StoreFailed):
@@ -87,6 +91,7 @@ class RedisStateStore:
     async def apply(self, writes: Sequence[Write], *, transaction: bool = False) -> None:
         """A refused write is :class:`WriteRefused` (its script's error reply, caught before
         this mapping); any other failure of Redis is :class:`StoreFailed`."""
+        writes = with_default_ttl(writes, self._ttl)
         with failures_as(StoreFailed):
             if transaction:
                 await self._multi(writes)

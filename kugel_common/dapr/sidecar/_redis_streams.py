@@ -2,8 +2,9 @@
 
 components-contrib ``pubsub/redis`` (v1.18) keeps one stream per topic, named by the topic, each
 entry a ``data`` field (the CloudEvent's bytes, or the raw payload) and, when the publish request
-has metadata, a ``metadata`` field (its JSON; the local broker does not carry publish metadata,
-so it writes ``data`` only). A subscribing app's consumer group and consumer are both named by
+has metadata (daprd's HTTP publish always has, ``{}`` at least), a ``metadata`` field: its JSON.
+Its ``XADD`` trims the stream with ``MAXLEN ~`` (``maxLenApprox``) or else ``MINID ~``
+(``streamTTL``). A subscribing app's consumer group and consumer are both named by
 its ``consumerID`` (default: the app id), created from the stream's start with ``XGROUP CREATE
 <topic> <group> 0 MKSTREAM`` (BUSYGROUP ignored; created again after NOGROUP, as its reader does).
 
@@ -19,7 +20,7 @@ from redis.exceptions import ResponseError
 
 from ._events import BrokerUnavailable
 from ._redis_client import failures_as
-from ._streams import Entry
+from ._streams import NO_TRIM, Entry, Trim
 
 __all__ = ["RedisStreams"]
 
@@ -31,11 +32,16 @@ class RedisStreams:
         self._client = client
         self._groups: set[tuple[str, str]] = set()  # (group, topic) known to exist
 
-    async def add(self, pubsub: str, topic: str, data: bytes) -> str:
+    async def add(self, pubsub: str, topic: str, data: bytes, metadata: bytes | None = None,
+                  trim: Trim = NO_TRIM) -> str:
         """A publish that Redis fails is :class:`BrokerUnavailable`, as the broker's own
         outage is: daprd's 500 ERR_PUBSUB_PUBLISH_MESSAGE."""
+        fields = {"data": data} if metadata is None else {"data": data, "metadata": metadata}
         with failures_as(BrokerUnavailable):
-            entry_id: Any = await self._client.xadd(topic, {"data": data})
+            entry_id: Any = await self._client.xadd(
+                topic, fields,  # type: ignore[arg-type]  # redis-py's type misses bytes values
+                maxlen=trim.max_len, approximate=True,
+                minid=None if trim.min_ms is None else f"{trim.min_ms}-1")
         return str(entry_id.decode())
 
     async def read_new(self, group: str, pubsub: str, topic: str, count: int,
@@ -49,8 +55,8 @@ class RedisStreams:
             if "NOGROUP" in str(exc):  # the stream or group was deleted: daprd recreates it
                 self._groups.discard((group, topic))
             raise
-        return [Entry(entry_id.decode(), _data(fields))
-                for _, entries in reply or [] for entry_id, fields in entries]
+        return [_entry(entry_id, fields) for _, entries in reply or []
+                for entry_id, fields in entries]
 
     async def claim(self, group: str, pubsub: str, topic: str, min_idle: float,
                     count: int) -> list[Entry]:
@@ -61,7 +67,7 @@ class RedisStreams:
             return []
         delivered = {p["message_id"]: int(p["times_delivered"]) for p in pending}
         claimed: Any = await self._client.xclaim(topic, group, group, idle, list(delivered))
-        entries = [Entry(entry_id.decode(), _data(fields), delivered.get(entry_id, 1) + 1)
+        entries = [_entry(entry_id, fields, delivered.get(entry_id, 1) + 1)
                    for entry_id, fields in claimed if fields is not None]
         gone = set(delivered) - {entry_id for entry_id, fields in claimed if fields is not None}
         if gone:  # trimmed away while pending: daprd acks them off the list
@@ -98,6 +104,7 @@ class RedisStreams:
         self._groups.add((group, topic))
 
 
-def _data(fields: dict[bytes, bytes]) -> bytes:
+def _entry(entry_id: bytes, fields: dict[bytes, bytes], deliveries: int = 1) -> Entry:
     """An entry a foreign writer added without ``data`` is delivered empty, as daprd does."""
-    return bytes(fields.get(b"data", b""))
+    return Entry(entry_id.decode(), bytes(fields.get(b"data", b"")), deliveries,
+                 fields.get(b"metadata"))

@@ -11,7 +11,9 @@ code that passes locally must pass on daprd, so the local stores follow them
   etag, last-write ones included, with a plain error (500), not an etag error (409);
 - a save of several items writes each on its own, as daprd's parallel bulk set does;
 - a transaction is MULTI/EXEC: a refused operation does not undo the others, and its TTL
-  still applies; only a save etag that is not an integer fails it before anything runs.
+  still applies; only a save etag that is not an integer fails it before anything runs;
+- the component's ``ttlInSeconds`` is the TTL of every save that gives none, so such a save
+  sets the expiry again (or, for 0 or less, removes it) instead of keeping the key's.
 
 :class:`Store` is what the HTTP API needs. :class:`StateStore` keeps the data in SQLite (a file
 in the sidecar's data directory, or ``:memory:``), and gives other component types strict
@@ -24,14 +26,14 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ..._sqlite import execute_script, open_shared
-from ._components import Component
+from ._components import Component, ComponentError
 
 __all__ = ["InvalidEtag", "StateStore", "Store", "StoreFailed", "Write", "WriteRefused",
-           "raise_refusals", "redis_version"]
+           "default_ttl", "raise_refusals", "redis_version", "with_default_ttl"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -106,6 +108,30 @@ def redis_version(write: Write) -> int:
     return int(write.etag)
 
 
+def default_ttl(component: Component) -> int | None:
+    """state.redis's component-wide ``ttlInSeconds`` (components-contrib
+    ``common/component/redis/settings.go``): any integer, as Go's ``strconv.ParseInt`` reads
+    it, even 0 or less; anything else, the empty text included, fails the component's Init,
+    so start-up fails with a :class:`ComponentError`. Other types do not read it."""
+    given = component.setting("ttlInSeconds") if component.type == "state.redis" else None
+    if given is None:
+        return None
+    if _GO_INT.fullmatch(given) is None or not -2**63 <= int(given) < 2**63:
+        raise ComponentError(f"state store {component.name!r}: ttlInSeconds {given!r} is not "
+                             "an integer")
+    return int(given)
+
+
+def with_default_ttl(writes: Sequence[Write], ttl: int | None) -> Sequence[Write]:
+    """The writes with ``ttl`` on each save that gives none, as state.redis's Set and Multi
+    apply the component's TTL; a request's ``ttlInSeconds`` (-1 included) wins."""
+    if ttl is None:
+        return writes
+    return [replace(write, ttl_seconds=float(ttl))
+            if write.value is not None and write.ttl_seconds is None else write
+            for write in writes]
+
+
 def raise_refusals(refusals: Sequence[WriteRefused | InvalidEtag]) -> None:
     """daprd joins the errors of a save's items and answers with an etag error among them
     (``errors.As``: 409 or 400) before a plain one (500)."""
@@ -123,16 +149,18 @@ class StateStore:
     backend = "embedded"
 
     def __init__(self, clock: Callable[[], float], database: str = ":memory:", *,
-                 redis: bool = False) -> None:
+                 redis: bool = False, ttl: int | None = None) -> None:
         self._clock = clock
         self._redis = redis
+        self._ttl = ttl  # the component's default TTL (state.redis)
         self._db = open_shared(database, _upgrade)
 
     @classmethod
     def of(cls, component: Component, clock: Callable[[], float],
            database: str = ":memory:") -> StateStore:
         """The store for a ``state.*`` component, with that component type's rules."""
-        return cls(clock, database, redis=component.type == "state.redis")
+        return cls(clock, database, redis=component.type == "state.redis",
+                   ttl=default_ttl(component))
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
         row = self._row(key)
@@ -147,6 +175,7 @@ class StateStore:
     async def apply(self, writes: Sequence[Write], *, transaction: bool = False) -> None:
         """Strict stores: all writes or none. state.redis: each write stands alone, and a
         refusal is raised after the others are applied (see :func:`raise_refusals`)."""
+        writes = with_default_ttl(writes, self._ttl)
         if self._redis and transaction:  # parsed before MULTI: nothing runs
             for write in writes:
                 if write.value is not None:

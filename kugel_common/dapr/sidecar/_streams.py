@@ -7,12 +7,17 @@ an entry left pending is claimed again once idle long enough (``XPENDING`` + ``X
 default) and ``_redis_streams.RedisStreams`` (a real Redis, in daprd's layout) plug in alike.
 What to do with an entry (routing, retries, dead letters, acks) is the broker's and the
 subscriber's, not the store's.
+
+An entry holds the data and, when the publisher gave any, the publish metadata (its JSON, as
+daprd writes it). ``XADD`` may trim the stream (:class:`Trim`): entries trimmed away are gone
+for every group, read or not, and pending ones leave the pending lists.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ from typing import Protocol
 
 from ..._sqlite import execute_script, open_shared
 
-__all__ = ["Entry", "SqliteStreams", "Streams"]
+__all__ = ["NO_TRIM", "Entry", "SqliteStreams", "Streams", "Trim"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +35,29 @@ class Entry:
     id: str
     data: bytes
     deliveries: int = 1  # how often the group has been handed it
+    metadata: bytes | None = None  # the publish metadata's JSON; None: the entry has none
+
+
+@dataclass(frozen=True, slots=True)
+class Trim:
+    """How an ``XADD`` trims its stream: ``MAXLEN ~ max_len`` (keep the newest ``max_len``
+    entries) or ``MINID ~ <min_ms>-1`` (drop entries added before ``min_ms``, Unix time in
+    milliseconds); neither when both are None. Redis's ``~`` may keep a few more; the embedded
+    streams trim exactly."""
+
+    max_len: int | None = None
+    min_ms: int | None = None
+
+
+NO_TRIM = Trim()
 
 
 class Streams(Protocol):
     """Streams keyed by ``(pubsub, topic)``, consumer groups by name (the app id)."""
 
-    async def add(self, pubsub: str, topic: str, data: bytes) -> str:
-        """Append an entry (``XADD``); return its id."""
+    async def add(self, pubsub: str, topic: str, data: bytes, metadata: bytes | None = None,
+                  trim: Trim = NO_TRIM) -> str:
+        """Append an entry (``XADD``), then trim the stream; return the entry's id."""
 
     async def read_new(self, group: str, pubsub: str, topic: str, count: int,
                        block: float) -> list[Entry]:
@@ -59,7 +80,7 @@ class Streams(Protocol):
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stream_entries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, pubsub TEXT NOT NULL, topic TEXT NOT NULL,
-    data BLOB NOT NULL);
+    data BLOB NOT NULL, metadata BLOB, added_ms INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS stream_entries_topic ON stream_entries (pubsub, topic, seq);
 CREATE TABLE IF NOT EXISTS stream_groups (
     grp TEXT NOT NULL, pubsub TEXT NOT NULL, topic TEXT NOT NULL, last_seq INTEGER NOT NULL,
@@ -76,16 +97,37 @@ class SqliteStreams:
 
     def __init__(self, database: str = ":memory:", *,
                  clock: Callable[[], float] = time.time) -> None:
-        self._db = open_shared(database, lambda db: execute_script(db, _SCHEMA))
+        self._db = open_shared(database, _prepare)
         self._clock = clock
         self._added: dict[tuple[str, str], asyncio.Event] = {}
 
-    async def add(self, pubsub: str, topic: str, data: bytes) -> str:
-        cursor = self._db.execute(
-            "INSERT INTO stream_entries (pubsub, topic, data) VALUES (?, ?, ?)",
-            (pubsub, topic, data))
+    async def add(self, pubsub: str, topic: str, data: bytes, metadata: bytes | None = None,
+                  trim: Trim = NO_TRIM) -> str:
+        with self._db:
+            self._db.execute("BEGIN")
+            cursor = self._db.execute(
+                "INSERT INTO stream_entries (pubsub, topic, data, metadata, added_ms) "
+                "VALUES (?, ?, ?, ?, ?)", (pubsub, topic, data, metadata,
+                                           int(self._clock() * 1000)))
+            self._trim(pubsub, topic, trim)
         self._added.setdefault((pubsub, topic), asyncio.Event()).set()
         return str(cursor.lastrowid)
+
+    def _trim(self, pubsub: str, topic: str, trim: Trim) -> None:
+        if trim.max_len is not None:
+            trimmed = self._db.execute(
+                "DELETE FROM stream_entries WHERE pubsub = ? AND topic = ? AND seq <= (SELECT "
+                "seq FROM stream_entries WHERE pubsub = ? AND topic = ? ORDER BY seq DESC "
+                "LIMIT 1 OFFSET ?)", (pubsub, topic, pubsub, topic, trim.max_len)).rowcount
+        elif trim.min_ms is not None:
+            trimmed = self._db.execute(
+                "DELETE FROM stream_entries WHERE pubsub = ? AND topic = ? AND added_ms < ?",
+                (pubsub, topic, trim.min_ms)).rowcount
+        else:
+            return
+        if trimmed:  # what daprd's reclaimer acks off once it finds the entries gone
+            self._db.execute("DELETE FROM stream_pending WHERE NOT EXISTS (SELECT 1 FROM "
+                             "stream_entries e WHERE e.seq = stream_pending.seq)")
 
     async def read_new(self, group: str, pubsub: str, topic: str, count: int,
                        block: float) -> list[Entry]:
@@ -103,31 +145,34 @@ class SqliteStreams:
         self._db.execute("INSERT OR IGNORE INTO stream_groups VALUES (?, ?, ?, 0)",
                          (group, pubsub, topic))
         rows = self._db.execute(
-            "SELECT seq, data FROM stream_entries WHERE pubsub = ? AND topic = ? AND seq > "
-            "(SELECT last_seq FROM stream_groups WHERE grp = ? AND pubsub = ? AND topic = ?) "
-            "ORDER BY seq LIMIT ?", (pubsub, topic, group, pubsub, topic, count)).fetchall()
+            "SELECT seq, data, metadata FROM stream_entries WHERE pubsub = ? AND topic = ? AND "
+            "seq > (SELECT last_seq FROM stream_groups WHERE grp = ? AND pubsub = ? AND "
+            "topic = ?) ORDER BY seq LIMIT ?",
+            (pubsub, topic, group, pubsub, topic, count)).fetchall()
         if rows:
             now = self._clock()
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR REPLACE INTO stream_pending VALUES (?, ?, ?, 1)",
-                                     [(group, seq, now) for seq, _ in rows])
+                                     [(group, seq, now) for seq, _, _ in rows])
                 self._db.execute("UPDATE stream_groups SET last_seq = ? WHERE grp = ? AND "
                                  "pubsub = ? AND topic = ?", (rows[-1][0], group, pubsub, topic))
-        return [Entry(str(seq), bytes(data)) for seq, data in rows]
+        return [Entry(str(seq), bytes(data), metadata=_bytes(metadata))
+                for seq, data, metadata in rows]
 
     async def claim(self, group: str, pubsub: str, topic: str, min_idle: float,
                     count: int) -> list[Entry]:
         now = self._clock()
         rows = self._db.execute(
-            "SELECT p.seq, e.data, p.deliveries FROM stream_pending p JOIN stream_entries e "
-            "ON e.seq = p.seq WHERE p.grp = ? AND e.pubsub = ? AND e.topic = ? AND "
-            "p.delivered_at <= ? ORDER BY p.seq LIMIT ?",
+            "SELECT p.seq, e.data, p.deliveries, e.metadata FROM stream_pending p JOIN "
+            "stream_entries e ON e.seq = p.seq WHERE p.grp = ? AND e.pubsub = ? AND "
+            "e.topic = ? AND p.delivered_at <= ? ORDER BY p.seq LIMIT ?",
             (group, pubsub, topic, now - min_idle, count)).fetchall()
         self._db.executemany(
             "UPDATE stream_pending SET delivered_at = ?, deliveries = deliveries + 1 "
-            "WHERE grp = ? AND seq = ?", [(now, group, seq) for seq, _, _ in rows])
-        return [Entry(str(seq), bytes(data), deliveries + 1) for seq, data, deliveries in rows]
+            "WHERE grp = ? AND seq = ?", [(now, group, seq) for seq, *_ in rows])
+        return [Entry(str(seq), bytes(data), deliveries + 1, _bytes(metadata))
+                for seq, data, deliveries, metadata in rows]
 
     async def ack(self, group: str, pubsub: str, topic: str, entry_id: str) -> None:
         self._db.execute("DELETE FROM stream_pending WHERE grp = ? AND seq = ?",
@@ -144,3 +189,17 @@ class SqliteStreams:
 
     async def aclose(self) -> None:
         self._db.close()
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    """The schema; a file from before publish metadata and trimming gets their columns."""
+    execute_script(db, _SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(stream_entries)")}
+    if "metadata" not in columns:
+        db.execute("ALTER TABLE stream_entries ADD COLUMN metadata BLOB")
+    if "added_ms" not in columns:
+        db.execute("ALTER TABLE stream_entries ADD COLUMN added_ms INTEGER NOT NULL DEFAULT 0")
+
+
+def _bytes(value: bytes | None) -> bytes | None:
+    return None if value is None else bytes(value)

@@ -56,10 +56,12 @@ fuzz-api: $(STAMP)
 
 # The conformance suite, then the official JavaScript SDK against the local sidecar (when node
 # and npm are installed; npm ci fetches its pinned packages). `make test` runs both too, the JS
-# part only once its packages are installed.
+# part only once its packages are installed. Then the end-to-end outage run on Redis at full
+# length (`make test` runs a short one).
 .PHONY: conformance
 conformance: $(STAMP)
 	$(BIN)/pytest -q tests/conformance --ignore=tests/conformance/test_js_sdk.py
+	KUGEL_REDIS_FULL=1 $(BIN)/pytest -q tests/integration/test_dapr_end_to_end.py -k redis
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
 		(cd tests/conformance/js && npm ci --no-audit --no-fund --loglevel=error) && \
 		$(BIN)/python -m tests.conformance.sdk_js; \

@@ -13,7 +13,8 @@ import pytest
 from kugel_common import ClientSettings, ServiceClientPool, ServiceRegistry
 from kugel_common.testing import FakeClock
 
-from .conformance.redis_server import RedisServer, redis_server
+from .backends import Backend
+from .redis_server import RedisServer, redis_server
 
 TEST_LIMIT = 180  # seconds: no test may hang the suite, whatever it waits for
 
@@ -30,6 +31,15 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture(params=["embedded", "redis"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """A test that takes it runs on the embedded backend and, when redis-server is on PATH,
+    on the session's Redis, emptied first."""
+    if request.param == "embedded":
+        return Backend()
+    server: RedisServer = request.getfixturevalue("redis")
+    server.flush()
+    return Backend(server)
 
 
 class TestTookTooLong(Exception):

@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from ..redis_server import RedisServer
 from .harness import EXTERNAL, Sidecar, local_sidecar
-from .redis_server import RedisServer
 
 
 @pytest.fixture(params=["embedded", "redis"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -22,7 +21,7 @@ from kugel_common.dapr.sidecar._events import BrokerUnavailable, Published
 from kugel_common.dapr.sidecar._state import StateStore, Store
 from kugel_common.testing import FakeClock
 
-from .redis_server import RedisServer
+from ..redis_server import RedisServer, on_redis
 
 TOKEN = os.environ.get("DAPR_API_TOKEN", "conformance-token")
 EXTERNAL = os.environ.get("KUGEL_CONFORMANCE_URL")
@@ -115,12 +114,6 @@ def build(components: list[Component], clock: FakeClock,
     app = SidecarApp("app-a", components, dict(stores), broker, api_token=TOKEN,
                      clock=clock.now)
     return app, broker
-
-
-def on_redis(components: list[Component], host: str) -> list[Component]:
-    """The components with every state.redis and pubsub.redis one pointing at ``host``."""
-    return [dataclasses.replace(c, metadata={**c.metadata, "redisHost": host})
-            if c.type in ("state.redis", "pubsub.redis") else c for c in components]
 
 
 @contextlib.asynccontextmanager

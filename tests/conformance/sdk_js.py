@@ -19,9 +19,8 @@ from pathlib import Path
 from kugel_common.dapr.sidecar import AppSpec, StateBackend
 
 from ..integration.server import free_port
+from ..redis_server import RedisServer, on_redis, redis_server
 from .clients import COMPONENTS, RESILIENCY, TOKEN, echo_app, sidecar_in_thread
-from .harness import on_redis
-from .redis_server import RedisServer, redis_server
 
 __all__ = ["JS_DIR", "NodeRun", "run_js_suite"]
 

@@ -18,8 +18,8 @@ from kugel_common.dapr.sidecar._delivery import Subscription, Verdict
 from kugel_common.dapr.sidecar._redis_streams import RedisStreams
 from kugel_common.dapr.sidecar._streams import SqliteStreams
 
+from ..redis_server import RedisServer
 from ..waiting import drained, until
-from .redis_server import RedisServer
 
 
 def pubsub(host: str) -> Component:

@@ -62,3 +62,22 @@ async def test_a_value_of_another_type_is_replaced_by_a_save(redis_sidecar: Side
     await redis.set(f"app-a||{key}", "plain")
     await redis_sidecar.expect("POST", STATE, 204, json=[{"key": key, "value": 1}])
     assert await redis.hgetall(f"app-a||{key}") == {b"data": b"1", b"version": b"1"}
+
+
+async def test_a_key_daprd_cannot_read_fails_its_get_and_only_its_bulk_item(
+        redis_sidecar: Sidecar) -> None:
+    """A hash without ``data`` or ``version`` fails daprd's getKeyVersion, and a key of
+    another type (a list) fails HGETALL and GET: ERR_STATE_GET, and in a bulk get an
+    ``error`` on that key's item alone (components-contrib state/bulk.go, DoBulkGet)."""
+    redis, half, listed, fine = (redis_sidecar.redis, redis_sidecar.key("half"),
+                                 redis_sidecar.key("list"), redis_sidecar.key("fine"))
+    await redis.hset(f"app-a||{half}", mapping={"data": "1"})
+    await redis.rpush(f"app-a||{listed}", "x")
+    await redis_sidecar.expect("POST", STATE, 204, json=[{"key": fine, "value": 1}])
+    for key in (half, listed):
+        await redis_sidecar.expect("GET", f"{STATE}/{key}", 500, "ERR_STATE_GET")
+    bulk = (await redis_sidecar.expect("POST", f"{STATE}/bulk", 200,
+                                       json={"keys": [half, fine, listed]})).json()
+    assert [set(item) for item in bulk] == [{"key", "error"}, {"key", "data", "etag"},
+                                            {"key", "error"}]
+    assert [item["key"] for item in bulk] == [half, fine, listed]

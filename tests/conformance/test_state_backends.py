@@ -23,7 +23,7 @@ from kugel_common.dapr.sidecar import (
 )
 from kugel_common.dapr.sidecar._backends import open_state_stores
 
-from .redis_server import RedisServer
+from ..redis_server import RedisServer
 
 
 def closed_port() -> str:

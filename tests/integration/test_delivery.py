@@ -30,6 +30,7 @@ from kugel_common.dapr.sidecar import (
 )
 from kugel_common.testing import FakeClock
 
+from ..backends import Backend
 from ..waiting import drained, until
 from .server import serve_here
 
@@ -113,11 +114,13 @@ class App:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """``await start(app, **sidecar options)`` -> (sidecar, publish); all stopped after."""
+    """``await start(app, **sidecar options)`` -> (sidecar, publish); all stopped after.
+    Embedded unless a ``backend`` is given."""
     stack: list[tuple[Any, LocalSidecar, httpx.AsyncClient]] = []
 
     async def start(app: App, *, resiliency: str = "", declared: str = "",
-                    components: list[Component] | None = None) -> tuple[LocalSidecar, Any]:
+                    components: list[Component] | None = None,
+                    backend: Backend | None = None) -> tuple[LocalSidecar, Any]:
         policies, subs = tmp_path / "policies", tmp_path / "subs"
         policies.mkdir(exist_ok=True)
         subs.mkdir(exist_ok=True)
@@ -126,10 +129,10 @@ async def running(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         served = serve_here(app.app)
         url = await served.__aenter__()
         clock = FakeClock()
-        sidecar = LocalSidecar([AppSpec("pub"), AppSpec("sub", app_url=url)],
-                               components or COMPONENTS,
-                               resiliency=load_resiliency([policies]),
-                               subscriptions=load_subscriptions([subs]), sleep=clock.sleep)
+        sidecar = (backend or Backend()).sidecar(
+            [AppSpec("pub"), AppSpec("sub", app_url=url)], components or COMPONENTS,
+            resiliency=load_resiliency([policies]), subscriptions=load_subscriptions([subs]),
+            sleep=clock.sleep)
         await sidecar.start()
         http = httpx.AsyncClient(base_url=sidecar.url("pub"))
         stack.append((served, sidecar, http))
@@ -154,13 +157,13 @@ async def running(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
 
 async def test_the_answer_table_with_an_inbound_policy_and_a_dead_letter_topic(
-        running: Callable[..., Any]) -> None:
+        running: Callable[..., Any], backend: Backend) -> None:
     app = App([{"pubsubname": "pubsub", "topic": "work", "route": "/work",
                 "deadLetterTopic": "work-dead"},
                {"pubsubname": "pubsub", "topic": "work-dead", "route": "dead"},
                {"pubsubname": "pubsub", "topic": "gone", "route": "/not-served-404"},
                {"pubsubname": "pubsub", "topic": "nowhere"}])  # no route: dropped alone
-    sidecar, publish = await running(app, resiliency=RESILIENCY, declared=DECLARED)
+    sidecar, publish = await running(app, resiliency=RESILIENCY, declared=DECLARED, backend=backend)
     for kind in ("ok", "flaky", "crash", "poison", "stubborn"):
         await publish("work", {"kind": kind})
     await publish("work", {"kind": "expired"}, ttlInSeconds="-1s")
@@ -198,9 +201,9 @@ async def test_the_answer_table_with_an_inbound_policy_and_a_dead_letter_topic(
 
 
 async def test_without_a_policy_or_dead_letter_pubsub_redis_loses_a_failed_event(
-        running: Callable[..., Any]) -> None:
+        running: Callable[..., Any], backend: Backend) -> None:
     app = App([{"pubsubname": "pubsub", "topic": "work", "route": "/work"}])
-    sidecar, publish = await running(app)
+    sidecar, publish = await running(app, backend=backend)
     await publish("work", {"kind": "stubborn"})
     await publish("work", {"kind": "ok"})
     await until(lambda: app.attempts["ok"] == 1 and app.attempts["stubborn"] == 1
@@ -220,7 +223,7 @@ async def test_another_broker_type_keeps_a_failed_event_for_redelivery(
     await until(lambda: drained(sidecar.broker, "sub", "pubsub", "work"))
 
 
-async def test_raw_payloads_both_ways(running: Callable[..., Any]) -> None:
+async def test_raw_payloads_both_ways(running: Callable[..., Any], backend: Backend) -> None:
     app = App([{"pubsubname": "pubsub", "topic": "raw", "route": "/raw",
                 "metadata": {"rawPayload": "True"}},  # Go's ParseBool spellings
                {"pubsubname": "pubsub", "topic": "plain", "route": "/plain",
@@ -229,7 +232,7 @@ async def test_raw_payloads_both_ways(running: Callable[..., Any]) -> None:
                 "metadata": {"rawPayload": "1"}},
                {"pubsubname": "pubsub", "topic": "bad", "route": "/bad",
                 "deadLetterTopic": "plain-dead", "metadata": {"rawPayload": "yes"}}])
-    _sidecar, publish = await running(app)
+    _sidecar, publish = await running(app, backend=backend)
     await publish("raw", {"kind": "wrapped"})  # an envelope, delivered raw
     await publish("plain", b'{"id": "e1", "kind": "mine"}', rawPayload="true")
     await publish("plain", b"not json", rawPayload="true")
@@ -251,7 +254,8 @@ async def test_raw_payloads_both_ways(running: Callable[..., Any]) -> None:
     assert "bad" not in [g[0] for g in app.got]
 
 
-async def test_deliveries_overlap_up_to_concurrency(running: Callable[..., Any]) -> None:
+async def test_deliveries_overlap_up_to_concurrency(
+        running: Callable[..., Any], backend: Backend) -> None:
     in_flight, most, order = 0, 0, []
     release = asyncio.Event()
     app = FastAPI()
@@ -276,7 +280,7 @@ async def test_deliveries_overlap_up_to_concurrency(running: Callable[..., Any])
     wrapper = App([])
     wrapper.app = app
     components = [Component("pubsub", "pubsub.redis", metadata={"concurrency": "4"})]
-    _sidecar, publish = await running(wrapper, components=components)
+    _sidecar, publish = await running(wrapper, components=components, backend=backend)
     for n in range(12):
         await publish("many", {"n": n})
     await until(lambda: len(order) == 11)
@@ -316,7 +320,7 @@ async def test_invocation_follows_the_callers_app_policy(running: Callable[..., 
 
 
 async def test_bulk_subscribe_batches_and_answers_per_entry(
-        running: Callable[..., Any]) -> None:
+        running: Callable[..., Any], backend: Backend) -> None:
     batches: list[tuple[dict[str, str], dict[str, Any]]] = []
     seen: Counter[str] = Counter()
     dead: list[dict[str, Any]] = []
@@ -352,7 +356,7 @@ async def test_bulk_subscribe_batches_and_answers_per_entry(
 
     wrapper = App([])
     wrapper.app = app
-    sidecar, publish = await running(wrapper, resiliency=RESILIENCY)
+    sidecar, publish = await running(wrapper, resiliency=RESILIENCY, backend=backend)
     kinds = ["ok"] * 6 + ["flaky", "poison", "never", "silent"]
     for kind in kinds:
         await publish("bulk", {"kind": kind})

@@ -4,8 +4,10 @@ as a second, independent client (its health wait and HTTP invocation are not our
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import httpx
@@ -16,13 +18,16 @@ from kugel_common import DaprUnavailableError, ServiceClientPool, set_testing
 from kugel_common.dapr import CloudEvent, DaprClientHelper, Subscriber
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
 
+from ..backends import Backend
+from ..redis_server import redis_server
+from ..waiting import until
 from .server import serve_here
 
 COMPONENTS = [Component("pubsub", "pubsub.redis"), Component("statestore", "state.redis")]
 
 
-
-async def test_state_and_undelivered_events_survive_a_restart(tmp_path: Path) -> None:
+def orders_app() -> tuple[FastAPI, list[object]]:
+    """An app subscribed to pubsub/orders, and the data of each event it got."""
     received: list[object] = []
     subscriber = Subscriber(environ={})
 
@@ -32,8 +37,14 @@ async def test_state_and_undelivered_events_survive_a_restart(tmp_path: Path) ->
 
     app = FastAPI()
     app.include_router(subscriber.router)
+    return app, received
 
-    async with LocalSidecar([AppSpec("writer")], COMPONENTS, data_dir=tmp_path) as sidecar:
+
+async def test_state_and_undelivered_events_survive_a_restart(
+        tmp_path: Path, backend: Backend) -> None:
+    app, received = orders_app()
+
+    async with backend.sidecar([AppSpec("writer")], COMPONENTS, data_dir=tmp_path) as sidecar:
         pool = ServiceClientPool()
         dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("writer"), environ={})
         await dapr.save_state("statestore", "k", {"v": 1})
@@ -42,7 +53,7 @@ async def test_state_and_undelivered_events_survive_a_restart(tmp_path: Path) ->
 
     async with serve_here(app) as app_url:
         specs = [AppSpec("writer"), AppSpec("reader", app_url=app_url)]
-        async with LocalSidecar(specs, COMPONENTS, data_dir=tmp_path) as sidecar:
+        async with backend.sidecar(specs, COMPONENTS, data_dir=tmp_path) as sidecar:
             pool = ServiceClientPool()
             dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("writer"), environ={})
             assert await dapr.get_state("statestore", "k") == {"v": 1}
@@ -150,8 +161,8 @@ async def test_service_invocation_both_ways_and_by_the_sdk(
             assert b'"caller":"caller"' in data  # the sidecar's identity, with any client
 
 
-async def test_a_broker_outage_is_daprds_500_and_state_stays_up() -> None:
-    async with LocalSidecar([AppSpec("pub")], COMPONENTS) as sidecar:
+async def test_a_broker_outage_is_daprds_500_and_state_stays_up(backend: Backend) -> None:
+    async with backend.sidecar([AppSpec("pub")], COMPONENTS) as sidecar:
         pool = ServiceClientPool()
         dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("pub"), environ={})
         sidecar.broker.set_available(False)
@@ -167,3 +178,49 @@ async def test_a_broker_outage_is_daprds_500_and_state_stays_up() -> None:
         await dapr.publish_event("pubsub", "orders", {"n": 2})
         assert await sidecar.broker.pending("nobody", "pubsub", "orders") == 1
         await pool.aclose()
+
+
+async def test_a_redis_outage_fails_each_call_as_daprd_does_until_redis_is_back(
+        tmp_path: Path) -> None:
+    """On the Redis backend an outage is Redis itself going away: every call answers daprd's
+    500 and errorCode for what it did (none is ERR_INTERNAL), and the same sidecar serves
+    and delivers again once a Redis answers at the component's address."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not on PATH")
+    app, received = orders_app()
+    with contextlib.ExitStack() as first:
+        server = first.enter_context(redis_server(tmp_path))
+        async with serve_here(app) as app_url, \
+                Backend(server).sidecar([AppSpec("pub"), AppSpec("sub", app_url=app_url)],
+                                        COMPONENTS) as sidecar, \
+                httpx.AsyncClient(base_url=sidecar.url("pub")) as http:
+            state = "/v1.0/state/statestore"
+            assert (await http.post(state, json=[{"key": "k", "value": 1}])).status_code == 204
+            first.close()  # Redis goes away
+            transaction = {"operations": [{"operation": "upsert",
+                                           "request": {"key": "k", "value": 3}}]}
+            for method, path, body, code in [
+                ("POST", "/v1.0/publish/pubsub/orders", {"n": 1}, "ERR_PUBSUB_PUBLISH_MESSAGE"),
+                ("GET", f"{state}/k", None, "ERR_STATE_GET"),
+                ("POST", state, [{"key": "k", "value": 2}], "ERR_STATE_SAVE"),
+                ("DELETE", f"{state}/k", None, "ERR_STATE_DELETE"),
+                ("POST", f"{state}/transaction", transaction, "ERR_STATE_TRANSACTION"),
+            ]:
+                reply = await http.request(method, path, json=body)
+                assert (reply.status_code, reply.json()["errorCode"]) == (500, code)
+            bulk = await http.post("/v1.0/publish/bulk/pubsub/orders", json=[
+                {"entryId": "a", "event": {"n": 2}, "contentType": "application/json"}])
+            assert bulk.status_code == 500
+            assert bulk.json()["errorCode"] == "ERR_PUBSUB_PUBLISH_MESSAGE"
+            assert [e["entryId"] for e in bulk.json()["failedEntries"]] == ["a"]
+            got = await http.post(f"{state}/bulk", json={"keys": ["k"]})  # an error per key
+            assert got.status_code == 200
+            [item] = got.json()
+            assert set(item) == {"key", "error"} and item["key"] == "k"
+
+            with redis_server(tmp_path, port=server.port):  # back, empty
+                assert (await http.get(f"{state}/k")).status_code == 204
+                published = await http.post("/v1.0/publish/pubsub/orders", json={"n": 3})
+                assert published.status_code == 204
+                await until(lambda: bool(received))  # the reader made its group again
+                assert received == [{"n": 3}]

@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI, Request
 
 from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
-from kugel_common.dapr.sidecar._redis_client import connect
 
+from ..backends import Backend
 from ..waiting import drained, until
 from .server import serve_here
 
@@ -45,20 +45,12 @@ class App:
             return {"status": "DROP" if path == "orders" else "SUCCESS"}
 
 
-@pytest.fixture(params=["embedded", "redis"])
-async def running(request: pytest.FixtureRequest) -> AsyncIterator[tuple[App, LocalSidecar]]:
-    metadata: dict[str, str] = {}
-    if request.param == "redis":
-        server = request.getfixturevalue("redis")
-        metadata["redisHost"] = server.host
-        client = await connect("127.0.0.1", server.port)
-        await client.flushdb()  # other tests' streams
-        await client.aclose()
+@pytest.fixture
+async def running(backend: Backend) -> AsyncIterator[tuple[App, LocalSidecar]]:
     app = App()
-    async with serve_here(app.app) as url, LocalSidecar(
+    async with serve_here(app.app) as url, backend.sidecar(
             [AppSpec("pub"), AppSpec("sub", app_url=url)],
-            [Component("pubsub", "pubsub.redis", metadata=metadata)],
-            state_backend=request.param) as sidecar:
+            [Component("pubsub", "pubsub.redis")]) as sidecar:
         yield app, sidecar
 
 

@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..backends import Backend
 from .server import free_port, serve_here
 from .test_cli import COMPONENT
 
@@ -33,6 +35,9 @@ metadata:
 spec:
   type: pubsub.redis
   version: v1
+  metadata:
+    - name: redisHost
+      value: redis:6379
 ---
 """
 
@@ -55,7 +60,7 @@ def app(seen: list[Any]) -> Starlette:
 
 
 @contextlib.contextmanager
-def sidecar(tmp_path: Path, app_id: str, app_url: str) -> Iterator[str]:
+def sidecar(tmp_path: Path, app_id: str, app_url: str, backend: Backend) -> Iterator[str]:
     port = free_port()
     app_port = app_url.rsplit(":", 1)[1]
     # daprd's flags as docker-compose.yml passes them, single-dash form and ignored ones too.
@@ -64,7 +69,7 @@ def sidecar(tmp_path: Path, app_id: str, app_url: str) -> Iterator[str]:
          "--app-port", app_port, "--dapr-http-port", str(port), "--dapr-grpc-port", "50001",
          "--resources-path", str(tmp_path / "components"), "--config",
          str(tmp_path / "config.yaml"), "--data-dir", str(tmp_path / "data"),
-         "--log-level", "warn"],
+         "--log-level", "warn", "--state-backend", backend.name],
         env={"PATH": "/usr/bin:/bin", "DAPR_HOST_IP": "127.0.0.1",
              "APP_API_TOKEN": f"token-of-{app_id}"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -88,13 +93,17 @@ async def healthy(url: str, http: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture
-async def two(tmp_path: Path) -> AsyncIterator[tuple[str, str, dict[str, list[Any]]]]:
+async def two(tmp_path: Path,
+              backend: Backend) -> AsyncIterator[tuple[str, str, dict[str, list[Any]]]]:
     (tmp_path / "components").mkdir()
-    (tmp_path / "components" / "components.yaml").write_text(PUBSUB + COMPONENT)
+    host = "redis:6379" if backend.server is None else backend.server.host
+    (tmp_path / "components" / "components.yaml").write_text(
+        (PUBSUB + COMPONENT).replace("redis:6379", host))
     (tmp_path / "config.yaml").write_text("kind: Configuration\n")
     seen: dict[str, list[Any]] = {"a": [], "b": []}
     async with serve_here(app(seen["a"])) as a_app, serve_here(app(seen["b"])) as b_app:
-        with sidecar(tmp_path, "a", a_app) as a, sidecar(tmp_path, "b", b_app) as b:
+        with sidecar(tmp_path, "a", a_app, backend) as a, \
+                sidecar(tmp_path, "b", b_app, backend) as b:
             async with httpx.AsyncClient(timeout=10) as http:
                 await healthy(a, http)
                 await healthy(b, http)
@@ -102,7 +111,7 @@ async def two(tmp_path: Path) -> AsyncIterator[tuple[str, str, dict[str, list[An
 
 
 async def test_two_sidecar_processes_share_state_pubsub_and_invocation(
-    two: tuple[str, str, dict[str, list[Any]]], tmp_path: Path
+    two: tuple[str, str, dict[str, list[Any]]], tmp_path: Path, backend: Backend
 ) -> None:
     a, b, seen = two
     async with httpx.AsyncClient(timeout=10) as http:
@@ -130,6 +139,12 @@ async def test_two_sidecar_processes_share_state_pubsub_and_invocation(
             assert time.monotonic() < deadline, seen
             await asyncio.sleep(0.05)
     assert seen == {"a": [{"n": 1}], "b": [{"n": 1}]}
-    with sqlite3.connect(tmp_path / "data" / "state-statestore.sqlite3") as db:
-        keys = sorted(row[0] for row in db.execute("SELECT key FROM state"))
-    assert keys == ["a||k", "b||k"]  # one store, daprd's key layout
+    assert stored_keys(tmp_path, backend) == ["a||k", "b||k"]  # one store, daprd's key layout
+
+
+def stored_keys(tmp_path: Path, backend: Backend) -> list[str]:
+    if backend.server is None:
+        with sqlite3.connect(tmp_path / "data" / "state-statestore.sqlite3") as db:
+            return sorted(row[0] for row in db.execute("SELECT key FROM state"))
+    with redis.Redis(port=backend.server.port) as client:
+        return sorted(key.decode() for key in client.keys("*||*"))

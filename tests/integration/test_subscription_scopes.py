@@ -9,12 +9,13 @@ from fastapi import FastAPI
 
 from kugel_common import ServiceClientPool
 from kugel_common.dapr import CloudEvent, DaprClientHelper, Subscriber
-from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
+from kugel_common.dapr.sidecar import AppSpec, Component
 
+from ..backends import Backend
 from .server import serve_here
 
 
-async def test_a_subscription_the_scopes_refuse_is_not_started() -> None:
+async def test_a_subscription_the_scopes_refuse_is_not_started(backend: Backend) -> None:
     scoped = Component("scoped", "pubsub.redis", metadata={"subscriptionScopes": "sub=allowed"})
     received: list[str] = []
     subscriber = Subscriber(environ={})
@@ -31,7 +32,7 @@ async def test_a_subscription_the_scopes_refuse_is_not_started() -> None:
     app.include_router(subscriber.router)
     async with serve_here(app) as app_url:
         specs = [AppSpec("pub"), AppSpec("sub", app_url=app_url)]
-        async with LocalSidecar(specs, [scoped]) as sidecar:
+        async with backend.sidecar(specs, [scoped]) as sidecar:
             pool = ServiceClientPool()
             dapr = DaprClientHelper(pool, sidecar_url=sidecar.url("pub"), environ={})
             await dapr.publish_event("scoped", "refused", "no")

@@ -40,7 +40,7 @@ from ._keyprefix import SEPARATOR, key_prefix
 from ._limits import DEFAULT_MAX_BODY_SIZE, BodyTooLarge, limited, too_large_answer
 from ._outbox import OutboxConfig, outbox_intents
 from ._scopes import TopicScopes
-from ._state import InvalidEtag, Store, Write, WriteRefused
+from ._state import InvalidEtag, Store, StoreFailed, Write, WriteRefused
 
 __all__ = ["DaprHTTPError", "SidecarApp"]
 
@@ -323,12 +323,18 @@ class SidecarApp:
             if exc.etag_given:
                 raise DaprHTTPError(409, "ERR_STATE_SAVE", f"etag mismatch for {exc}") from exc
             raise DaprHTTPError(500, "ERR_STATE_SAVE", f"failed to set key {exc}") from exc
+        except StoreFailed as exc:
+            raise DaprHTTPError(500, "ERR_STATE_SAVE", str(exc)) from exc
         if not all(known):
             raise DaprHTTPError(500, "ERR_STATE_SAVE", "unrecognized concurrency or consistency")
         return Response(status_code=204)
 
     async def _get(self, request: Request) -> Response:
-        found = await self._store(request).get(self._key(request, request.path_params["key"]))
+        store = self._store(request)
+        try:
+            found = await store.get(self._key(request, request.path_params["key"]))
+        except StoreFailed as exc:
+            raise DaprHTTPError(500, "ERR_STATE_GET", str(exc)) from exc
         if found is None:
             return Response(status_code=204)
         value, etag = found
@@ -344,12 +350,15 @@ class SidecarApp:
             await store.apply([write])
         except WriteRefused as exc:
             raise DaprHTTPError(409, "ERR_STATE_DELETE", f"etag mismatch for {exc}") from exc
+        except StoreFailed as exc:
+            raise DaprHTTPError(500, "ERR_STATE_DELETE", str(exc)) from exc
         return Response(status_code=204)
 
     async def _bulk_get(self, request: Request) -> Response:
         """The stored bytes are spliced in as they are, like daprd's raw message: a value is
         never parsed again, so any value that could be stored can be served back. Each item
-        names the key as sent, which is what daprd's cutting of the prefix gives back."""
+        names the key as sent, which is what daprd's cutting of the prefix gives back; a key
+        the store fails to read gets an ``error`` instead, as daprd's parallel bulk get gives."""
         store = self._store(request)
         keys, body = await _listed(request, "keys", _BULK_GET)
         parallelism = body.get("parallelism")
@@ -358,8 +367,13 @@ class SidecarApp:
             raise DaprHTTPError(400, "ERR_MALFORMED_REQUEST", "parallelism must be an integer")
         items = []
         for key in keys:
-            found = await store.get(self._key(request, key))
             named = json.dumps(key)
+            try:
+                found = await store.get(self._key(request, key))
+            except StoreFailed as exc:
+                items.append(b'{"key":%s,"error":%s}' % (named.encode(),
+                                                          json.dumps(str(exc)).encode()))
+                continue
             if found is None:
                 items.append(b'{"key":%s}' % named.encode())
             else:
@@ -401,7 +415,7 @@ class SidecarApp:
             committed += [intent.marker for intent in intents]
         try:
             await store.apply(committed, transaction=True)
-        except (WriteRefused, InvalidEtag) as exc:
+        except (WriteRefused, InvalidEtag, StoreFailed) as exc:
             raise DaprHTTPError(500, "ERR_STATE_TRANSACTION", f"refused: {exc}") from exc
         return Response(status_code=204)
 

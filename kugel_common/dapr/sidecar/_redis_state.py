@@ -24,8 +24,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
+from ._redis_client import failures_as
 from ._state import (
     InvalidEtag,
+    StoreFailed,
     Write,
     WriteRefused,
     raise_refusals,
@@ -75,26 +77,33 @@ class RedisStateStore:
         self._ttl = ttl  # the component's ttlInSeconds (``_state.default_ttl``)
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
-        fields = await self._client.hgetall(key)
+        with failures_as(StoreFailed):
+            fields = await self._client.hgetall(key)
         if not fields:
             return None
-        data, version = fields[b"data"], fields[b"version"]
+        data, version = fields.get(b"data"), fields.get(b"version")
+        if data is None or version is None:  # daprd's getKeyVersion refuses it too
+            raise StoreFailed(f"key {key}: required hash field 'data' or 'version' was not "
+                              "found")
         assert isinstance(data, bytes) and isinstance(version, bytes)  # responses stay bytes
         return data, version.decode()
 
     async def apply(self, writes: Sequence[Write], *, transaction: bool = False) -> None:
+        """A refused write is :class:`WriteRefused` (its script's error reply, caught before
+        this mapping); any other failure of Redis is :class:`StoreFailed`."""
         writes = with_default_ttl(writes, self._ttl)
-        if transaction:
-            await self._multi(writes)
-            return
-        outcomes = await asyncio.gather(*(self._one(write) for write in writes),
-                                        return_exceptions=True)
-        refusals: list[WriteRefused | InvalidEtag] = []
-        for outcome in outcomes:
-            if isinstance(outcome, WriteRefused | InvalidEtag):
-                refusals.append(outcome)
-            elif isinstance(outcome, BaseException):
-                raise outcome
+        with failures_as(StoreFailed):
+            if transaction:
+                await self._multi(writes)
+                return
+            outcomes = await asyncio.gather(*(self._one(write) for write in writes),
+                                            return_exceptions=True)
+            refusals: list[WriteRefused | InvalidEtag] = []
+            for outcome in outcomes:
+                if isinstance(outcome, WriteRefused | InvalidEtag):
+                    refusals.append(outcome)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
         raise_refusals(refusals)
 
     async def _one(self, write: Write) -> None:

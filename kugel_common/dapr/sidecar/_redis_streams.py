@@ -18,6 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from ._events import BrokerUnavailable
+from ._redis_client import failures_as
 from ._streams import NO_TRIM, Entry, Trim
 
 __all__ = ["RedisStreams"]
@@ -32,11 +34,14 @@ class RedisStreams:
 
     async def add(self, pubsub: str, topic: str, data: bytes, metadata: bytes | None = None,
                   trim: Trim = NO_TRIM) -> str:
+        """A publish that Redis fails is :class:`BrokerUnavailable`, as the broker's own
+        outage is: daprd's 500 ERR_PUBSUB_PUBLISH_MESSAGE."""
         fields = {"data": data} if metadata is None else {"data": data, "metadata": metadata}
-        entry_id: Any = await self._client.xadd(
-            topic, fields,  # type: ignore[arg-type]  # redis-py's type misses bytes values
-            maxlen=trim.max_len, approximate=True,
-            minid=None if trim.min_ms is None else f"{trim.min_ms}-1")
+        with failures_as(BrokerUnavailable):
+            entry_id: Any = await self._client.xadd(
+                topic, fields,  # type: ignore[arg-type]  # redis-py's type misses bytes values
+                maxlen=trim.max_len, approximate=True,
+                minid=None if trim.min_ms is None else f"{trim.min_ms}-1")
         return str(entry_id.decode())
 
     async def read_new(self, group: str, pubsub: str, topic: str, count: int,

@@ -32,8 +32,8 @@ from typing import Protocol
 from ..._sqlite import execute_script, open_shared
 from ._components import Component, ComponentError
 
-__all__ = ["InvalidEtag", "StateStore", "Store", "Write", "WriteRefused", "default_ttl",
-           "raise_refusals", "redis_version", "with_default_ttl"]
+__all__ = ["InvalidEtag", "StateStore", "Store", "StoreFailed", "Write", "WriteRefused",
+           "default_ttl", "raise_refusals", "redis_version", "with_default_ttl"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -64,6 +64,11 @@ class InvalidEtag(ValueError):
     """state.redis: an etag that is not an integer version."""
 
 
+class StoreFailed(Exception):
+    """What keeps the data failed (Redis down, a command it refused, a key it cannot read):
+    daprd answers 500 with the call's error code, ERR_STATE_GET, ERR_STATE_SAVE and so on."""
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One save or delete, as the HTTP API describes it; ``value`` is JSON text."""
@@ -78,7 +83,8 @@ class Write:
 
 class Store(Protocol):
     """What the HTTP API needs of a state component, whatever keeps its data. ``apply``
-    raises :class:`WriteRefused` or :class:`InvalidEtag` when the component's rules refuse."""
+    raises :class:`WriteRefused` or :class:`InvalidEtag` when the component's rules refuse;
+    either call raises :class:`StoreFailed` when what keeps the data fails."""
 
     backend: str  # "embedded" or "redis", for the start-up log
 

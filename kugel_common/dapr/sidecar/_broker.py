@@ -36,7 +36,7 @@ from typing import Any
 from ._components import Component
 from ._delivery import Subscription, Verdict
 from ._events import BrokerUnavailable, Published
-from ._go import go_duration
+from ._settings import redis_settings
 from ._streams import Entry, SqliteStreams, Streams
 
 __all__ = ["Broker", "ConsumerSettings", "Message"]
@@ -81,18 +81,17 @@ class ConsumerSettings:
 
     @classmethod
     def of(cls, component: Component | None) -> ConsumerSettings:
+        """The component's settings as its Init decodes them (:func:`redis_settings`)."""
         if component is None:
             return cls()
-        meta = component.metadata
+        settings = redis_settings(component)
         return cls(
-            concurrency=_uint(meta, "concurrency", 10) or 10,
-            queue_depth=_uint(meta, "queueDepth", 100) or 100,
-            processing_timeout=_timing(meta, "processingTimeout", 60.0, strings=True),
-            # redeliverInterval is not decoded from a duration string: only a number of
-            # milliseconds changes it (components-contrib's "legacy reasons")
-            redeliver_interval=_timing(meta, "redeliverInterval", 15.0, strings=False),
+            concurrency=settings.concurrency or 10,
+            queue_depth=settings.queue_depth or 100,
+            processing_timeout=settings.processing_timeout,
+            redeliver_interval=settings.redeliver_interval,
             acks_failures=component.type == "pubsub.redis",
-            consumer_id=meta.get("consumerID", ""),
+            consumer_id=settings.consumer_id,
         )
 
     @property
@@ -259,22 +258,3 @@ class _Consumer:
                      and self.broker.now() - started >= self.settings.processing_timeout)
         return self.settings.acks_failures and not timed_out
 
-
-def _uint(metadata: Any, name: str, default: int) -> int:
-    value = str(metadata.get(name, "")).strip()
-    if not value:
-        return default
-    if not value.isdigit():
-        raise ValueError(f"pubsub metadata {name}: {value!r} is not an unsigned integer")
-    return int(value)
-
-
-def _timing(metadata: Any, name: str, default: float, *, strings: bool) -> float:
-    value = str(metadata.get(name, "")).strip()
-    if not value:
-        return default
-    if value.isdigit():
-        return int(value) / 1000  # a bare number is milliseconds
-    if not strings:
-        return default
-    return go_duration(value)

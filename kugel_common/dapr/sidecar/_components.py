@@ -33,6 +33,8 @@ class Component:
     version: str = "v1"
     metadata: Mapping[str, str] = field(default_factory=dict)
     scopes: tuple[str, ...] = ()  # empty: every app may use it
+    ignore_errors: bool = False  # spec.ignoreErrors: daprd skips it when its Init fails
+    source: str = field(default="", compare=False)  # the file it came from, for messages
 
     @property
     def kind(self) -> str:
@@ -46,6 +48,9 @@ class Component:
     def from_document(cls, document: Mapping[str, Any], source: str) -> Component:
         try:
             spec = document["spec"]
+            ignore_errors = spec.get("ignoreErrors", False)
+            if not isinstance(ignore_errors, bool):
+                raise TypeError(f"spec.ignoreErrors is {ignore_errors}, not true or false")
             items = spec.get("metadata") or []
             secret = sorted(str(i.get("name")) for i in items if "secretKeyRef" in i)
             component = cls(
@@ -54,6 +59,7 @@ class Component:
                 version=str(spec.get("version", "v1")),
                 metadata={str(i["name"]): str(i.get("value", "")) for i in items},
                 scopes=tuple(str(s) for s in document.get("scopes") or ()),
+                ignore_errors=ignore_errors, source=source,
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ComponentError(f"{source}: not a valid Dapr component ({exc!r})") from exc

@@ -39,6 +39,7 @@ from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._outbox import OutboxRelay
 from ._peers import PEER_SECRET_HEADER, AppDirectory
 from ._resiliency import AttemptFailed, Policy, Resiliency
+from ._settings import initialised
 from ._state import Store
 from ._subscriber import Subscriber
 
@@ -107,9 +108,9 @@ class LocalSidecar:
         internal port: host address, port) and registers them there. Only the sidecars of
         the directory can call that port: each sends the directory's secret."""
         for component in components:
-            check_supported(component, "LocalSidecar")
+            check_supported(component, component.source or "LocalSidecar")
         self.apps = {spec.app_id: spec for spec in apps}
-        self.components = list(components)
+        self.components = initialised(components)  # InvalidSetting, as daprd's Init
         self._state_backend = StateBackend(state_backend)
         self._host = host
         self._app_api_token = app_api_token

@@ -111,6 +111,7 @@ class Broker:
         self._tasks: list[asyncio.Task[None]] = []
         self._up = asyncio.Event()
         self._up.set()
+        self._outage_noted = False
         self._tick = asyncio.Event()
 
     @property
@@ -120,11 +121,21 @@ class Broker:
     def set_available(self, available: bool) -> None:
         """Take the broker down (publishes and acks fail, reading pauses) or bring it back:
         how the local stack shows an outage of the event path while state stays up."""
+        if available == self.available:
+            return  # one outage, however often it is switched down
         if available:
             self._up.set()
         else:
             self._up.clear()
+            self._outage_noted = False
         logger.warning("broker %s", "back up" if available else "down")
+
+    def outage_noted(self) -> None:
+        """Say once per outage that acks wait: one line, not one per event."""
+        if not self._outage_noted:
+            self._outage_noted = True
+            logger.warning("broker down: events delivered meanwhile are not acked; they stay "
+                           "pending, for the reclaimer to redeliver")
 
     def route(self, streams: Mapping[str, Streams]) -> None:
         """Keep these pubsub components' events in their own streams; before any ``attach``."""
@@ -244,9 +255,10 @@ class _Consumer:
             if verdict is Verdict.RETRY:
                 logger.error("event %s on %s for %s failed; pubsub.redis acks it anyway: the "
                              "event is lost", entry.id, self.sub.topic, self.app_id)
+            if not self.broker.available:  # switched down on purpose: no traceback
+                self.broker.outage_noted()
+                continue
             try:
-                if not self.broker.available:
-                    raise BrokerUnavailable("the message broker is down")
                 await self.streams.ack(self.group, self.sub.pubsub, self.sub.topic, entry.id)
             except Exception:
                 logger.exception("ack of %s on %s for %s failed: it stays pending", entry.id,

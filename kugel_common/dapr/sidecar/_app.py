@@ -212,8 +212,10 @@ class SidecarApp:
                                     "must be strings, metadata an object of strings")
             try:
                 body = entry_body(entry.get("event"), content_type)
-            except EventError as exc:
-                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", str(exc)) from exc
+            except EventError as exc:  # daprd's PubSubTopicError.MarshalEnvelope
+                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "error when marshalling cloud "
+                                    f"event envelope for topic {topic} pubsub {pubsub}: {exc}") \
+                    from exc
             if not entry_id or entry_id in dict(events):
                 raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
             if raw:
@@ -310,8 +312,9 @@ class SidecarApp:
         known = [_known_options(_options(go_fields(item, _STATE_ITEM))) for item in items]
         try:
             await store.apply([write for write, ok in zip(writes, known, strict=True) if ok])
-        except InvalidEtag as exc:
-            raise DaprHTTPError(400, "ERR_STATE_SAVE", str(exc)) from exc
+        except InvalidEtag as exc:  # daprd's messages.ErrStateSave
+            raise DaprHTTPError(400, "ERR_STATE_SAVE", "failed saving state in state store "
+                                f"{request.path_params['store']}: {exc}") from exc
         except WriteRefused as exc:
             if exc.etag_given:
                 raise DaprHTTPError(409, "ERR_STATE_SAVE", f"etag mismatch for {exc}") from exc

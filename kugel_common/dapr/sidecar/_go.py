@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-__all__ = ["MAX_NANOS", "go_bool", "go_duration", "go_duration_nanos", "go_int", "go_quote",
-           "go_uint", "kit_duration"]
+__all__ = ["MAX_NANOS", "go_atoi", "go_bool", "go_duration", "go_duration_nanos", "go_int",
+           "go_quote", "go_uint", "kit_duration"]
 
 MAX_NANOS = 2**63 - 1  # Go's time.Duration is an int64 of nanoseconds
 _UNITS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6,
@@ -68,6 +68,11 @@ def go_int(text: str, bits: int = 64) -> int:
     """Go's ``strconv.ParseInt(text, 10, bits)`` (``Atoi`` is ``bits`` 64): an optional sign
     and ASCII digits, nothing else, within range."""
     return _go_integer("ParseInt", text, r"[+-]?[0-9]+", -(2 ** (bits - 1)), 2 ** (bits - 1))
+
+
+def go_atoi(text: str) -> int:
+    """Go's ``strconv.Atoi``: ``ParseInt`` of 64 bits, with its own name in the error."""
+    return _go_integer("Atoi", text, r"[+-]?[0-9]+", -(2**63), 2**63)
 
 
 def go_uint(text: str, bits: int = 64) -> int:

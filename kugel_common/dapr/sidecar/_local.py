@@ -354,7 +354,7 @@ class LocalSidecar:
                 finally:
                     await upstream.aclose()
             except httpx.TransportError as exc:
-                raise AttemptFailed(repr(exc)) from exc
+                raise AttemptFailed(str(exc) or "the connection failed") from exc
             if not 200 <= upstream.status_code <= 399:
                 raise AttemptFailed(f"answered {upstream.status_code}", upstream.status_code)
 
@@ -365,7 +365,8 @@ class LocalSidecar:
                 await policy.run(attempt, sleep=self._sleep, clock=self._clock)
         except AttemptFailed as exc:
             if not answers or exc.status is None:
-                raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"{app_id}: {exc}") from exc
+                raise DaprHTTPError(500, "ERR_DIRECT_INVOKE",  # daprd's ErrDirectInvoke
+                                    f"failed to invoke, id: {app_id}, err: {exc}") from exc
         upstream, body = answers[-1]
         response = Response(body, upstream.status_code)
         response.raw_headers = [

@@ -21,7 +21,6 @@ state.redis data in a real Redis, in daprd's own layout.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Protocol
 
 from ..._sqlite import execute_script, open_shared
 from ._components import Component
+from ._go import go_atoi
 
 __all__ = ["InvalidEtag", "StateStore", "Store", "Write", "WriteRefused", "raise_refusals",
            "redis_version"]
@@ -87,17 +87,15 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
-_GO_INT = re.compile(r"[+-]?[0-9]+")
-
-
 def redis_version(write: Write) -> int:
     """The version a state.redis save names (``parseETag``): 0 for none, or for last-write;
     an etag that Go's ``strconv.Atoi`` refuses is :class:`InvalidEtag`."""
     if write.last_write or not write.etag:
         return 0
-    if _GO_INT.fullmatch(write.etag) is None or not -2**63 <= int(write.etag) < 2**63:
-        raise InvalidEtag(f"etag {write.etag!r} is not an integer")
-    return int(write.etag)
+    try:
+        return go_atoi(write.etag)
+    except ValueError as exc:  # state.ETagError's text, daprd's message for the 400
+        raise InvalidEtag(f"invalid etag value: {exc}") from exc
 
 
 def raise_refusals(refusals: Sequence[WriteRefused | InvalidEtag]) -> None:

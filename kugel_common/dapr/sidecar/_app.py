@@ -458,10 +458,10 @@ def _component_metadata(component: Component) -> dict[str, Any]:
 
 
 def _subscription_metadata(sub: Subscription) -> dict[str, Any]:
-    """One subscription as daprd's metadata lists it: its rules, then the default route as a
-    rule without a match. The rules are rebuilt from the parsed form, which is all kept."""
-    rules = [{"match": f'event.{name} == "{value}"', "path": path}
-             for name, value, path in sub.rules]
+    """One subscription as daprd's metadata lists it: its rules (the match as sent, trimmed;
+    none when empty), then the default route as a rule without a match."""
+    rules = [{"match": rule.match, "path": rule.path} if rule.match else {"path": rule.path}
+             for rule in sub.rules]
     if sub.default_route:
         rules.append({"path": sub.default_route})
     listed: dict[str, Any] = {"pubsubname": sub.pubsub, "topic": sub.topic,

@@ -14,6 +14,7 @@ import asyncio
 import builtins
 import json
 import os
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 
 from kugel_common.dapr.sidecar import Component, SidecarApp
 from kugel_common.dapr.sidecar._events import Published
+from kugel_common.dapr.sidecar._go import go_quote
 from kugel_common.dapr.sidecar._state import StateStore
 
 settings.register_profile("default", max_examples=400, derandomize=True, deadline=None,
@@ -240,3 +242,23 @@ def test_a_surrogate_key_is_stored_as_daprd_would_and_read_back() -> None:
     body = b'{"operations":[{"operation":"upsert","request":{"key":"s\\ud800","value":1}}]}'
     assert CLIENT.post("/v1.0/state/statestore/transaction", content=body).status_code == 204
     readable("s\ufffd")  # Go's decoder replaced the lone surrogate
+
+
+@given(etag=st.text(min_size=1, max_size=8).filter(lambda t: not re.fullmatch("[+-]?[0-9]+", t)),
+       content_type=st.text(max_size=12), raw=st.text(min_size=1, max_size=6))
+def test_a_refused_value_is_never_shown_as_a_python_repr(etag: str, content_type: str,
+                                                         raw: str) -> None:
+    """daprd quotes a value as Go does (``%q``, or the quotes its message has), so a value
+    the request carried never appears in a message as ``repr`` shows it."""
+    save = CLIENT.request("POST", "/v1.0/state/statestore",
+                          json=[{"key": "k", "value": 1, "etag": etag}])
+    bulk = CLIENT.request("POST", "/v1.0-alpha1/publish/bulk/pubsub/t",
+                          json=[{"entryId": "1", "event": 1, "contentType": content_type}])
+    meta = CLIENT.request("POST", "/v1.0/publish/pubsub/t", json={},
+                          params={"metadata.rawPayload": raw})
+    assert (save.status_code, save.json()["errorCode"]) == (400, "ERR_STATE_SAVE")
+    # (answer, value sent, how daprd shows it: rawPayload's message has '%s')
+    for response, sent, shown in ((save, etag, go_quote(etag)), (bulk, content_type, ""),
+                                  (meta, raw, f"'{raw}'")):
+        message = response.json()["message"] if response.status_code >= 400 else ""
+        assert repr(sent) == shown or repr(sent) not in message, message

@@ -200,3 +200,16 @@ def test_a_malformed_resource_file_is_a_one_line_config_error(
     err = capsys.readouterr().err
     assert err.startswith("kugel sidecar: ") and err.count("\n") == 1, err
     assert str(tmp_path / "bad.yaml") in err
+
+
+def test_a_setting_daprd_refuses_stops_the_sidecar_at_start_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As daprd's component Init: exit before serving, one line naming file and setting."""
+    pubsub = COMPONENT.split("---")[0].replace("state.redis", "pubsub.redis")
+    (tmp_path / "pubsub.yaml").write_text(pubsub + "    - name: concurrency\n      value: abc\n")
+    argv = ["sidecar", "--app-id", "x", "--resources-path", str(tmp_path), "--in-memory"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kugel sidecar: ") and err.count("\n") == 1, err
+    assert str(tmp_path / "pubsub.yaml") in err and "metadata concurrency" in err

@@ -6,6 +6,7 @@ Time is a FakeClock: redelivery is reached by moving it and waking the reclaimer
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -88,6 +89,32 @@ async def test_at_most_concurrency_in_flight_and_out_of_order(
     assert most == 3
     assert done[-1] == 0 and sorted(done) == list(range(12))
     assert await broker.pending("report", "pubsub", "sales") == 0
+    await broker.aclose()
+
+
+async def test_concurrency_zero_delivers_nothing_and_says_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """pubsub.redis starts ``concurrency`` workers: with 0, none (a uint, so 0 is kept). The
+    worker count does not depend on the backend, so the embedded one shows it."""
+    streams: dict[str, Streams] = {}
+    settings = ConsumerSettings.of(Component("p", "pubsub.redis",
+                                             metadata={"concurrency": "0"}))
+    assert settings.concurrency == 0
+    broker = broker_on(streams, FakeClock())
+    delivered: list[Message] = []
+
+    async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
+        delivered.append(message)
+        return Verdict.ACK
+
+    with caplog.at_level(logging.WARNING, logger="kugel_common.dapr.sidecar"):
+        broker.attach("report", SUB, deliver, settings)
+    await publish(broker, 3)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert delivered == []
+    assert await broker.pending("report", "pubsub", "sales") == 3
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
     await broker.aclose()
 
 
@@ -175,4 +202,53 @@ async def test_a_broker_outage_keeps_events_pending(down_during: str,
     broker.wake()
     await until(lambda: drained(broker, "report", "pubsub", "sales"))
     assert seen == ([0, 0] if down_during == "ack" else [0])
+    await broker.aclose()
+
+
+def sidecar_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "kugel_common.dapr.sidecar"]
+
+
+async def test_a_deliberate_outage_logs_one_warning_per_outage_and_no_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Acks wait while the broker is switched down (SIGUSR1): one line says so, however many
+    events are delivered meanwhile."""
+    broker = Broker(clock=FakeClock().now)
+    seen: list[int] = []  # each delivery switches it down again: still one outage
+
+    async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
+        broker.set_available(False)
+        seen.append(message.body["data"]["n"])
+        return Verdict.ACK
+
+    await publish(broker, 3)
+    with caplog.at_level(logging.WARNING, logger="kugel_common.dapr.sidecar"):
+        broker.attach("report", SUB, deliver, ConsumerSettings(concurrency=3))
+        await until(lambda: len(seen) == 3)
+        await asyncio.sleep(0.02)
+    records = sidecar_records(caplog)
+    assert all(r.exc_info is None and r.levelno == logging.WARNING for r in records)
+    assert len(records) == 2  # "broker down", then one line: acks wait
+    assert await broker.pending("report", "pubsub", "sales") == 3
+    await broker.aclose()
+
+
+async def test_a_failing_ack_with_the_broker_up_still_logs_its_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    broker = Broker(clock=FakeClock().now)
+
+    async def ack(*args: object) -> None:
+        raise RuntimeError("a bug in the streams")
+
+    broker.streams.ack = ack  # type: ignore[method-assign]
+
+    async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
+        return Verdict.ACK
+
+    await publish(broker, 1)
+    with caplog.at_level(logging.WARNING, logger="kugel_common.dapr.sidecar"):
+        broker.attach("report", SUB, deliver, ConsumerSettings())
+        await until(lambda: any(r.exc_info for r in sidecar_records(caplog)))
+    [record] = sidecar_records(caplog)
+    assert record.levelno == logging.ERROR and record.exc_info is not None
     await broker.aclose()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kugel_common.dapr.sidecar import ComponentError, load_components
+from kugel_common.dapr.sidecar import Component, ComponentError, load_components
 
 STORE = """\
 apiVersion: dapr.io/v1alpha1
@@ -39,3 +39,13 @@ def test_plain_values_still_load(tmp_path: Path) -> None:
     (tmp_path / "store.yaml").write_text(STORE)
     [component] = load_components([tmp_path])
     assert component.metadata == {"redisHost": "localhost:6379"}
+
+
+def test_yaml_scalars_become_the_text_daprd_reads() -> None:
+    component = Component.from_document({
+        "metadata": {"name": "c"}, "spec": {"type": "state.redis", "metadata": [
+            {"name": "enableTLS", "value": True}, {"name": "failover", "value": False},
+            {"name": "redisDB", "value": 3}, {"name": "redisPassword", "value": None},
+            {"name": "redisUsername"}]}}, "file.yaml")
+    assert component.metadata == {"enableTLS": "true", "failover": "false", "redisDB": "3",
+                                  "redisPassword": "", "redisUsername": ""}

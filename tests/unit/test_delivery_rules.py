@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from kugel_common.dapr.sidecar import ComponentError, load_subscriptions
+from kugel_common.dapr.sidecar._app import _subscription_metadata
 from kugel_common.dapr.sidecar._declared import merge_subscriptions
 from kugel_common.dapr.sidecar._delivery import (
     BulkSubscribe,
+    UnsupportedRule,
     Verdict,
     parse_subscriptions,
     verdict_of,
@@ -137,3 +139,49 @@ def test_a_subscription_name_defined_twice_is_refused(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(DECLARED.split("---")[1])
     with pytest.raises(ComponentError):
         load_subscriptions([tmp_path])
+
+
+UNSUPPORTED = ["event.data.amount > 100", 'event.type == "a" && event.source == "b"',
+               'event.type != "a"', 'event.type == "a\\"b"', "has(event.type)",
+               "event.type == 1", 'event.type == "a" || true', "true"]
+
+
+def routed(match: str) -> list[dict[str, object]]:
+    return [{"pubsubname": "p", "topic": "t", "routes": {
+        "rules": [{"match": match, "path": "/matched"}], "default": "/default"}}]
+
+
+@pytest.mark.parametrize("match", UNSUPPORTED)
+def test_cel_outside_the_subset_is_refused_not_matched_wrongly(match: str) -> None:
+    """daprd evaluates any CEL; the local sidecar refuses what it cannot evaluate, for the app's
+    list as a whole, as daprd refuses a list with a rule that does not compile."""
+    with pytest.raises(UnsupportedRule):
+        parse_subscriptions(routed(match))
+
+
+@pytest.mark.parametrize("match", UNSUPPORTED)
+def test_a_declarative_subscription_with_such_a_rule_is_a_config_error(
+        match: str, tmp_path: Path) -> None:
+    (tmp_path / "sub.yaml").write_text(
+        "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: {name: s}\n"
+        "spec:\n  pubsubname: p\n  topic: t\n  routes:\n"
+        f"    rules: [{{match: '{match.replace(chr(39), chr(39) * 2)}', path: /x}}]\n")
+    with pytest.raises(ComponentError):
+        load_subscriptions([tmp_path])
+
+
+@pytest.mark.parametrize("match", ['event.type == "refund"', "  event.type=='refund'  "])
+def test_equality_on_a_field_with_either_quote_routes(match: str) -> None:
+    [sub] = parse_subscriptions(routed(match))
+    assert sub.route_for({"type": "refund"}) == "/matched"
+    assert sub.route_for({"type": "sale"}) == "/default"
+    assert _subscription_metadata(sub)["rules"][0] == {"match": match.strip(),
+                                                       "path": "/matched"}
+
+
+@pytest.mark.parametrize("match", ["", "   ", None])
+def test_an_empty_match_always_matches_as_daprds_nil_match(match: str | None) -> None:
+    [sub] = parse_subscriptions(routed(match or "") if match is not None else [
+        {"pubsubname": "p", "topic": "t", "routes": {"rules": [{"path": "/matched"}]}}])
+    assert sub.route_for({"type": "anything"}) == "/matched"
+    assert _subscription_metadata(sub)["rules"][0] == {"path": "/matched"}

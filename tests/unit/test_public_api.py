@@ -55,7 +55,7 @@ PUBLIC = {
         "StateOperation", "Subscriber",
     ],
     "kugel_common.dapr.sidecar": [
-        "AppDirectory", "AppSpec", "Component", "ComponentError", "LocalSidecar",
+        "AppDirectory", "AppSpec", "Component", "ComponentError", "InvalidSetting", "LocalSidecar",
         "PeerSecretError", "RedisUnreachable", "ResiliencyError", "SidecarApp", "StateBackend",
         "UnsupportedComponent", "host_address", "load_components", "load_resiliency",
         "load_subscriptions",

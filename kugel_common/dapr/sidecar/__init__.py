@@ -15,12 +15,14 @@ from ._declared import load_subscriptions
 from ._local import AppSpec, LocalSidecar
 from ._peers import AppDirectory, PeerSecretError, host_address
 from ._resiliency import ResiliencyError, load_resiliency
+from ._settings import InvalidSetting
 
 __all__ = [
     "AppDirectory",
     "AppSpec",
     "Component",
     "ComponentError",
+    "InvalidSetting",
     "LocalSidecar",
     "PeerSecretError",
     "RedisUnreachable",

@@ -216,8 +216,10 @@ class SidecarApp:
                                     "must be strings, metadata an object of strings")
             try:
                 body = entry_body(entry.get("event"), content_type)
-            except EventError as exc:
-                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", str(exc)) from exc
+            except EventError as exc:  # daprd's PubSubTopicError.MarshalEnvelope
+                raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "error when marshalling cloud "
+                                    f"event envelope for topic {topic} pubsub {pubsub}: {exc}") \
+                    from exc
             if not entry_id or entry_id in dict(events):
                 raise DaprHTTPError(400, "ERR_PUBSUB_EVENTS_SER", "entryId missing or repeated")
             # the request's metadata reaches only entries that have metadata of their own
@@ -317,8 +319,9 @@ class SidecarApp:
         known = [_known_options(_options(go_fields(item, _STATE_ITEM))) for item in items]
         try:
             await store.apply([write for write, ok in zip(writes, known, strict=True) if ok])
-        except InvalidEtag as exc:
-            raise DaprHTTPError(400, "ERR_STATE_SAVE", str(exc)) from exc
+        except InvalidEtag as exc:  # daprd's messages.ErrStateSave
+            raise DaprHTTPError(400, "ERR_STATE_SAVE", "failed saving state in state store "
+                                f"{request.path_params['store']}: {exc}") from exc
         except WriteRefused as exc:
             if exc.etag_given:
                 raise DaprHTTPError(409, "ERR_STATE_SAVE", f"etag mismatch for {exc}") from exc
@@ -477,10 +480,10 @@ def _component_metadata(component: Component) -> dict[str, Any]:
 
 
 def _subscription_metadata(sub: Subscription) -> dict[str, Any]:
-    """One subscription as daprd's metadata lists it: its rules, then the default route as a
-    rule without a match. The rules are rebuilt from the parsed form, which is all kept."""
-    rules = [{"match": f'event.{name} == "{value}"', "path": path}
-             for name, value, path in sub.rules]
+    """One subscription as daprd's metadata lists it: its rules (the match as sent, trimmed;
+    none when empty), then the default route as a rule without a match."""
+    rules = [{"match": rule.match, "path": rule.path} if rule.match else {"path": rule.path}
+             for rule in sub.rules]
     if sub.default_route:
         rules.append({"path": sub.default_route})
     listed: dict[str, Any] = {"pubsubname": sub.pubsub, "topic": sub.topic,

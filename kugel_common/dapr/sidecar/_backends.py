@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ._components import Component
+from ._settings import redis_settings
 from ._state import StateStore, Store, default_ttl
 from ._streams import Streams
 
@@ -65,21 +66,19 @@ class RedisAddress:
     @classmethod
     def of(cls, component: Component) -> RedisAddress:
         """``redisHost`` is ``host[:port]`` (``redisPort``, else 6379); a ValueError says why
-        the address cannot be used (none, several hosts, a bad port or database)."""
-        meta = component.metadata
-        given = meta.get("redisHost", "")
-        if not given:
+        the address cannot be used (none, several hosts, sentinel, no host)."""
+        settings = redis_settings(component)
+        if not settings.host:
             raise ValueError("no redisHost")
-        if "," in given or meta.get("redisType", "node").lower() != "node" or \
-                meta.get("failover", "false").lower() == "true":
+        if "," in settings.host or settings.redis_type.lower() not in ("", "node") or \
+                settings.failover:
             raise ValueError("Redis cluster and sentinel are not supported")
-        parsed = urlsplit(f"//{given}")
-        port = parsed.port or int(meta.get("redisPort") or 6379)
+        parsed = urlsplit(f"//{settings.host}")
         if not parsed.hostname:
-            raise ValueError(f"redisHost {given!r} names no host")
-        return cls(parsed.hostname, port, meta.get("redisPassword") or None,
-                   meta.get("redisUsername") or None, int(meta.get("redisDB") or 0),
-                   meta.get("enableTLS", "false").lower() == "true")
+            raise ValueError(f"redisHost {settings.host} names no host")
+        return cls(parsed.hostname, parsed.port or settings.port or 6379,
+                   settings.password or None, settings.username or None, settings.db,
+                   settings.tls)
 
 
 async def open_state_stores(components: Sequence[Component], backend: StateBackend,

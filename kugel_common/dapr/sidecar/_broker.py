@@ -30,17 +30,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._components import Component, ComponentError
+from ._components import Component
 from ._delivery import Subscription, Verdict
 from ._events import BrokerUnavailable, Published
-from ._go import go_duration, kit_duration
 from ._gojson import go_marshal, go_string_map
+from ._settings import redis_settings
 from ._streams import Entry, SqliteStreams, Streams, Trim
 
 __all__ = ["Broker", "ConsumerSettings", "Message", "StreamLimits"]
@@ -86,18 +85,17 @@ class ConsumerSettings:
 
     @classmethod
     def of(cls, component: Component | None) -> ConsumerSettings:
+        """The component's settings as its Init decodes them (:func:`redis_settings`)."""
         if component is None:
             return cls()
-        meta = component.metadata
+        settings = redis_settings(component)
         return cls(
-            concurrency=_uint(meta, "concurrency", 10) or 10,
-            queue_depth=_uint(meta, "queueDepth", 100) or 100,
-            processing_timeout=_timing(meta, "processingTimeout", 60.0, strings=True),
-            # redeliverInterval is not decoded from a duration string: only a number of
-            # milliseconds changes it (components-contrib's "legacy reasons")
-            redeliver_interval=_timing(meta, "redeliverInterval", 15.0, strings=False),
+            concurrency=settings.concurrency,  # 0: no workers, as pubsub.redis starts none
+            queue_depth=settings.queue_depth or 100,
+            processing_timeout=settings.processing_timeout,
+            redeliver_interval=settings.redeliver_interval,
             acks_failures=component.type == "pubsub.redis",
-            consumer_id=meta.get("consumerID", ""),
+            consumer_id=settings.consumer_id,
         )
 
     @property
@@ -118,16 +116,11 @@ class StreamLimits:
 
     @classmethod
     def of(cls, component: Component) -> StreamLimits:
-        """ComponentError for a value daprd's component refuses in its Init."""
+        """:class:`InvalidSetting` for a value daprd's component refuses in its Init."""
         if component.type != "pubsub.redis":
             return cls()
-        meta = component.metadata
-        try:
-            max_len = _int64(meta.get("maxLenApprox") or "0")
-            ttl = kit_duration(meta.get("streamTTL") or "0")
-        except ValueError as exc:
-            raise ComponentError(f"pubsub {component.name}: maxLenApprox must be an integer "
-                                 f"and streamTTL a duration ({exc})") from exc
+        settings = redis_settings(component)
+        max_len, ttl = settings.max_len_approx, settings.stream_ttl
         if max_len > 0 and ttl > 0:
             logger.warning("pubsub %s: maxLenApprox and streamTTL cannot be used together; "
                            "maxLenApprox trims the streams", component.name)
@@ -155,6 +148,7 @@ class Broker:
         self._tasks: list[asyncio.Task[None]] = []
         self._up = asyncio.Event()
         self._up.set()
+        self._outage_noted = False
         self._tick = asyncio.Event()
 
     @property
@@ -164,11 +158,21 @@ class Broker:
     def set_available(self, available: bool) -> None:
         """Take the broker down (publishes and acks fail, reading pauses) or bring it back:
         how the local stack shows an outage of the event path while state stays up."""
+        if available == self.available:
+            return  # one outage, however often it is switched down
         if available:
             self._up.set()
         else:
             self._up.clear()
+            self._outage_noted = False
         logger.warning("broker %s", "back up" if available else "down")
+
+    def outage_noted(self) -> None:
+        """Say once per outage that acks wait: one line, not one per event."""
+        if not self._outage_noted:
+            self._outage_noted = True
+            logger.warning("broker down: events delivered meanwhile are not acked; they stay "
+                           "pending, for the reclaimer to redeliver")
 
     def route(self, streams: Mapping[str, Streams]) -> None:
         """Keep these pubsub components' events in their own streams; before any ``attach``."""
@@ -204,6 +208,9 @@ class Broker:
         """Start consuming the subscription's topic for the app: its backlog first."""
         consumer = _Consumer(self, app_id, subscription, deliver, settings or ConsumerSettings())
         name = f"{subscription.topic} to {app_id}"
+        if not consumer.settings.concurrency:
+            logger.warning("pubsub %s: concurrency is 0, so %s is never delivered (pubsub.redis "
+                           "starts no workers either)", subscription.pubsub, name)
         self._tasks += [asyncio.create_task(consumer.read(), name=f"read {name}"),
                         asyncio.create_task(consumer.reclaim(), name=f"reclaim {name}")]
         self._tasks += [asyncio.create_task(consumer.work(), name=f"deliver {name}")
@@ -295,9 +302,10 @@ class _Consumer:
             if verdict is Verdict.RETRY:
                 logger.error("event %s on %s for %s failed; pubsub.redis acks it anyway: the "
                              "event is lost", entry.id, self.sub.topic, self.app_id)
+            if not self.broker.available:  # switched down on purpose: no traceback
+                self.broker.outage_noted()
+                continue
             try:
-                if not self.broker.available:
-                    raise BrokerUnavailable("the message broker is down")
                 await self.streams.ack(self.group, self.sub.pubsub, self.sub.topic, entry.id)
             except Exception:
                 logger.exception("ack of %s on %s for %s failed: it stays pending", entry.id,
@@ -320,29 +328,3 @@ class _Consumer:
                      and self.broker.now() - started >= self.settings.processing_timeout)
         return self.settings.acks_failures and not timed_out
 
-
-def _uint(metadata: Any, name: str, default: int) -> int:
-    value = str(metadata.get(name, "")).strip()
-    if not value:
-        return default
-    if not value.isdigit():
-        raise ValueError(f"pubsub metadata {name}: {value!r} is not an unsigned integer")
-    return int(value)
-
-
-def _int64(text: str) -> int:
-    """Go's ``strconv.ParseInt(text, 10, 64)``."""
-    if not re.fullmatch(r"[+-]?[0-9]+", text) or not -(2**63) <= int(text) < 2**63:
-        raise ValueError(f"invalid int64 {text!r}")
-    return int(text)
-
-
-def _timing(metadata: Any, name: str, default: float, *, strings: bool) -> float:
-    value = str(metadata.get(name, "")).strip()
-    if not value:
-        return default
-    if value.isdigit():
-        return int(value) / 1000  # a bare number is milliseconds
-    if not strings:
-        return default
-    return go_duration(value)

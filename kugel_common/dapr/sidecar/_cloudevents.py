@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ._go import MAX_NANOS, go_duration_nanos
+from ._go import MAX_NANOS, go_bool, go_duration_nanos
 from ._gojson import go_decode, go_fields, go_marshal
 
 __all__ = ["CloudEventError", "EventError", "MetadataError", "entry_body", "media_type",
@@ -34,21 +34,22 @@ class EventError(ValueError):
     """A bulk entry whose event does not fit its content type (400 ERR_PUBSUB_EVENTS_SER)."""
 
 
-_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-
-
 def raw_payload(metadata: Mapping[str, str]) -> bool:
     """``metadata.rawPayload``, the key exactly as written; empty or absent is false."""
     value = metadata.get("rawPayload", "")
-    if value and value not in _GO_BOOLS:
-        raise MetadataError(f"rawPayload value must be a valid boolean: actual is {value!r}")
-    return _GO_BOOLS.get(value, False)
+    try:
+        return go_bool(value) if value else False
+    except ValueError:  # components-contrib metadata.IsRawPayload's message, quotes and all
+        raise MetadataError(
+            f"rawPayload value must be a valid boolean: actual is '{value}'") from None
 
 
 def media_type(content_type: str) -> str:
     """contenttype.isContentType: compared in lower case, parameters after ``;`` ignored."""
     return content_type.lower().split(";", 1)[0]
+
+
+_MISMATCH = "error: mismatch between contentType and event"  # daprd's errContentTypeMismatch
 
 
 def entry_body(event: Any, content_type: str) -> bytes:
@@ -58,18 +59,19 @@ def entry_body(event: Any, content_type: str) -> bytes:
     kind = media_type(content_type)
     if kind == "application/octet-stream":
         if not isinstance(event, str):
-            raise EventError("an application/octet-stream event must be a base64 string")
+            raise EventError(_MISMATCH)
         try:  # Go's StdEncoding skips line breaks and wants the padding
             return base64.b64decode(event.replace("\r", "").replace("\n", ""), validate=True)
         except ValueError as exc:  # binascii.Error, or a character that is not ASCII
-            raise EventError("the event is not base64") from exc
+            raise EventError("error: unable to decode base64 application/octect-stream data: "
+                             "illegal base64 data") from exc  # daprd's words, typo included
     if content_type.lower().startswith("text/") or kind == "application/xml":
         if not isinstance(event, str):
-            raise EventError(f"a {content_type} event must be a string")
+            raise EventError(_MISMATCH)
         return event.encode()
     if kind in ("application/json", "application/cloudevents+json"):
         return go_marshal(event)
-    raise EventError(f"content type {content_type!r} is not supported for bulk publish")
+    raise EventError(_MISMATCH)  # no other content type is supported
 
 
 # The metadata keys that override an envelope's fields; mapstructure matches them as Go's JSON

@@ -34,6 +34,8 @@ class Component:
     version: str = "v1"
     metadata: Mapping[str, str] = field(default_factory=dict)
     scopes: tuple[str, ...] = ()  # empty: every app may use it
+    ignore_errors: bool = False  # spec.ignoreErrors: daprd skips it when its Init fails
+    source: str = field(default="", compare=False)  # the file it came from, for messages
 
     @property
     def kind(self) -> str:
@@ -64,14 +66,18 @@ class Component:
     def from_document(cls, document: Mapping[str, Any], source: str) -> Component:
         try:
             spec = document["spec"]
+            ignore_errors = spec.get("ignoreErrors", False)
+            if not isinstance(ignore_errors, bool):
+                raise TypeError(f"spec.ignoreErrors is {ignore_errors}, not true or false")
             items = spec.get("metadata") or []
             secret = sorted(str(i.get("name")) for i in items if "secretKeyRef" in i)
             component = cls(
                 name=str(document["metadata"]["name"]),
                 type=str(spec["type"]),
                 version=str(spec.get("version", "v1")),
-                metadata={str(i["name"]): str(i.get("value", "")) for i in items},
+                metadata={str(i["name"]): _text(i.get("value")) for i in items},
                 scopes=tuple(str(s) for s in document.get("scopes") or ()),
+                ignore_errors=ignore_errors, source=source,
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ComponentError(f"{source}: not a valid Dapr component ({exc!r})") from exc
@@ -80,6 +86,14 @@ class Component:
                 f"{source}: component {component.name!r} takes {', '.join(secret)} from a "
                 "secretKeyRef, but the local sidecar has no secret stores: give the value")
         return component
+
+
+def _text(value: Any) -> str:
+    """A metadata value as daprd's ``DynamicValue.String`` gives it: YAML's ``true`` is
+    ``true``, not Python's ``True``, and an empty value is empty, not ``None``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def current_namespace(namespace: str | None) -> str:

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BulkSubscribe", "Subscription", "Verdict", "parse_subscriptions", "subscription_of",
-           "verdict_of"]
+from ._go import go_quote
+
+__all__ = ["BulkSubscribe", "Rule", "Subscription", "UnsupportedRule", "Verdict",
+           "parse_subscriptions", "subscription_of", "verdict_of"]
 
 logger = logging.getLogger("kugel_common.dapr.sidecar")
 
@@ -44,8 +46,48 @@ def verdict_of(status: int | None, body: bytes) -> Verdict:
     return Verdict.RETRY  # "RETRY", and any other string: case-sensitive, as in daprd
 
 
-# The subset of CEL that routing rules use in practice: event.<field> == "<value>".
-_RULE = re.compile(r'^\s*event\.(\w+)\s*==\s*"([^"]*)"\s*$')
+# The subset of CEL that routing rules use in practice: event.<field> == "<value>" (or
+# '<value>'), with no escapes in the string.
+_RULE = re.compile(r"""event\.(\w+)\s*==\s*(?:"([^"\\\n]*)"|'([^'\\\n]*)')""", re.ASCII)
+
+
+class UnsupportedRule(ValueError):
+    """A routing rule outside the CEL the local sidecar evaluates. daprd compiles any CEL (a
+    rule that does not compile fails the subscription list); refusing the rest here keeps a
+    rule from silently matching nothing, or everything."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A routing rule: its ``match`` as daprd keeps it (trimmed; empty: always true, as a
+    nil ``Match`` in daprd) and the path; :func:`rule_of` parses the match."""
+
+    match: str
+    path: str
+    field: str = ""  # event.<field> == "<value>"; empty with an empty match
+    value: str = ""
+
+    def matches(self, envelope: Any) -> bool:
+        """ValueError where CEL fails: a field the event lacks, or that is no string."""
+        if not self.match:
+            return True
+        field_value = envelope.get(self.field) if isinstance(envelope, dict) else None
+        if not isinstance(field_value, str):
+            raise ValueError(f"no such key or no string: event.{self.field}")
+        return field_value == self.value
+
+
+def rule_of(match: Any, path: str) -> Rule:
+    """daprd's ``CreateRoutingRule``: the match trimmed, then compiled (here: parsed)."""
+    text = str(match or "").strip()
+    if not text:
+        return Rule("", path)
+    parsed = _RULE.fullmatch(text)
+    if parsed is None:
+        raise UnsupportedRule(
+            f"routing rule match {go_quote(text)}: the local sidecar evaluates only "
+            "event.<field> == \"<value>\" (daprd evaluates any CEL)")
+    return Rule(text, path, parsed.group(1), parsed.group(2) or parsed.group(3) or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +107,7 @@ class Subscription:
     pubsub: str
     topic: str
     default_route: str
-    rules: tuple[tuple[str, str, str], ...] = ()  # (field, value, path)
+    rules: tuple[Rule, ...] = ()
     dead_letter_topic: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     bulk: BulkSubscribe | None = None
@@ -75,12 +117,9 @@ class Subscription:
         """The path the event goes to: the first matching rule, else the default route;
         None when neither applies (daprd drops the event, to the dead-letter topic if set).
         ValueError where CEL fails: a rule on a field the event lacks, or that is no string."""
-        for name, value, path in self.rules:
-            field_value = envelope.get(name) if isinstance(envelope, dict) else None
-            if not isinstance(field_value, str):
-                raise ValueError(f"no such key or no string: event.{name}")
-            if field_value == value:
-                return path
+        for rule in self.rules:
+            if rule.matches(envelope):
+                return rule.path
         return self.default_route or None
 
 
@@ -88,18 +127,14 @@ def subscription_of(entry: Mapping[str, Any], kind: str = "PROGRAMMATIC") -> Sub
     """One subscription in daprd's JSON shape; ValueError for a shape daprd would refuse."""
     routes = entry.get("routes") or {}
     if not isinstance(routes, dict):
-        raise ValueError(f"routes must be an object: {routes!r}")
+        raise ValueError("routes must be an object")
     rules = []
     for rule in routes.get("rules") or []:
-        match = _RULE.match(str(rule.get("match", "")))
-        if match is None:
-            raise ValueError(f"unsupported routing rule {rule.get('match')!r}: the local "
-                             'sidecar understands event.<field> == "<value>"')
-        rules.append((match.group(1), match.group(2), _path(rule.get("path"))))
+        rules.append(rule_of(rule.get("match"), _path(rule.get("path"))))
     default = routes.get("default") or entry.get("route") or ""  # routes.default wins
     bulk = entry.get("bulkSubscribe") or {}
     if not isinstance(bulk, dict):
-        raise ValueError(f"bulkSubscribe must be an object: {bulk!r}")
+        raise ValueError("bulkSubscribe must be an object")
     return Subscription(
         pubsub=str(entry.get("pubsubname") or ""),
         topic=str(entry.get("topic") or ""),

@@ -39,6 +39,7 @@ from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._outbox import OutboxRelay
 from ._peers import PEER_SECRET_HEADER, AppDirectory
 from ._resiliency import AttemptFailed, Policy, Resiliency
+from ._settings import initialised
 from ._state import Store
 from ._subscriber import Subscriber
 
@@ -107,13 +108,14 @@ class LocalSidecar:
         internal port: host address, port) and registers them there. Only the sidecars of
         the directory can call that port: each sends the directory's secret."""
         for component in components:
-            check_supported(component, "LocalSidecar")
+            check_supported(component, component.source or "LocalSidecar")
         self.apps = {spec.app_id: spec for spec in apps}
-        # each app id loads the components as its own daprd would, placeholders replaced;
-        # what the app ids share (stores, streams) is read from the only app's copy, or the text
-        own = {spec.app_id: [c.for_app(spec.app_id, namespace) for c in components]
+        # each app id loads the components as its own daprd would: placeholders replaced,
+        # then Init's checks (InvalidSetting); what the app ids share (stores, streams) is read
+        # from the only app's copy, or from the text
+        own = {spec.app_id: initialised([c.for_app(spec.app_id, namespace) for c in components])
                for spec in apps}
-        self.components = own[apps[0].app_id] if len(apps) == 1 else list(components)
+        self.components = own[apps[0].app_id] if len(apps) == 1 else initialised(components)
         self._state_backend = StateBackend(state_backend)
         self._host = host
         self._app_api_token = app_api_token
@@ -359,7 +361,7 @@ class LocalSidecar:
                 finally:
                     await upstream.aclose()
             except httpx.TransportError as exc:
-                raise AttemptFailed(repr(exc)) from exc
+                raise AttemptFailed(str(exc) or "the connection failed") from exc
             if not 200 <= upstream.status_code <= 399:
                 raise AttemptFailed(f"answered {upstream.status_code}", upstream.status_code)
 
@@ -370,7 +372,8 @@ class LocalSidecar:
                 await policy.run(attempt, sleep=self._sleep, clock=self._clock)
         except AttemptFailed as exc:
             if not answers or exc.status is None:
-                raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"{app_id}: {exc}") from exc
+                raise DaprHTTPError(500, "ERR_DIRECT_INVOKE",  # daprd's ErrDirectInvoke
+                                    f"failed to invoke, id: {app_id}, err: {exc}") from exc
         upstream, body = answers[-1]
         response = Response(body, upstream.status_code)
         response.raw_headers = [

@@ -23,14 +23,15 @@ state.redis data in a real Redis, in daprd's own layout.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ..._sqlite import execute_script, open_shared
-from ._components import Component, ComponentError
+from ._components import Component
+from ._go import go_atoi
+from ._settings import redis_settings
 
 __all__ = ["InvalidEtag", "StateStore", "Store", "StoreFailed", "Write", "WriteRefused",
            "default_ttl", "raise_refusals", "redis_version", "with_default_ttl"]
@@ -95,31 +96,24 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
-_GO_INT = re.compile(r"[+-]?[0-9]+")
-
-
 def redis_version(write: Write) -> int:
     """The version a state.redis save names (``parseETag``): 0 for none, or for last-write;
     an etag that Go's ``strconv.Atoi`` refuses is :class:`InvalidEtag`."""
     if write.last_write or not write.etag:
         return 0
-    if _GO_INT.fullmatch(write.etag) is None or not -2**63 <= int(write.etag) < 2**63:
-        raise InvalidEtag(f"etag {write.etag!r} is not an integer")
-    return int(write.etag)
+    try:
+        return go_atoi(write.etag)
+    except ValueError as exc:  # state.ETagError's text, daprd's message for the 400
+        raise InvalidEtag(f"invalid etag value: {exc}") from exc
 
 
 def default_ttl(component: Component) -> int | None:
     """state.redis's component-wide ``ttlInSeconds`` (components-contrib
-    ``common/component/redis/settings.go``): any integer, as Go's ``strconv.ParseInt`` reads
-    it, even 0 or less; anything else, the empty text included, fails the component's Init,
-    so start-up fails with a :class:`ComponentError`. Other types do not read it."""
-    given = component.setting("ttlInSeconds") if component.type == "state.redis" else None
-    if given is None:
+    ``common/component/redis/settings.go``): any integer, even 0 or less; a value its Init
+    refuses is :class:`InvalidSetting`. Other types do not read it."""
+    if component.type != "state.redis":
         return None
-    if _GO_INT.fullmatch(given) is None or not -2**63 <= int(given) < 2**63:
-        raise ComponentError(f"state store {component.name!r}: ttlInSeconds {given!r} is not "
-                             "an integer")
-    return int(given)
+    return redis_settings(component).ttl_in_seconds
 
 
 def with_default_ttl(writes: Sequence[Write], ttl: int | None) -> Sequence[Write]:

@@ -99,13 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     daprd.add_argument("--config", type=Path,
                        help="daprd's Configuration file: must exist; tracing and metrics in it "
                             "are not applied")
-    for flag in _IGNORED:
-        daprd.add_argument(flag, help=argparse.SUPPRESS)
+    for flag in _IGNORED:  # Go's boolean flags may stand alone: --enable-metrics
+        go_bool = flag in _GO_BOOLS
+        daprd.add_argument(flag, help=argparse.SUPPRESS, nargs="?" if go_bool else None,
+                           const="true" if go_bool else None)
     sidecar.add_argument("--data-dir", type=Path, default=Path(".kugel/sidecar"),
                          help="where state and undelivered events are kept; the sidecars of "
                               "one --data-dir share them, as daprd's share Redis")
     sidecar.add_argument("--in-memory", action="store_true",
-                         help="keep nothing on disk (state and events die with the process)")
+                         help="keep nothing on disk (the embedded backend's state and events "
+                              "die with the process; a component on a Redis keeps its data "
+                              "there)")
     sidecar.add_argument("--log-level", default="info", help="debug, info, warn or error")
     sidecar.add_argument("--state-backend", choices=("auto", "embedded", "redis"),
                          default=os.environ.get("KUGEL_STATE_BACKEND", "auto"),
@@ -149,6 +153,9 @@ _IGNORED = {
     "--dapr-listen-addresses": "the API listens on 127.0.0.1",
     "--mode": "self-hosted only",
 }
+
+
+_GO_BOOLS = frozenset({"--enable-metrics"})
 
 
 def _daprd_argv(argv: Sequence[str]) -> list[str]:

@@ -21,7 +21,7 @@ from kugel_common.dapr.sidecar import (
     UnsupportedComponent,
     load_components,
 )
-from kugel_common.dapr.sidecar._backends import open_state_stores
+from kugel_common.dapr.sidecar._backends import RedisRefused, open_state_stores
 
 from ..redis_server import RedisServer
 
@@ -73,6 +73,21 @@ async def test_a_forced_redis_that_cannot_be_used_fails_start_up(host: str) -> N
         await open_state_stores([state_redis(given)], StateBackend.REDIS, lambda: 0.0,
                                 lambda _: ":memory:")
     assert (refused.value.component, refused.value.host) == ("statestore", given)
+
+
+@pytest.mark.parametrize("refusal", [{"redisUsername": "nobody", "redisPassword": "x"},
+                                     {"redisDB": "99"}])
+async def test_a_redis_that_answers_and_refuses_fails_start_up_even_on_auto(
+        redis: RedisServer, refusal: dict[str, str]) -> None:
+    """daprd's Init fails when its Redis refuses the component: falling back to the embedded
+    store would hide the mistake until production."""
+    component = Component("statestore", "state.redis",
+                          metadata={"redisHost": redis.host, **refusal})
+    with pytest.raises(RedisRefused) as refused:
+        await open_state_stores([component], StateBackend.AUTO, lambda: 0.0,
+                                lambda _: ":memory:")
+    assert (refused.value.component, refused.value.host) == ("statestore", redis.host)
+    assert "redisPassword" not in str(refused.value) and ": x" not in str(refused.value)
 
 
 async def test_a_failed_start_closes_the_stores_it_opened(redis: RedisServer) -> None:

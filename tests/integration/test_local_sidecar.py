@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 
 from kugel_common import DaprUnavailableError, ServiceClientPool, set_testing
 from kugel_common.dapr import CloudEvent, DaprClientHelper, Subscriber
-from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar
+from kugel_common.dapr.sidecar import AppSpec, Component, LocalSidecar, host_address
 
 from ..backends import Backend
 from ..redis_server import redis_server
@@ -103,7 +103,7 @@ async def test_invocation_stamps_who_calls_and_passes_the_answer_through() -> No
             assert seen["dapr-caller-app-id"] == ["caller"]  # replaced, not appended
             assert seen["dapr-callee-app-id"] == ["orders"]
             assert seen["dapr-caller-namespace"] == ["default"]  # NAMESPACE unset, as daprd
-            assert seen["x-forwarded-for"] == ["127.0.0.1"]
+            assert seen["x-forwarded-for"] == [host_address()]  # daprd: GetHostAddress
             assert len(seen["x-forwarded-host"]) == len(seen["forwarded"]) == 1
             assert direct.json()["dapr-caller-app-id"] == []
 

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import stat
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -98,3 +101,22 @@ def test_sidecars_of_one_directory_share_one_secret_and_refuse_a_damaged_one(
     (tmp_path / "apps" / "peer-secret").write_text("\n")
     with pytest.raises(PeerSecretError):
         AppDirectory(tmp_path / "apps").secret()
+
+
+async def test_the_entry_of_a_killed_sidecar_is_never_sent_the_secret(tmp_path: Path) -> None:
+    """A sidecar killed with SIGKILL leaves its entry; whoever binds its old port must not
+    get the next call, which carries the peer secret. The entry's process is gone: no entry."""
+    received: list[dict[str, str]] = []
+    async with serve_here(who_app(received)) as squatter:
+        gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+        await gone.wait()
+        directory = AppDirectory(tmp_path / "apps")
+        (tmp_path / "apps").mkdir()
+        (tmp_path / "apps" / "b.json").write_text(
+            json.dumps({"appId": "b", "address": squatter, "pid": gone.pid}))
+        assert directory.resolve("b") is None
+        async with LocalSidecar([AppSpec("a")], [], data_dir=tmp_path,
+                                directory=directory) as sidecar, httpx.AsyncClient() as http:
+            reply = await http.post(f"{sidecar.url('a')}/v1.0/invoke/b/method/who")
+    assert (reply.status_code, reply.json()["errorCode"]) == (500, "ERR_DIRECT_INVOKE")
+    assert received == []

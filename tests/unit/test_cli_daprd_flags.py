@@ -47,6 +47,14 @@ def test_single_dash_flags_channel_address_and_ignored_flags() -> None:
         "--placement-host-address placement:50005 is ignored: there are no actors"]
 
 
+@pytest.mark.parametrize(("argv", "value"), [
+    (["--enable-metrics"], "true"), (["--enable-metrics", "--app-id", "cart"], "true"),
+    (["--enable-metrics=false"], "false"), (["-enable-metrics"], "true")])
+def test_a_go_boolean_flag_may_stand_alone(argv: list[str], value: str) -> None:
+    assert _notes(sidecar_args(argv)) == [
+        f"--enable-metrics {value} is ignored: no metrics are exported"]
+
+
 @pytest.mark.parametrize("argv", [
     ["--app-id", "cart", "--app-protocol", "grpc"],
     ["--app-id", "cart", "--app", "terminal:3501"],

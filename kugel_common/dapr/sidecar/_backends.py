@@ -49,6 +49,17 @@ class RedisUnreachable(ConnectionError):
         self.component, self.host, self.reason = component, host, reason
 
 
+class RedisRefused(RedisUnreachable):
+    """A component's Redis answered and refused it (a wrong password or user, a database it
+    does not have): daprd's Init fails, and so does start-up, whatever the backend setting;
+    falling back to the embedded store would hide the mistake until production."""
+
+    def __init__(self, component: str, host: str, reason: str, kind: str = "state store") -> None:
+        ConnectionError.__init__(self, f"{kind} {component}: the Redis at {host} refused it "
+                                 f"({reason})")
+        self.component, self.host, self.reason = component, host, reason
+
+
 @dataclass(frozen=True, slots=True)
 class RedisAddress:
     """Where a state.redis component's Redis is, from its metadata as daprd reads it."""
@@ -134,7 +145,7 @@ async def _redis_for(component: Component, backend: StateBackend) -> aioredis.Re
         try:
             client, address = await _connect(component)
         except RedisUnreachable as exc:
-            if backend is StateBackend.REDIS:
+            if backend is StateBackend.REDIS or isinstance(exc, RedisRefused):
                 raise
             logger.info("%s: embedded backend, as no Redis answers at %s (%s)", name,
                         exc.host or "(none)", exc.reason)
@@ -154,7 +165,12 @@ async def _connect(component: Component) -> tuple[aioredis.Redis, RedisAddress]:
     except ValueError as exc:
         raise RedisUnreachable(component.name, host, str(exc), kind) from exc
     try:
-        from redis.exceptions import RedisError
+        from redis.exceptions import (
+            AuthenticationError,
+            AuthorizationError,
+            RedisError,
+            ResponseError,
+        )
 
         from ._redis_client import connect
     except ImportError as exc:
@@ -163,6 +179,9 @@ async def _connect(component: Component) -> tuple[aioredis.Redis, RedisAddress]:
     try:
         client = await connect(address.host, address.port, password=address.password,
                                username=address.username, db=address.db, tls=address.tls)
+    except (AuthenticationError, AuthorizationError, ResponseError) as exc:
+        raise RedisRefused(component.name, str(address), f"{type(exc).__name__}: {exc}",
+                           kind) from exc
     except (RedisError, OSError) as exc:
         raise RedisUnreachable(component.name, str(address),
                                f"{type(exc).__name__}: {exc}", kind) from exc

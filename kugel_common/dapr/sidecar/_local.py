@@ -37,7 +37,7 @@ from ._delivery import Subscription, parse_subscriptions
 from ._events import BrokerUnavailable, Published
 from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._outbox import OutboxRelay
-from ._peers import PEER_SECRET_HEADER, AppDirectory
+from ._peers import PEER_SECRET_HEADER, AppDirectory, host_address
 from ._resiliency import AttemptFailed, Policy, Resiliency
 from ._settings import initialised
 from ._state import Store
@@ -118,10 +118,11 @@ class LocalSidecar:
         self.components = own[apps[0].app_id] if len(apps) == 1 else initialised(components)
         self._state_backend = StateBackend(state_backend)
         self._host = host
+        self._host_address = host_address()
         self._app_api_token = app_api_token
         self._clock = clock
         if data_dir is not None:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # its state is private
 
         def database(name: str) -> str:
             return ":memory:" if data_dir is None else str(data_dir / f"{name}.sqlite3")
@@ -306,9 +307,10 @@ class LocalSidecar:
                    if k not in _NOT_FORWARDED and k not in _IDENTITY]
         headers.append(("dapr-caller-namespace", self._namespace))
         headers += [("dapr-caller-app-id", caller), ("dapr-callee-app-id", app_id),
-                    ("x-forwarded-for", self._host),
+                    ("x-forwarded-for", self._host_address),  # daprd's GetHostAddress
                     ("x-forwarded-host", _HOSTNAME),
-                    ("forwarded", f"for={self._host};by={self._host};host={_HOSTNAME}")]
+                    ("forwarded", f"for={self._host_address};by={self._host_address};"
+                                  f"host={_HOSTNAME}")]
         if ours:  # a peer adds its own app's token
             headers += list(self._app_headers().items())
         else:

@@ -89,7 +89,25 @@ class AppDirectory:
         except (OSError, ValueError):
             return None
         address = entry.get("address") if isinstance(entry, dict) else None
-        return address if isinstance(address, str) else None
+        if not isinstance(address, str) or not _alive(entry.get("pid")):
+            return None
+        return address
+
+
+def _alive(pid: object) -> bool:
+    """Whether the sidecar that wrote an entry still runs. A sidecar killed with SIGKILL leaves
+    its entry behind, and whoever binds its old port would be sent the peer secret with the
+    next call: so an entry whose process is gone is no entry (sidecars that share a data
+    directory share a machine, so its pid means the same process to all of them)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def host_address() -> str:

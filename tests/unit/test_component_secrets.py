@@ -49,3 +49,24 @@ def test_yaml_scalars_become_the_text_daprd_reads() -> None:
             {"name": "redisUsername"}]}}, "file.yaml")
     assert component.metadata == {"enableTLS": "true", "failover": "false", "redisDB": "3",
                                   "redisPassword": "", "redisUsername": ""}
+
+
+def _component_file(folder: Path, file: str, name: str, value: str) -> None:
+    (folder / file).write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: " + name + "\n"
+        "spec:\n  type: state.redis\n  version: v1\n  metadata:\n"
+        "    - name: keyPrefix\n      value: \"" + value + "\"\n")
+
+
+def test_errors_found_after_loading_still_name_the_file(tmp_path: Path) -> None:
+    _component_file(tmp_path, "a.yaml", "store", "appid")
+    _component_file(tmp_path, "b.yaml", "store", "appid")
+    with pytest.raises(ComponentError) as twice:
+        load_components([tmp_path])
+    assert "a.yaml" in str(twice.value) and "b.yaml" in str(twice.value)
+    (tmp_path / "b.yaml").unlink()
+    _component_file(tmp_path, "a.yaml", "store", "{podName}")
+    [component] = load_components([tmp_path])
+    with pytest.raises(ComponentError) as pod:
+        component.for_app("cart")
+    assert str(tmp_path / "a.yaml") in str(pod.value)

@@ -58,7 +58,7 @@ class Component:
         in every metadata value (``pkg/runtime/meta/meta.go``), so that ``consumerID:
         "{appID}"`` is a consumer group per app and ``"{uuid}"`` one per sidecar start.
         ``{podName}`` exists only on Kubernetes: self-hosted daprd fails to load it."""
-        resolved = {name: _resolve(self.name, name, value, app_id, current_namespace(namespace))
+        resolved = {name: _resolve(self, name, value, app_id, current_namespace(namespace))
                     for name, value in self.metadata.items()}
         return self if resolved == self.metadata else replace(self, metadata=resolved)
 
@@ -103,12 +103,13 @@ def current_namespace(namespace: str | None) -> str:
     return "default" if namespace is None else namespace
 
 
-def _resolve(component: str, name: str, value: str, app_id: str, namespace: str) -> str:
+def _resolve(component: Component, name: str, value: str, app_id: str, namespace: str) -> str:
     while "{uuid}" in value:  # a new one for each occurrence, as daprd
         value = value.replace("{uuid}", str(uuid.uuid4()), 1)
     if "{podName}" in value:
-        raise ComponentError(f"component {component!r}: metadata {name!r} refers to "
-                             "{podName}, which only a sidecar on Kubernetes has")
+        raise ComponentError(f"{component.source or 'component'}: component {component.name}: "
+                             f"metadata {name} refers to {{podName}}, which only a sidecar on "
+                             "Kubernetes has")
     return value.replace("{namespace}", f"{namespace}.{app_id}").replace("{appID}", app_id)
 
 
@@ -152,5 +153,7 @@ def load_components(paths: Iterable[Path]) -> list[Component]:
     names = [c.name for c in components]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
-        raise ComponentError(f"components defined twice: {sorted(duplicates)}")
+        files = sorted({c.source for c in components if c.name in duplicates})
+        raise ComponentError(f"components defined twice: {', '.join(sorted(duplicates))} "
+                             f"(in {', '.join(files)})")
     return components

@@ -29,8 +29,8 @@ def key_prefix(component: Component, app_id: str, namespace: str) -> str:
     given = component.setting("keyPrefix")
     strategy = "appid" if given is None else given.lower()
     if SEPARATOR in strategy:
-        raise ComponentError(f"state store {component.name!r}: keyPrefix {strategy!r} can't "
-                             f"contain {SEPARATOR!r}")
+        raise ComponentError(f"{component.source or 'component'}: state store {component.name}: "
+                             f"keyPrefix {strategy} can't contain {SEPARATOR}")
     if strategy == "none" or (strategy in ("appid", "namespace") and not app_id):
         return ""
     prefix = {"appid": app_id, "name": component.name,

@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="deprecated, as in daprd: --max-body-size in MB")
     daprd.add_argument("--resources-path", action="append", type=Path, default=[],
                        help="folder of component, resiliency and subscription YAML files "
-                            "(default dapr/components)")
+                            "(default: dapr/components, else ~/.dapr/components, else dapr "
+                            "init's pubsub and statestore)")
     daprd.add_argument("--config", type=Path,
                        help="daprd's Configuration file: must exist; tracing and metrics in it "
                             "are not applied")
@@ -177,6 +178,15 @@ def _apps(args: argparse.Namespace) -> list[App]:
         return list(args.app)
     url = f"http://{args.app_channel_address}:{args.app_port}" if args.app_port else None
     return [(args.app_id, args.dapr_http_port, url)]
+
+
+def _default_resources() -> list[Path]:
+    """daprd's default is ``~/.dapr/components``, where ``dapr init`` writes; a project's own
+    ``dapr/components`` comes first. Neither: none, and dapr init's components are served."""
+    for folder in (Path("dapr/components"), Path.home() / ".dapr" / "components"):
+        if folder.is_dir():
+            return [folder]
+    return []
 
 
 def _max_body_size(args: argparse.Namespace) -> int:
@@ -301,11 +311,16 @@ def _sidecar(args: argparse.Namespace) -> int:
     if not apps:
         print("kugel sidecar: give --app APP_ID:PORT[:APP_URL] or --app-id", file=sys.stderr)
         return 2
-    paths = args.resources_path or [Path("dapr/components")]
+    paths = args.resources_path or _default_resources()
     missing = [str(p) for p in paths if not p.is_dir()]
     if missing:
         print(f"kugel sidecar: no such resources folder: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if not paths:
+        print("kugel sidecar: no dapr/components or ~/.dapr/components folder: serving dapr "
+              "init's components, pubsub and statestore, on the Redis at localhost:6379 (or "
+              "the embedded store when none answers, with --state-backend auto)",
+              file=sys.stderr)
     for note in _notes(args):
         print(f"kugel sidecar: {note}", file=sys.stderr)
     from .dapr.sidecar import (
@@ -320,13 +335,15 @@ def _sidecar(args: argparse.Namespace) -> int:
         load_resiliency,
         load_subscriptions,
     )
+    from .dapr.sidecar._components import dapr_init_components
 
     data_dir = None if args.in_memory else args.data_dir
     directory = None  # --app-id: one app's sidecar among others, as daprd
     if args.app_id and data_dir is not None:
         directory = AppDirectory(data_dir / "apps")
     try:
-        components, resiliency = load_components(paths), load_resiliency(paths)
+        components = load_components(paths) if paths else dapr_init_components()
+        resiliency = load_resiliency(paths)
         subscriptions = load_subscriptions(paths)
         sidecar = LocalSidecar([AppSpec(*app) for app in apps], components,
                                data_dir=data_dir,

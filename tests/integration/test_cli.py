@@ -39,6 +39,17 @@ metadata:
 
 
 
+def wait_until_serving(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if httpx.get(f"{url}/v1.0/healthz/outbound").status_code == 204:
+                return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+
+
 def test_sidecar_command_serves_reads_yaml_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     (tmp_path / "components").mkdir()
     (tmp_path / "components" / "statestore.yaml").write_text(COMPONENT)
@@ -50,14 +61,7 @@ def test_sidecar_command_serves_reads_yaml_and_stops_on_ctrl_c(tmp_path: Path) -
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{url}/v1.0/healthz/outbound").status_code == 204:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.05)
+        wait_until_serving(url, process)
         metadata = httpx.get(f"{url}/v1.0/metadata").json()
         assert [c["name"] for c in metadata["components"]] == ["statestore"]
         saved = httpx.post(f"{url}/v1.0/state/statestore", json=[{"key": "k", "value": 1}])
@@ -69,6 +73,33 @@ def test_sidecar_command_serves_reads_yaml_and_stops_on_ctrl_c(tmp_path: Path) -
     assert f"DAPR_HTTP_ENDPOINT={url}" in output
     assert "sidecar stopped" in output
     assert (tmp_path / "data" / "state-statestore.sqlite3").exists()
+
+
+def test_sidecar_without_any_resources_folder_serves_dapr_inits_components(
+        tmp_path: Path) -> None:
+    """No dapr/components here and no ~/.dapr/components: pubsub and statestore, as dapr init
+    writes them, on the embedded store since no Redis answers here."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kugel_common._cli", "sidecar", "--app-id", "cart",
+         "--dapr-http-port", str(port), "--in-memory", "--state-backend", "embedded"],
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(url, process)
+        metadata = httpx.get(f"{url}/v1.0/metadata").json()
+        assert sorted(c["name"] for c in metadata["components"]) == ["pubsub", "statestore"]
+        saved = httpx.post(f"{url}/v1.0/state/statestore", json=[{"key": "k", "value": 1}])
+        assert saved.status_code == 204
+        published = httpx.post(f"{url}/v1.0/publish/pubsub/orders", json={"n": 1})
+        assert published.status_code == 204
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0, output
+    assert "dapr init's components" in output
+    assert list(tmp_path.iterdir()) == []  # --in-memory: nothing written
 
 
 @pytest.mark.parametrize(

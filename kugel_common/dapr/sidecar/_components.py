@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 __all__ = ["SUPPORTED_TYPES", "Component", "ComponentError", "UnsupportedComponent",
-           "check_supported", "current_namespace", "load_components", "resource_documents"]
+           "check_supported", "current_namespace", "dapr_init_components", "load_components",
+           "resource_documents"]
 
 # What the local sidecar can stand in for; daprd loads many more.
 SUPPORTED_TYPES = frozenset({"pubsub.in-memory", "pubsub.redis", "state.in-memory",
@@ -157,3 +158,12 @@ def load_components(paths: Iterable[Path]) -> list[Component]:
         raise ComponentError(f"components defined twice: {', '.join(sorted(duplicates))} "
                              f"(in {', '.join(files)})")
     return components
+
+
+def dapr_init_components() -> list[Component]:
+    """What ``dapr init`` writes to ``~/.dapr/components``: ``pubsub`` and ``statestore`` on
+    the Redis at localhost:6379, for a sidecar started with no resources folder at all."""
+    redis = {"redisHost": "localhost:6379", "redisPassword": ""}
+    return [Component("pubsub", "pubsub.redis", metadata=redis, source="dapr init's defaults"),
+            Component("statestore", "state.redis", metadata=redis,
+                      source="dapr init's defaults")]

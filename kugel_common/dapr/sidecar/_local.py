@@ -33,7 +33,7 @@ from ._broker import Broker, ConsumerSettings, StreamLimits
 from ._bulk import BulkBatcher, deliver_bulk
 from ._components import Component, check_supported, current_namespace
 from ._declared import Declared, merge_subscriptions
-from ._delivery import Subscription, parse_subscriptions
+from ._discovery import read_subscriptions
 from ._events import BrokerUnavailable, Published
 from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._outbox import OutboxRelay
@@ -243,24 +243,11 @@ class LocalSidecar:
         return {"dapr-api-token": self._app_api_token} if self._app_api_token else {}
 
     async def _discover(self, spec: AppSpec) -> None:
-        """Ask the app for its subscriptions until it answers, as daprd does at start-up,
-        then subscribe to them merged with the declarative ones."""
+        """Ask the app for its subscriptions until it answers usably (``_discovery``), then
+        subscribe to them merged with the declarative ones."""
         assert spec.app_url is not None
-        while True:
-            try:
-                reply = await self._http.get(f"{spec.app_url}/dapr/subscribe",
-                                             headers=self._app_headers())
-            except httpx.TransportError:
-                await asyncio.sleep(0.2)
-                continue
-            break
-        programmatic: list[Subscription] = []
-        if reply.status_code != 404:
-            try:
-                reply.raise_for_status()
-                programmatic = parse_subscriptions(reply.json())
-            except (httpx.HTTPStatusError, ValueError) as exc:
-                logger.error("%s: cannot read its subscriptions: %s", spec.app_id, exc)
+        programmatic = await read_subscriptions(self._http, spec.app_id, spec.app_url,
+                                                self._app_headers(), self._sleep)
         sidecar = self.sidecars[spec.app_id]
         subscriber = Subscriber(functools.partial(self._post, spec.app_url),
                                 self.broker.publish, self.resiliency[spec.app_id].inbound,

@@ -327,6 +327,7 @@ def _sidecar(args: argparse.Namespace) -> int:
         AppDirectory,
         AppSpec,
         ComponentError,
+        DataDirUnusable,
         LocalSidecar,
         PeerSecretError,
         RedisUnreachable,
@@ -355,7 +356,7 @@ def _sidecar(args: argparse.Namespace) -> int:
                                directory=directory, max_body_size=_max_body_size(args),
                                peer_address=(host_address(), args.dapr_internal_grpc_port))
         asyncio.run(_serve(sidecar))
-    except (ComponentError, PeerSecretError, RedisUnreachable) as exc:
+    except (ComponentError, DataDirUnusable, PeerSecretError, RedisUnreachable) as exc:
         print(f"kugel sidecar: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -124,6 +124,16 @@ def seed_parked(path: Path, count: int = 3) -> None:
     asyncio.run(seed())
 
 
+def test_sidecar_refuses_a_data_dir_it_cannot_use_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("")
+    for data_dir in (a_file, a_file / "below"):
+        assert main(["sidecar", "--app-id", "x", "--dapr-http-port", "0",
+                     "--data-dir", str(data_dir)]) == 2
+        assert f"--data-dir {data_dir}:" in capsys.readouterr().err
+
+
 @pytest.fixture
 def parked(tmp_path: Path) -> list[str]:
     """``kugel outbox --file F`` for a file of three events, the first two parked."""

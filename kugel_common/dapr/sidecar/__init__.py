@@ -12,7 +12,7 @@ from ._app import SidecarApp
 from ._backends import RedisUnreachable, StateBackend
 from ._components import Component, ComponentError, UnsupportedComponent, load_components
 from ._declared import load_subscriptions
-from ._local import AppSpec, LocalSidecar
+from ._local import AppSpec, DataDirUnusable, LocalSidecar
 from ._peers import AppDirectory, PeerSecretError, host_address
 from ._resiliency import ResiliencyError, load_resiliency
 from ._settings import InvalidSetting
@@ -22,6 +22,7 @@ __all__ = [
     "AppSpec",
     "Component",
     "ComponentError",
+    "DataDirUnusable",
     "InvalidSetting",
     "LocalSidecar",
     "PeerSecretError",

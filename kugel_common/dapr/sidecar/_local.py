@@ -14,6 +14,7 @@ import contextlib
 import functools
 import hmac
 import logging
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -43,7 +44,7 @@ from ._settings import initialised
 from ._state import Store
 from ._subscriber import Subscriber
 
-__all__ = ["AppSpec", "LocalSidecar"]
+__all__ = ["AppSpec", "DataDirUnusable", "LocalSidecar"]
 
 logger = logging.getLogger("kugel_common.dapr.sidecar")
 
@@ -62,6 +63,21 @@ class AppSpec:
     app_id: str
     port: int = 0
     app_url: str | None = None  # where the app listens; None: it only calls out
+
+
+class DataDirUnusable(Exception):
+    """``--data-dir`` cannot hold the sidecar's files: the message names the path and why."""
+
+
+def _make_private_dir(data_dir: Path) -> None:
+    """Its state is private: mode 0700. A path that cannot be a writable folder stops
+    start-up with the path named, not a traceback."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise DataDirUnusable(f"--data-dir {data_dir}: {exc.strerror or exc}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise DataDirUnusable(f"--data-dir {data_dir}: not writable by this user")
 
 
 class _Server(uvicorn.Server):
@@ -122,7 +138,7 @@ class LocalSidecar:
         self._app_api_token = app_api_token
         self._clock = clock
         if data_dir is not None:
-            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # its state is private
+            _make_private_dir(data_dir)
 
         def database(name: str) -> str:
             return ":memory:" if data_dir is None else str(data_dir / f"{name}.sqlite3")

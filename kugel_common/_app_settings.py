@@ -3,10 +3,14 @@ environment with the ``KUGEL_`` prefix, like :class:`ClientSettings`."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["AppSettings"]
+
+ErrorDetails = Literal["public", "internal"]
 
 WEEK = 7 * 24 * 3600
 
@@ -40,6 +44,11 @@ class AppSettings(BaseSettings):
         "report whether it is reachable in `/ready`.")
     sidecar_timeout: PositiveFloat = Field(
         30.0, description="Seconds to wait for the sidecar at start-up.")
+    error_details: ErrorDetails = Field(
+        "public", description="What error bodies tell callers. `public`: a code, a message "
+        "that names a failed dependency by its service name, and the request id; never its URL "
+        "or what it answered (those are in the log line with the same request id). "
+        "`internal` adds them as `details.internal`: for development, not for the internet.")
     outbox_path: str = Field(
         "outbox.sqlite3", description="The outbox's SQLite file; `:memory:` keeps nothing.")
     outbox_hold_timeout: PositiveFloat = Field(

@@ -50,7 +50,10 @@ class AppSettings(BaseSettings):
         "or what it answered (those are in the log line with the same request id). "
         "`internal` adds them as `details.internal`: for development, not for the internet.")
     outbox_path: str = Field(
-        "outbox.sqlite3", description="The outbox's SQLite file; `:memory:` keeps nothing.")
+        "outbox.sqlite3", description="The outbox's SQLite file, created when the first event "
+        "is recorded (a service that never publishes writes nothing); `:memory:` keeps "
+        "nothing. Its folder must exist and be writable (the file's `-wal`, `-shm` and "
+        "`.relay-lock` go beside it).")
     outbox_hold_timeout: PositiveFloat = Field(
         60.0, description="Seconds after which the outbox relay settles the events of a "
         "commit whose outcome its caller never learnt (a crash, a timeout); longer than any "

@@ -3,10 +3,14 @@ environment with the ``KUGEL_`` prefix, like :class:`ClientSettings`."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["AppSettings"]
+
+ErrorDetails = Literal["public", "internal"]
 
 WEEK = 7 * 24 * 3600
 
@@ -40,8 +44,16 @@ class AppSettings(BaseSettings):
         "report whether it is reachable in `/ready`.")
     sidecar_timeout: PositiveFloat = Field(
         30.0, description="Seconds to wait for the sidecar at start-up.")
+    error_details: ErrorDetails = Field(
+        "public", description="What error bodies tell callers. `public`: a code, a message "
+        "that names a failed dependency by its service name, and the request id; never its URL "
+        "or what it answered (those are in the log line with the same request id). "
+        "`internal` adds them as `details.internal`: for development, not for the internet.")
     outbox_path: str = Field(
-        "outbox.sqlite3", description="The outbox's SQLite file; `:memory:` keeps nothing.")
+        "outbox.sqlite3", description="The outbox's SQLite file, created when the first event "
+        "is recorded (a service that never publishes writes nothing); `:memory:` keeps "
+        "nothing. Its folder must exist and be writable (the file's `-wal`, `-shm` and "
+        "`.relay-lock` go beside it).")
     outbox_hold_timeout: PositiveFloat = Field(
         60.0, description="Seconds after which the outbox relay settles the events of a "
         "commit whose outcome its caller never learnt (a crash, a timeout); longer than any "

@@ -37,7 +37,7 @@ from ._pool import ServiceClientPool
 from ._registry import ServiceRegistry
 from ._settings import ClientSettings
 from ._settings_check import check_settings, load_settings
-from .dapr import DaprClientHelper, IdempotentConsumer, Outbox
+from .dapr import DaprClientHelper, IdempotentConsumer, Outbox, SqliteOutboxStore
 
 __all__ = ["KugelContainer"]
 
@@ -68,7 +68,10 @@ class KugelContainer(containers.DeclarativeContainer):
                                       clock=clock, hooks=hooks, breaker_store=breaker_store)
     breakers = providers.Callable(lambda pool: pool.breaker_states(), http_client)
     dapr = providers.Singleton(DaprClientHelper, http_client)
-    outbox = providers.Singleton(Outbox, dapr, app_settings.provided.outbox_path, clock=clock,
+    outbox = providers.Singleton(Outbox, dapr,
+                                 providers.Factory(SqliteOutboxStore,
+                                                   app_settings.provided.outbox_path,
+                                                   setting="KUGEL_OUTBOX_PATH"), clock=clock,
                                  hold_timeout=app_settings.provided.outbox_hold_timeout,
                                  max_strikes=app_settings.provided.outbox_max_strikes)
     idempotent_consumer = providers.Singleton(

@@ -126,41 +126,70 @@ _RECORD = "event_id, pubsub, topic, status, attempts, last_error, created_at"
 class SqliteOutboxStore:
     """A SQLite file in WAL mode with ``synchronous=FULL``: an added event survives a crash of
     the process or of the machine. Several processes may share the file (one relay runs).
-    ``read_only`` is for inspecting: the file is never written, not even its schema."""
+    ``read_only`` is for inspecting: the file is never written, not even its schema.
+
+    The first event added creates the file; until then every read answers as an empty outbox
+    does, so a service that never publishes writes nothing. ``setting`` names what chose
+    ``path`` (``KUGEL_OUTBOX_PATH``), for the error when the file cannot be created there."""
 
     def __init__(self, path: str | Path = ":memory:", *, lock_timeout: float = 5.0,
-                 now: Callable[[], float] = time.time, read_only: bool = False) -> None:
+                 now: Callable[[], float] = time.time, read_only: bool = False,
+                 setting: str | None = None) -> None:
         self.path = str(path)
         self._lock_timeout = lock_timeout
         self._read_only = read_only
         self._now = now
+        self._setting = setting
         self._db: sqlite3.Connection | None = None
+        self._empty: sqlite3.Connection | None = None  # what reads see before the file exists
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kugel-outbox")
 
     # -- the worker thread -------------------------------------------------------------------
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, self._call, work)
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, create: bool = False) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, self._call, work,
+                                                                create)
 
-    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _call(self, work: Callable[[sqlite3.Connection], T], create: bool) -> T:
+        opening = self._db is None
         try:
-            return work(self._connection())
+            return work(self._connection(create))
         except sqlite3.Error as exc:
             reason = str(exc)
             if self._db is not None and not _transient(reason):
                 self._db.close()  # disk errors, corruption: open afresh on the next call
                 self._db = None
             message = f"outbox {self.path}: {reason}"
+            unusable = _unusable(self.path) if opening else None
             if isinstance(exc, sqlite3.DatabaseError) and corrupt(exc):
                 message += (" (the file is damaged: stop the service, then run "
                             f"`kugel outbox --file {self.path} salvage`)")
+            elif unusable is not None:
+                named = f" ({self._setting})" if self._setting else ""
+                message = f"outbox {self.path}{named}: {unusable} ({reason})"
             raise OutboxError(message, path=self.path, reason=reason) from exc
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, create: bool) -> sqlite3.Connection:
         if self._db is None:
-            self._db = (_inspect(self.path) if self._read_only
-                        else open_outbox_file(self.path, self._lock_timeout))
+            if self._read_only:
+                self._db = _inspect(self.path)
+            elif not create and not self.created:
+                return self._nothing_yet()
+            else:
+                self._db = open_outbox_file(self.path, self._lock_timeout)
         return self._db
+
+    @property
+    def created(self) -> bool:
+        """Whether the file exists (an in-memory store always does)."""
+        return self.path == ":memory:" or os.path.lexists(self.path)
+
+    def _nothing_yet(self) -> sqlite3.Connection:
+        if self._empty is None:
+            self._empty = sqlite3.connect(":memory:", isolation_level=None,
+                                          check_same_thread=False)
+            execute_script(self._empty, _SCHEMA)
+        return self._empty
 
     # -- the protocol --------------------------------------------------------------------------
 
@@ -177,7 +206,7 @@ class SqliteOutboxStore:
                     "ON CONFLICT (event_id) DO UPDATE SET status = 'pending', marker = NULL "
                     "WHERE status = 'held' AND excluded.status = 'pending'", rows)
 
-        await self._run(add)
+        await self._run(add, create=True)
 
     async def page(self, after: int, limit: int) -> list[OutboxEvent]:
         def page(db: sqlite3.Connection) -> list[OutboxEvent]:
@@ -273,9 +302,10 @@ class SqliteOutboxStore:
     def close(self) -> None:
         """Close the file; calls already queued run first."""
         def close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            for db in (self._db, self._empty):
+                if db is not None:
+                    db.close()
+            self._db = self._empty = None
 
         self._worker.submit(close).result()
         self._worker.shutdown(wait=True)
@@ -359,6 +389,22 @@ def take_relay_lock(path: str) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _unusable(path: str) -> str | None:
+    """What visibly keeps SQLite from creating or writing the file at ``path``, if anything."""
+    if path == ":memory:":
+        return None
+    target = Path(path).absolute()
+    if target.is_dir():
+        return "it is a directory"
+    if not target.parent.is_dir():
+        return f"its folder {target.parent} does not exist"
+    if target.exists() and not os.access(target, os.W_OK):
+        return "the file is read-only"
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        return f"its folder {target.parent} is read-only"
+    return None
 
 
 def corrupt(exc: sqlite3.DatabaseError) -> bool:

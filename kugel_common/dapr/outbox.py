@@ -284,6 +284,11 @@ class Outbox:
             nonlocal handle
             if path == ":memory:":
                 return
+            self._state = "running"
+            while not getattr(self._store, "created", True):  # no file, no lock file either
+                self._wakeup.clear()
+                if not getattr(self._store, "created", True):
+                    await self._wait(None)  # the first event creates the file
             while handle is None:
                 handle = take_relay_lock(path)
                 if handle is None:

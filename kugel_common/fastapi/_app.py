@@ -18,15 +18,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from dependency_injector import providers
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._current import use_pool
 from .._pool import ServiceClientPool
 from ..container import KugelContainer
-from ._auth import ServiceAuth
-from ._errors import install_error_handlers
+from ._auth import ServiceAuth, authenticated
+from ._errors import ERROR_RESPONSES, install_error_handlers
 
 __all__ = ["create_app"]
 
@@ -54,7 +54,7 @@ def create_app(
                   **fastapi_kwargs)
     app.state.container = container
     app.state.service_auth = ServiceAuth(settings)
-    install_error_handlers(app)
+    install_error_handlers(app, settings.error_details)
     app.add_middleware(_CurrentPool, pool=container.http_client)
     app.include_router(_health_router(container))
     for router in routers:
@@ -110,11 +110,13 @@ def _health_router(container: KugelContainer) -> APIRouter:
         body["status"] = "ready" if is_ready else "not_ready"
         return JSONResponse(body, 200 if is_ready else 503)
 
-    @router.get("/dependencies")
+    @router.get("/dependencies", dependencies=[Depends(authenticated)],
+                responses={401: ERROR_RESPONSES[401]})
     async def dependencies() -> dict[str, Any]:
         """What this service saw of the ones it calls (metrics per service and endpoint
         template), and its outbox (relay health, counts, oldest waiting event): for operators
-        and the demo's dependency table."""
+        and the demo's dependency table. It needs a credential, as the API does: it names
+        the services behind this one."""
         return {"services": container.http_client().metrics_snapshot(),
                 "outbox": await container.outbox().snapshot()}
 

@@ -1,15 +1,15 @@
-"""One JSON error body for every kugel service: ``{"error": {"code", "message"}}``.
+"""One JSON error body for every kugel service:
+``{"error": {"code", "message", "request_id", "details"?}}``.
 
-kugel's errors map to statuses here, in one place: not found is 404, a dependency that cannot
-answer is 503 with ``Retry-After``, a request that does not validate is 422, an upstream answer
-that does not fit the schema is 502.
+``code`` is stable, for clients to branch on; ``message`` says what to do; ``request_id`` is
+also in the ``X-Request-ID`` header and in this service's log line for the error, so a
+client's report meets the log. kugel's errors map to statuses here, in one place: not found is
+404, a dependency that cannot answer is 503 with ``Retry-After``, a request that does not
+validate is 422, an upstream answer that does not fit the schema is 502 (the rules for
+dependencies are in :mod:`._upstream`).
 
-An upstream 4xx is the caller's doing when the call carried the caller's input: the dependency
-(a service, or the sidecar refusing a state key) judged it invalid. That is the caller's 422
-(``rejected_by_dependency``), never a 502 that a calling service would retry and count
-against this one. The 4xx answers that are not about the input keep their meaning: 404 stays
-not found, 409 and 412 (another writer won) are a 409 conflict; 401, 403 and 407 refuse this
-service's own credential, and 408 and 429 ask for patience, so those stay 502.
+A message names a dependency by its service name, never its URL, nor what it answered:
+those go to the log only, and into ``details.internal`` when ``KUGEL_ERROR_DETAILS=internal``.
 
 ``ERROR_RESPONSES`` declares these bodies in the OpenAPI: pass it as ``responses=`` to a
 router so that clients and API fuzzers know every status a route can answer.
@@ -18,7 +18,7 @@ router so that clients and API fuzzers know every status a route can answer.
 from __future__ import annotations
 
 import logging
-import math
+import uuid
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -26,38 +26,42 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from ..errors import (
-    CircuitOpenError,
-    ComponentNotFoundError,
-    HttpClientError,
-    NotFoundError,
-    ServiceUnavailableError,
-)
-from ..repositories import BadUpstreamResponse, NotFound, RepositoryError, RepositoryUnavailable
+from .._app_settings import ErrorDetails
+from ..errors import HttpClientError
+from ..repositories import RepositoryError
+from ._request_id import HEADER, RequestIdMiddleware, current_request_id
+from ._upstream import upstream_answer
 
 __all__ = ["ERROR_RESPONSES", "ApiError", "ErrorBody", "error_response",
            "install_error_handlers"]
 
 logger = logging.getLogger("kugel_common.fastapi")
 
-
 class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    details: Any = None  # the validation errors, or what an upstream answer got wrong
+    code: str = Field(description="Stable, for clients to branch on")
+    message: str = Field(description="What happened and what to do, for people")
+    request_id: str = Field(description="Also in the X-Request-ID header and the service's "
+                            "log line for this error")
+    details: Any = Field(None, description="The validation errors, or which dependency failed "
+                         "and how")
 
 
 class ErrorBody(BaseModel):
-    """Every error a kugel service answers: ``{"error": {"code", "message", "details"?}}``."""
+    """Every error a kugel service answers:
+    ``{"error": {"code", "message", "request_id", "details"?}}``."""
 
     error: ErrorDetail
 
 
+_REQUEST_ID_HEADER = {HEADER: {"description": "The request's id, as in the body",
+                               "schema": {"type": "string"}}}
+
+
 def _declared(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
+    return {"model": ErrorBody, "description": description, "headers": _REQUEST_ID_HEADER}
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -71,10 +75,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _declared("A dependency is unavailable; retry after Retry-After seconds"),
 }
 
-# Upstream 4xx answers that are not about the caller's input (see the module docstring).
-_CONFLICT = frozenset({409, 412})
-_NOT_THE_CALLERS = frozenset({401, 403, 407, 408, 429})
-
 
 class ApiError(Exception):
     """Raise from an endpoint for a domain error: ``ApiError(409, "already_paid", "...")``."""
@@ -86,74 +86,83 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, *, details: Any = None,
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
+                   headers: Mapping[str, str] | None = None,
+                   request_id: str | None = None) -> JSONResponse:
+    """kugel's error body; ``request_id`` defaults to the id of the request being served."""
+    error: dict[str, Any] = {"code": code, "message": message,
+                             "request_id": request_id or current_request_id() or uuid.uuid4().hex}
     if details is not None:
         error["details"] = details
     return JSONResponse({"error": error}, status, headers=headers)
 
 
-def _unavailable(message: str, retry_after: float | None, code: str) -> JSONResponse:
-    seconds = max(1, math.ceil(retry_after or 1))
-    return error_response(503, code, message, headers={"Retry-After": str(seconds)})
+def _logged(request: Request, response: JSONResponse, code: str, detail: str) -> JSONResponse:
+    """One log line per error, with the request id the client was given."""
+    status = response.status_code
+    level = (logging.ERROR if status == 500 else logging.WARNING if status >= 500
+             else logging.INFO)
+    request_id = getattr(request.state, "request_id", None) or current_request_id()
+    logger.log(level, "%s %s -> %d %s [request_id=%s]: %s", request.method, request.url.path,
+               status, code, request_id, detail)
+    return response
+
+
+def _internal(request: Request) -> bool:
+    details: ErrorDetails = getattr(request.app.state, "kugel_error_details", "public")
+    return details == "internal"
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+    response = error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+    return _logged(request, response, exc.code, exc.message)
 
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    response = error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    return _logged(request, response, code, str(exc.detail))
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-    return error_response(422, "validation_error", "the request is not valid", details=details)
-
-
-def _upstream_status(exc: Exception) -> int | None:
-    """The status the dependency answered, from a client error or a repository's. A missing
-    Dapr component is a deployment error whatever status the sidecar gave it: None."""
-    if isinstance(exc, ComponentNotFoundError):
-        return None
-    if isinstance(exc, HttpClientError | RepositoryError):
-        return exc.status_code
-    return None
+    response = error_response(422, "validation_error", "the request is not valid",
+                              details=details)
+    return _logged(request, response, "validation_error", f"{len(details)} problem(s)")
 
 
 async def _upstream(request: Request, exc: Exception) -> JSONResponse:
-    """Errors of the services this one calls, whether raised by a repository or a client."""
-    status = _upstream_status(exc)
-    if isinstance(exc, NotFound | NotFoundError) or status == 404:
-        return error_response(404, "not_found", str(exc))
-    if status in _CONFLICT:
-        return error_response(409, "conflict", str(exc))
-    if status is not None and 400 <= status < 500 and status not in _NOT_THE_CALLERS:
-        return error_response(422, "rejected_by_dependency", str(exc),
-                              details={"status": status})
-    if isinstance(exc, CircuitOpenError):
-        return _unavailable(str(exc), exc.retry_after, "circuit_open")
-    if isinstance(exc, RepositoryUnavailable | ServiceUnavailableError):
-        retry_after = exc.retry_after if isinstance(exc, RepositoryUnavailable) else None
-        return _unavailable(str(exc), retry_after, "dependency_unavailable")
-    if isinstance(exc, BadUpstreamResponse):
-        return error_response(502, "bad_upstream_response", str(exc),
-                              details={"service": exc.service, "field": exc.field})
-    logger.warning("upstream error: %s", exc)
-    return error_response(502, "upstream_error", str(exc))
+    """Errors of the services this one calls, whether raised by a repository or a client:
+    the caller learns which and what happened, the log also where (the URL) and the answer."""
+    assert isinstance(exc, RepositoryError | HttpClientError)
+    answer = upstream_answer(exc)
+    details = dict(answer.details)
+    if _internal(request):
+        details["internal"] = str(exc)
+    response = error_response(answer.status, answer.code, answer.message, details=details,
+                              headers=answer.headers)
+    return _logged(request, response, answer.code, str(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """A bug: the same JSON body as every other error, and nothing of the exception in it
-    (Starlette still logs it with its traceback)."""
-    return error_response(500, "internal_error", "the service failed to handle the request")
+    (the server logs it with its traceback). This runs outside the request id's middleware,
+    so it sets the header itself."""
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    details = {"internal": f"{type(exc).__name__}: {exc}"} if _internal(request) else None
+    response = error_response(500, "internal_error", "the service failed to handle the "
+                              "request; report the request id", details=details,
+                              headers={HEADER: request_id}, request_id=request_id)
+    return _logged(request, response, "internal_error", type(exc).__name__)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, details: ErrorDetails = "public") -> None:
+    """kugel's error bodies for every error, and a request id on every response.
+    ``details="internal"`` adds what a dependency answered, and where, to the bodies."""
+    app.state.kugel_error_details = details
+    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation)

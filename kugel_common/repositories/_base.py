@@ -54,13 +54,12 @@ class WebRepository:
         except NotFoundError as exc:
             raise NotFound(f"{self.service_name}: {endpoint} not found",
                            service=self.service_name) from exc
-        except ServiceUnavailableError as exc:
+        except ServiceUnavailableError as exc:  # its message names the service already
             retry_after = exc.retry_after if isinstance(exc, CircuitOpenError) else None
-            raise RepositoryUnavailable(f"{self.service_name} is unavailable: {exc}",
-                                        service=self.service_name,
+            raise RepositoryUnavailable(str(exc), service=self.service_name,
                                         retry_after=retry_after) from exc
         except HttpClientError as exc:
-            raise RepositoryError(f"{self.service_name}: {exc}", service=self.service_name,
+            raise RepositoryError(str(exc), service=self.service_name,
                                   status_code=exc.status_code) from exc
         try:
             return _adapter(model).validate_python(body)  # type: ignore[no-any-return, arg-type]

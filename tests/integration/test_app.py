@@ -33,6 +33,7 @@ from .upstream import ITEM, Knobs, point_at, upstream_app
 
 SECRET = "test-jwt-secret-of-at-least-32-bytes"
 KEYS = {"key-t1": "t1", "key-t2": "t2", "key-any": "*"}
+OPERATOR = {"X-API-KEY": "key-any"}
 
 
 class Container(KugelContainer):
@@ -112,7 +113,8 @@ async def test_auth_401_403_and_a_service_jwt(client: httpx.AsyncClient) -> None
     assert statuses == [401, 401, 403]
 
 
-async def test_errors_share_one_body(client: httpx.AsyncClient, knobs: Knobs) -> None:
+async def test_errors_share_one_body(client: httpx.AsyncClient, knobs: Knobs,
+                                     upstream: str) -> None:
     headers = {"X-API-KEY": "key-t1"}
     missing = await client.get("/tenants/t1/stores/s1/items/nope", headers=headers)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
@@ -125,6 +127,10 @@ async def test_errors_share_one_body(client: httpx.AsyncClient, knobs: Knobs) ->
     assert down.status_code == 503
     assert down.json()["error"]["code"] in ("dependency_unavailable", "circuit_open")
     assert int(down.headers["retry-after"]) >= 1
+    assert down.json()["error"]["message"].startswith("master-data ")
+    for reply in (missing, invalid, down):  # a real upstream's address is never shown
+        assert upstream.removeprefix("http://") not in reply.text
+        assert reply.json()["error"]["request_id"] == reply.headers["x-request-id"]
 
 
 async def test_health_and_ready(client: httpx.AsyncClient, knobs: Knobs) -> None:
@@ -133,7 +139,12 @@ async def test_health_and_ready(client: httpx.AsyncClient, knobs: Knobs) -> None
     await client.get(ITEM_PATH, headers={"X-API-KEY": "key-t1"})
     ready = await client.get("/ready")
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
-    seen = (await client.get("/dependencies")).json()
+    anonymous = await client.get("/dependencies")
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "unauthorized")
+    token = issue_service_token(SECRET, "operator", audience="cart", tenant="t1")
+    by_jwt = await client.get("/dependencies", headers={"Authorization": f"Bearer {token}"})
+    assert by_jwt.status_code == 200
+    seen = (await client.get("/dependencies", headers=OPERATOR)).json()
     assert seen["services"]["master-data"]["breaker"] == "closed"
     master_data = seen["services"]["master-data"]
     assert list(master_data["endpoints"]) == ["/tenants/{tenant}/stores/{store}/items/{code}"]
@@ -145,7 +156,7 @@ async def test_health_and_ready(client: httpx.AsyncClient, knobs: Knobs) -> None
     with set_testing(True):
         for _ in range(ClientSettings().breaker_failure_threshold):
             await client.get("/tenants/t1/stores/s1/items/C", headers={"X-API-KEY": "key-t1"})
-    seen = (await client.get("/dependencies")).json()
+    seen = (await client.get("/dependencies", headers=OPERATOR)).json()
     assert seen["services"]["master-data"]["breaker"] == "open"
     still_ready = await client.get("/ready")  # master-data's outage is not cart's to report
     assert (still_ready.status_code, still_ready.json()) == (200, {"status": "ready"})

@@ -76,8 +76,9 @@ async def test_a_bug_answers_the_json_error_body_and_shows_nothing_of_it() -> No
     async with client(create_app(container, [router])) as http:
         reply = await http.get("/bug")
     assert reply.status_code == 500
-    assert reply.json() == {"error": {"code": "internal_error",
-                                      "message": "the service failed to handle the request"}}
+    assert reply.json() == {"error": {
+        "code": "internal_error", "request_id": reply.headers["x-request-id"],
+        "message": "the service failed to handle the request; report the request id"}}
     assert "passwd" not in reply.text
 
 

@@ -109,6 +109,6 @@ async def test_an_item_master_data_refuses_is_the_callers_422_and_not_retried(
     reply = await api.post(f"{T}/carts/{cart_id}/items", json={"item_code": "odd"})
     assert reply.status_code == 422
     assert (reply.json()["error"]["code"], reply.json()["error"]["details"]) == (
-        "rejected_by_dependency", {"status": 400})
+        "rejected_by_dependency", {"service": "master-data", "status": 400})
     asked = [r for r in httpx_mock.get_requests() if r.url.path.endswith("/items/odd")]
     assert len(asked) == 1

@@ -28,7 +28,9 @@ async def test_each_kind_answers_its_status_and_the_error_body(error: DomainErro
                                  base_url="http://test") as client:
         reply = await client.get("/fail")
     assert reply.status_code == status
-    assert reply.json() == {"error": {"code": error.code, "message": error.message}}
+    body = reply.json()["error"]
+    assert isinstance(body.pop("request_id"), str)
+    assert body == {"code": error.code, "message": error.message}
 
 
 def test_not_found_has_the_common_code() -> None:

@@ -60,4 +60,5 @@ async def test_upstream_errors_map_to_statuses(error: Exception, status: int,
     assert (reply.status_code, reply.json()["error"]["code"]) == (status, code)
     if code == "rejected_by_dependency":
         upstream = error.status_code  # type: ignore[attr-defined]
-        assert reply.json()["error"]["details"] == {"status": upstream}
+        assert reply.json()["error"]["details"] == {"service": error.service,  # type: ignore[attr-defined]
+                                                    "status": upstream}

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -195,18 +196,26 @@ def _breaker(shop: Shop, service: str, dependency: str) -> str:
     return str(shop.dependencies(service)["services"][dependency]["breaker"])
 
 
-def dependency_table(shop: Shop) -> Table:
-    table = Table(title="service-to-service dependencies")
-    for column in ("caller", "calls", "requests", "retries", "failures", "breaker",
-                   "p50 ms", "p99 ms", "connections"):
-        table.add_column(column, justify="left" if column in ("caller", "calls") else "right")
-    for service in SERVICES:
-        for target, seen in sorted(shop.dependencies(service)["services"].items()):
-            total = seen["total"]
-            table.add_row(service, target, str(total["requests"]), str(total["retries"]),
-                          str(total["failures"]), seen["breaker"], str(total["p50_ms"]),
-                          str(total["p99_ms"]), str(seen["connections_opened"]))
+def dependency_table(seen: dict[str, dict[str, Any]]) -> Table:
+    """Each caller's ``/dependencies`` (``seen[caller]``, its ``services``) in 80 columns:
+    the caller on a line of its own, then what it calls, one column space apart."""
+    table = Table(title="service-to-service calls (p50, p99: ms; conn: connections opened)",
+                  box=box.SIMPLE_HEAD, padding=0, show_edge=False)
+    table.add_column("caller > calls")
+    for column in ("req", "retry", "fail", "breaker", "p50", "p99", "conn"):
+        table.add_column(column, justify="right")
+    for caller, targets in seen.items():
+        table.add_row(f"[bold]{caller}[/bold]")
+        for target, one in sorted(targets.items()):
+            total = one["total"]
+            table.add_row(f"  {target}", str(total["requests"]), str(total["retries"]),
+                          str(total["failures"]), one["breaker"], _ms(total["p50_ms"]),
+                          _ms(total["p99_ms"]), str(one["connections_opened"]))
     return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def summary(outcome: Outcome, seconds: float) -> str:
@@ -220,7 +229,7 @@ def summary(outcome: Outcome, seconds: float) -> str:
 
 
 def main() -> None:
-    console = Console(width=120)  # the dependency table is wide; a pipe would get 80
+    console = Console()
     data = ROOT / ".kugel" / "demo"
     shutil.rmtree(data, ignore_errors=True)
     stack = Stack(data, port_offset=free_offset())
@@ -243,7 +252,8 @@ def main() -> None:
         console.print(table)
         console.print(f"journal entries: {outcome.journal_count}, missing against cart: "
                       f"{len(outcome.journal_missing)}")
-        console.print(dependency_table(shop))
+        console.print(dependency_table({name: shop.dependencies(name)["services"]
+                                         for name in SERVICES}))
         console.print(f"[bold]{summary(outcome, time.monotonic() - started)}[/bold]")
     finally:
         stack.stop_all()

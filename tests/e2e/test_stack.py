@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from services.demo import run_scenario
-from services.stack import Stack, free_offset
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(tmp_path, port_offset=free_offset(start=20000))
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop_all()
+from services.stack import Stack
 
 
 def test_sales_survive_both_outages_exactly(stack: Stack) -> None:

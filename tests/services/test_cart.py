@@ -8,12 +8,11 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from kugel_common.container import KugelContainer
-from kugel_common.pytest_plugin import ServiceStub, only_stubs
+from kugel_common.pytest_plugin import ServiceStub
 from services.cart import app as cart
 
 # The upstream fixture declares what any cart test may need; not every test needs all of it.
-pytestmark = pytest.mark.httpx_mock(should_mock=only_stubs,
-                                    assert_all_responses_were_requested=False)
+pytestmark = pytest.mark.httpx_mock(assert_all_responses_were_requested=False)
 
 T = "/api/v1/tenants/t1"
 TERMINAL = {"tenant_id": "t1", "store_code": "s1", "terminal_no": 1, "terminal_id": "t1-s1-1",

@@ -6,13 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from kugel_common.pytest_plugin import ServiceStub, only_stubs
+from kugel_common.pytest_plugin import ServiceStub
 from services.journal import app as journal
 from services.report import app as report
-
-pytestmark = pytest.mark.httpx_mock(should_mock=only_stubs)
 
 T = "/api/v1/tenants/t1"
 TRANLOG = {"tenant_id": "t1", "store_code": "s1", "terminal_id": "t1-s1-1",

@@ -3,13 +3,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-import pytest
 
 from kugel_common.container import KugelContainer
-from kugel_common.pytest_plugin import ServiceStub, only_stubs
+from kugel_common.pytest_plugin import ServiceStub
 from services.terminal import app as terminal
-
-pytestmark = pytest.mark.httpx_mock(should_mock=only_stubs)
 
 T = "/api/v1/tenants/t1"
 

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit bench demo stack chaos docs deploy-files clean
+.PHONY: test lint typecheck unit bench demo stack chaos docs deploy-files clean dist
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
@@ -24,6 +24,11 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# A wheel and an sdist in dist/ (README, "Install"); the wheel is built from the sdist.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
@@ -82,4 +87,4 @@ compose-native: $(STAMP)
 	$(BIN)/python -m services.compose_native
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist

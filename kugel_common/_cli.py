@@ -1,6 +1,6 @@
-"""The ``kugel`` command. ``kugel sidecar`` runs the local Dapr sidecar for one or more apps
-(or, with daprd's flags, for one app as daprd does); ``kugel outbox`` lets an operator inspect
-an outbox file and requeue or drop parked events."""
+"""The ``kugel`` command. ``kugel new NAME`` scaffolds a service; ``kugel sidecar`` runs the
+local Dapr sidecar for one or more apps (or, with daprd's flags, for one app as daprd does);
+``kugel outbox`` lets an operator inspect an outbox file and requeue or drop parked events."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._scaffold import ScaffoldError, create_project
+from ._version import __version__
 from .dapr import OutboxStatus, SqliteOutboxStore
 from .dapr._outbox_salvage import salvage_outbox
 from .errors import OutboxError
@@ -64,7 +66,16 @@ def _bytes(value: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kugel")
+    parser.add_argument("--version", action="version", version=f"kugel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    new = commands.add_parser(
+        "new", help="scaffold a service in a new folder NAME",
+        description="Writes a service (container, create_app, an upstream repository, a "
+                    "publisher through the outbox, a subscriber, settings), its pyproject.toml "
+                    "and its tests on kugel's pytest fixtures into the new folder NAME.")
+    new.add_argument("name", metavar="NAME",
+                     help="the service's name: lowercase letters, digits and '-', such as "
+                          "inventory or stock-keeper")
     sidecar = commands.add_parser(
         "sidecar", help="run the local Dapr sidecar (daprd's HTTP API) for one or more apps",
         description="Serves daprd's HTTP API for each app on its own port, with shared "
@@ -286,6 +297,8 @@ async def _outbox(args: argparse.Namespace) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(_daprd_argv(argv) if argv[:1] == ["sidecar"] else argv)
+    if args.command == "new":
+        return _new(args.name)
     if args.command == "outbox":
         if not args.file.is_file():
             why = "is a directory" if args.file.is_dir() else "no such file"
@@ -299,6 +312,16 @@ def _run(argv: Sequence[str] | None) -> int:
             print(f"kugel outbox: {exc}", file=sys.stderr)
             return 2
     return _sidecar(args)
+
+
+def _new(name: str) -> int:
+    try:
+        folder = create_project(name, Path.cwd())
+    except ScaffoldError as exc:
+        print(f"kugel new: {exc}", file=sys.stderr)
+        return 2
+    print(f"created {folder}\nnext: cd {name} && pip install -e '.[dev]' && pytest")
+    return 0
 
 
 def _sidecar(args: argparse.Namespace) -> int:

@@ -61,10 +61,10 @@ PUBLIC = {
         "StateOperation", "Subscriber",
     ],
     "kugel_common.dapr.sidecar": [
-        "AppDirectory", "AppSpec", "Component", "ComponentError", "InvalidSetting", "LocalSidecar",
-        "PeerSecretError", "RedisUnreachable", "ResiliencyError", "SidecarApp", "StateBackend",
-        "UnsupportedComponent", "host_address", "load_components", "load_resiliency",
-        "load_subscriptions",
+        "AppDirectory", "AppSpec", "Component", "ComponentError", "DataDirUnusable",
+        "InvalidSetting", "LocalSidecar", "PeerSecretError", "RedisUnreachable",
+        "ResiliencyError", "SidecarApp", "StateBackend", "UnsupportedComponent", "host_address",
+        "load_components", "load_resiliency", "load_subscriptions",
     ],
     "kugel_common.container": [
         "KugelContainer",

@@ -25,6 +25,24 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
+# The suite again, on the lowest version of each direct dependency that pyproject.toml allows
+# (scripts/lowest_constraints.py pins them), so a lower bound that does not work cannot ship.
+# Its own venv; lint and types run on the newest versions in `make test`.
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+
+$(LOWEST_STAMP): pyproject.toml scripts/lowest_constraints.py
+	@test -n "$(PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip packaging
+	$(LOWEST)/bin/python scripts/lowest_constraints.py > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[dev]'
+	touch $(LOWEST_STAMP)
+
+.PHONY: test-lowest
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/pytest
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/http_client.py
@@ -82,4 +100,4 @@ compose-native: $(STAMP)
 	$(BIN)/python -m services.compose_native
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST) .mypy_cache .ruff_cache .pytest_cache

@@ -27,13 +27,15 @@ unit: $(STAMP)
 
 # The suite again, on the lowest version of each direct dependency that pyproject.toml allows
 # (scripts/lowest_constraints.py pins them), so a lower bound that does not work cannot ship.
-# Its own venv; lint and types run on the newest versions in `make test`.
+# Its own venv, on Python 3.11 (the lowest requires-python allows) when it is on PATH; lint and
+# types run on the newest versions in `make test`.
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
+LOWEST_PYTHON ?= $(shell python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || echo $(PYTHON))
 
 $(LOWEST_STAMP): pyproject.toml scripts/lowest_constraints.py
-	@test -n "$(PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
-	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	@test -n "$(LOWEST_PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
+	test -x $(LOWEST)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip packaging
 	$(LOWEST)/bin/python scripts/lowest_constraints.py > $(LOWEST)/constraints.txt
 	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[dev]'

@@ -30,6 +30,26 @@ dist: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
 
+# The suite again, on the lowest version of each direct dependency that pyproject.toml allows
+# (scripts/lowest_constraints.py pins them), so a lower bound that does not work cannot ship.
+# Its own venv, on Python 3.11 (the lowest requires-python allows) when it is on PATH; lint and
+# types run on the newest versions in `make test`.
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+LOWEST_PYTHON ?= $(shell python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || echo $(PYTHON))
+
+$(LOWEST_STAMP): pyproject.toml scripts/lowest_constraints.py
+	@test -n "$(LOWEST_PYTHON)" || { echo "kugel needs Python >= 3.11 on PATH"; exit 1; }
+	test -x $(LOWEST)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip packaging
+	$(LOWEST)/bin/python scripts/lowest_constraints.py > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[dev]'
+	touch $(LOWEST_STAMP)
+
+.PHONY: test-lowest
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/pytest
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/http_client.py
@@ -87,4 +107,4 @@ compose-native: $(STAMP)
 	$(BIN)/python -m services.compose_native
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist
+	rm -rf $(VENV) $(LOWEST) .mypy_cache .ruff_cache .pytest_cache dist

@@ -4,6 +4,11 @@ A handler's outcome becomes the answer daprd acts on: success is 200 SUCCESS, ``
 is 200 RETRY, an unexpected error is a 500 (also redelivered, and visible in monitoring), and
 an event whose payload does not validate, or ``DropEvent``, is DROP: redelivering a poison
 message would never help.
+
+Deliveries go through one route per subscriber that looks the path up on each request, so a
+subscription made after ``include_router`` (which copies routes on older FastAPI) is served
+too. A delivery under ``/dapr/events/`` that no handler takes is logged as an error and
+answered 500, which daprd retries: a 404 would make it drop the event without a word.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.routing import Match
+from starlette.types import Scope
 
 __all__ = ["CloudEvent", "DropEvent", "RetryLater", "Subscriber"]
 
@@ -52,6 +60,9 @@ class DropEvent(Exception):
 
 
 Handler = Callable[[Any], Awaitable[None]]
+Delivery = Callable[[Request], Awaitable[Response]]
+
+_EVENTS = "/dapr/events/"
 
 
 def _status(status: str, code: int = 200) -> Response:
@@ -59,7 +70,8 @@ def _status(status: str, code: int = 200) -> Response:
 
 
 class Subscriber:
-    """``app.include_router(subscriber.router)``, then ``@subscriber.subscribe(pubsub, topic)``.
+    """``app.include_router(subscriber.router)`` and ``@subscriber.subscribe(pubsub, topic)``,
+    in either order.
 
     With ``APP_API_TOKEN`` set (or ``app_api_token=``), deliveries must carry it as
     ``dapr-api-token``, or they get 401.
@@ -71,9 +83,12 @@ class Subscriber:
         token = app_api_token if app_api_token is not None else env.get("APP_API_TOKEN")
         self._token = token.encode() if token else None
         self._entries: dict[tuple[str, str], dict[str, Any]] = {}
+        self._deliveries: dict[str, Delivery] = {}
         self.router = APIRouter()
         self.router.add_api_route("/dapr/subscribe", self._list, methods=["GET"],
                                   include_in_schema=False)
+        self.router.add_api_route("/{path:path}", self._deliver, methods=["POST"],
+                                  include_in_schema=False, route_class_override=_DeliveryRoute)
 
     @property
     def entries(self) -> list[dict[str, Any]]:
@@ -84,6 +99,24 @@ class Subscriber:
         if not self._authorised(request):
             return PlainTextResponse("invalid app token", 401)
         return JSONResponse(self.entries)
+
+    def _serves(self, path: str) -> Match:
+        """FULL for a path with a handler, PARTIAL (taken only if no route matches) for one
+        under ``/dapr/events/`` without, so that it is answered here and not 404ed."""
+        if path in self._deliveries:
+            return Match.FULL
+        return Match.PARTIAL if path.startswith(_EVENTS) else Match.NONE
+
+    async def _deliver(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return PlainTextResponse("invalid app token", 401)
+        path = "/" + request.path_params["path"]
+        delivery = self._deliveries.get(path)
+        if delivery is None:
+            logger.error("POST %s: no subscription has this route; answering 500 so that the "
+                         "sidecar retries or dead-letters the event instead of dropping it", path)
+            return _status("RETRY", 500)
+        return await delivery(request)
 
     def _authorised(self, request: Request) -> bool:
         if self._token is None:
@@ -110,8 +143,11 @@ class Subscriber:
 
         def register(handler: Handler) -> Handler:
             suffix = f"/{handler.__name__}" if match else ""
-            path = route or f"/dapr/events/{pubsub}/{topic}{suffix}"
+            path = route or f"{_EVENTS}{pubsub}/{topic}{suffix}"
             event_type = _event_type(handler)
+            if not path.startswith("/") or path in self._deliveries:
+                raise ValueError(f"{handler.__qualname__}: route {path!r} does not start with"
+                                 " '/' or already has a handler")
             entry = self._entries.setdefault(
                 (pubsub, topic),
                 {"pubsubname": pubsub, "topic": topic, "routes": {"rules": []}})
@@ -125,8 +161,6 @@ class Subscriber:
                 entry["metadata"] = dict(metadata)
 
             async def deliver(request: Request) -> Response:
-                if not self._authorised(request):
-                    return PlainTextResponse("invalid app token", 401)
                 try:
                     event = event_type.model_validate_json(await request.body())
                 except ValidationError as exc:
@@ -146,10 +180,28 @@ class Subscriber:
                     return _status("RETRY", 500)
                 return _status("SUCCESS")
 
-            self.router.add_api_route(path, deliver, methods=["POST"], include_in_schema=False)
+            self._deliveries[path] = deliver
             return handler
 
         return register
+
+
+class _DeliveryRoute(APIRoute):
+    """``POST /{path:path}`` narrowed, on each request, to the paths its subscriber serves.
+
+    FastAPI rebuilds an included route with the same class and endpoint, so copies made by
+    ``include_router`` ask the subscriber too.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is Match.NONE:
+            return match, child_scope
+        subscriber: Subscriber = getattr(self.endpoint, "__self__")  # noqa: B009
+        served = subscriber._serves("/" + child_scope["path_params"]["path"])
+        if served is Match.NONE:
+            return Match.NONE, {}
+        return Match(min(match.value, served.value)), child_scope  # a wrong method: 405
 
 
 def _compact(entry: dict[str, Any]) -> dict[str, Any]:

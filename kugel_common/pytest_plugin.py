@@ -122,12 +122,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def sidecar_components() -> list[Component]:
-    """The project's ``dapr/components`` when there is one, else a ``pubsub`` and a
-    ``statestore``; override this fixture to give ``local_sidecar`` others."""
+def sidecar_components(request: pytest.FixtureRequest) -> list[Component]:
+    """The project's ``dapr/components`` (beside its pytest configuration, wherever pytest
+    runs from) when there is one, else a ``pubsub`` and a ``statestore``; override this
+    fixture to give ``local_sidecar`` others."""
     from .dapr.sidecar import Component, load_components
 
-    folder = Path("dapr/components")
+    folder = Path(request.config.rootpath) / "dapr" / "components"
     if folder.is_dir():
         return load_components([folder])
     return [Component("pubsub", "pubsub.in-memory"), Component("statestore", "state.in-memory")]

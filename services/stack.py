@@ -165,6 +165,7 @@ def main() -> None:
         for name in SERVICES:
             print(f"{name:<12} {stack.app_url(name)}/docs   (sidecar {stack.sidecar_url(name)})",
                   flush=True)
+        print(f"logs: {stack.data_dir}/<service>.log", flush=True)
         print(f"API key: X-API-KEY: {API_KEY}. Ctrl-C stops everything.", flush=True)
         for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
             signal.signal(sig, _interrupt)

@@ -119,10 +119,17 @@ class Subscriber:
         return await delivery(request)
 
     def _authorised(self, request: Request) -> bool:
+        """A refusal is logged: a sidecar with another APP_API_TOKEN looks like an attacker
+        here, and its events never arrive (the token itself is never logged)."""
         if self._token is None:
             return True
         sent = request.headers.get("dapr-api-token", "").encode()
-        return hmac.compare_digest(sent, self._token)
+        if hmac.compare_digest(sent, self._token):
+            return True
+        logger.warning("%s %s refused (401): %s; the sidecar must send this app's "
+                       "APP_API_TOKEN as dapr-api-token", request.method, request.url.path,
+                       "a wrong dapr-api-token" if sent else "no dapr-api-token")
+        return False
 
     def subscribe(
         self,

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from .._app_settings import ErrorDetails
-from ..errors import HttpClientError
+from ..errors import HttpClientError, OutboxError
 from ..repositories import RepositoryError
 from ._request_id import HEADER, RequestIdMiddleware, current_request_id
 from ._upstream import upstream_answer
@@ -72,7 +72,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _declared("Conflicts with the resource's state, or another writer won"),
     422: _declared("The request does not validate, or a dependency refused its input"),
     502: _declared("A dependency answered outside its contract"),
-    503: _declared("A dependency is unavailable; retry after Retry-After seconds"),
+    503: _declared("A dependency, or the outbox, is unavailable; retry after Retry-After "
+                   "seconds"),
 }
 
 
@@ -155,7 +156,17 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     response = error_response(500, "internal_error", "the service failed to handle the "
                               "request; report the request id", details=details,
                               headers={HEADER: request_id}, request_id=request_id)
-    return _logged(request, response, "internal_error", type(exc).__name__)
+    return _logged(request, response, "internal_error", f"{type(exc).__name__}: {exc}")
+
+
+async def _outbox(request: Request, exc: Exception) -> JSONResponse:
+    """The event of a change could not be recorded (disk full, a bad KUGEL_OUTBOX_PATH): the
+    change's retry with the same id records it, so the caller is told to retry, and the log
+    says which file failed."""
+    response = error_response(503, "event_not_recorded", "the service could not record the "
+                              "event of this change; retry the request with the same "
+                              "identifiers after 1 s", headers={"Retry-After": "1"})
+    return _logged(request, response, "event_not_recorded", str(exc))
 
 
 def install_error_handlers(app: FastAPI, details: ErrorDetails = "public") -> None:
@@ -168,4 +179,5 @@ def install_error_handlers(app: FastAPI, details: ErrorDetails = "public") -> No
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(RepositoryError, _upstream)
     app.add_exception_handler(HttpClientError, _upstream)
+    app.add_exception_handler(OutboxError, _outbox)
     app.add_exception_handler(Exception, _unexpected)

@@ -46,13 +46,18 @@ def envelope(data: object) -> bytes:
 
 
 async def test_subscriber_answers_as_daprd_expects(
-    app_and_calls: tuple[FastAPI, list[str]],
+    app_and_calls: tuple[FastAPI, list[str]], caplog: pytest.LogCaptureFixture,
 ) -> None:
     app, calls = app_and_calls
+    caplog.set_level(logging.WARNING, "kugel_common.dapr.subscriber")
     transport = httpx.ASGITransport(app)
     headers = {"dapr-api-token": "app-secret", "content-type": "application/cloudevents+json"}
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
         assert (await client.get("/dapr/subscribe")).status_code == 401
+        assert "GET /dapr/subscribe refused (401): no dapr-api-token" in caplog.text
+        assert (await client.get("/dapr/subscribe", headers={"dapr-api-token": "guess"})
+                ).status_code == 401
+        assert "a wrong dapr-api-token" in caplog.text and "guess" not in caplog.text
         listed = (await client.get("/dapr/subscribe", headers=headers)).json()
         assert listed == [{"pubsubname": "pubsub", "topic": "sales",
                            "route": "/dapr/events/pubsub/sales", "deadLetterTopic": "sales-dead"}]

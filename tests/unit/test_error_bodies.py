@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from kugel_common import ServiceClientPool, ServiceRegistry, set_testing
 from kugel_common._app_settings import ErrorDetails
 from kugel_common.dapr._replies import to_dapr_error
-from kugel_common.errors import HttpClientError
+from kugel_common.errors import HttpClientError, OutboxError
 from kugel_common.fastapi import ERROR_RESPONSES
 from kugel_common.fastapi._errors import install_error_handlers
 from kugel_common.repositories import WebRepository
@@ -230,3 +230,26 @@ def test_the_openapi_declares_the_request_id() -> None:
     assert {"code", "message", "request_id"} <= set(detail["required"])
     declared = schema["paths"]["/x"]["get"]["responses"]["503"]
     assert "X-Request-ID" in declared["headers"]
+
+
+async def test_an_event_that_cannot_be_recorded_asks_for_a_retry_and_logs_the_file(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The change's retry with the same id records its event: a 503, not a 500 bug."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/receipts")
+    async def receive() -> None:
+        raise OutboxError("outbox /no/such/dir/outbox.sqlite3 (KUGEL_OUTBOX_PATH): its folder "
+                          "/no/such/dir does not exist", path="/no/such/dir/outbox.sqlite3",
+                          reason="unable to open database file")
+
+    caplog.set_level(logging.INFO, "kugel_common.fastapi")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                 base_url="http://test") as client:
+        reply = await client.post("/receipts")
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "1"
+    assert reply.json()["error"]["code"] == "event_not_recorded"
+    assert "/no/such/dir" not in reply.text
+    assert "/no/such/dir" in caplog.text

@@ -19,6 +19,7 @@ LAYOUT = [
     "stock_keeper/endpoints.py", "stock_keeper/models.py", "stock_keeper/publisher.py",
     "stock_keeper/repositories.py", "stock_keeper/service.py", "stock_keeper/settings.py",
     "stock_keeper/subscribers.py", "tests/conftest.py", "tests/test_stock.py",
+    "dapr/components/components.yaml",
 ]
 
 
@@ -50,6 +51,14 @@ def test_new_writes_the_layout_with_the_names_filled_in(project: Path) -> None:
     assert f'"kugel[fastapi,dapr]>={__version__}"' in pyproject
     assert 'env_prefix="STOCK_KEEPER_"' in (project / "stock_keeper/settings.py").read_text()
     assert "$" not in "".join((project / name).read_text() for name in LAYOUT[3:])
+
+
+def test_the_generated_components_load_as_the_sidecar_reads_them(project: Path) -> None:
+    from kugel_common.dapr.sidecar import load_components
+
+    loaded = load_components([project / "dapr" / "components"])
+    assert [(c.name, c.type) for c in loaded] == [("pubsub", "pubsub.redis"),
+                                                 ("statestore", "state.redis")]
 
 
 def test_the_generated_code_passes_ruff(project: Path) -> None:

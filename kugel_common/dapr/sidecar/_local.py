@@ -72,6 +72,8 @@ class DataDirUnusable(Exception):
 def _make_private_dir(data_dir: Path) -> None:
     """Its state is private: mode 0700. A path that cannot be a writable folder stops
     start-up with the path named, not a traceback."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataDirUnusable(f"--data-dir {data_dir}: not a directory")
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:

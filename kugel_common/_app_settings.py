@@ -66,6 +66,14 @@ class AppSettings(BaseSettings):
     applied_ttl: PositiveInt = Field(
         WEEK, description="Seconds the idempotent consumer remembers an applied event's id: "
         "longer than any redelivery or republish.")
+    metrics_enabled: bool = Field(
+        False, description="Serve `/metrics`: what `/dependencies` shows, in Prometheus text "
+        "format. Needs `kugel[metrics]`.")
+    metrics_open: bool = Field(
+        False, description="Serve `/metrics` without a credential, for a scraper that sends "
+        "none. It names the services behind this one: open it only where the port is "
+        "reachable from the monitoring network alone. Prometheus 3 can send `X-API-KEY` "
+        "instead (`http_headers`).")
 
     @field_validator("jwt_ttl")
     @classmethod

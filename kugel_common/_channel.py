@@ -154,7 +154,7 @@ class ServiceChannel:
         except Exception as exc:  # kugel's own errors, and the caller's bugs, pass unchanged
             endpoint_metrics.failures[type(exc).__name__] += 1
             raise
-        endpoint_metrics.latencies.append(self.clock.now() - started)
+        endpoint_metrics.observe(self.clock.now() - started)
         if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
             endpoint_metrics.successes += 1
             return outcome

@@ -41,6 +41,15 @@ class EndpointMetrics:
     budget_denials: int = 0
     breaker_rejections: int = 0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    # Every call ever timed, beside the bounded samples: a Prometheus summary's _count and _sum.
+    timed: int = 0
+    time_sum: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        """One finished call's duration, retries and backoff included."""
+        self.latencies.append(seconds)
+        self.timed += 1
+        self.time_sum += seconds
 
     def snapshot(self) -> dict[str, Any]:
         latency = _latency(sorted(self.latencies))
@@ -51,6 +60,8 @@ class EndpointMetrics:
             "retries": self.retries,
             "budget_denials": self.budget_denials,
             "breaker_rejections": self.breaker_rejections,
+            "timed": self.timed,
+            "time_sum_s": self.time_sum,
             **latency,
         }
 

@@ -39,6 +39,11 @@ class IdempotentConsumer:
         self._ttl = ttl_seconds
         self._now = now
         self._attempts = attempts
+        self._applied = self._duplicates = 0
+
+    def snapshot(self) -> dict[str, int]:
+        """Events applied, and duplicates skipped, since start: for ``/dependencies``."""
+        return {"applied": self._applied, "duplicates": self._duplicates}
 
     async def apply(self, event_id: str, key: str, change: Callable[[Any], Any]) -> bool:
         """Write ``change(current value or None)`` to ``key`` unless ``event_id`` was applied
@@ -55,6 +60,7 @@ class IdempotentConsumer:
             stored = _unwrap(None if entry is None else entry.value)
             applied: dict[str, float] = stored["applied"]
             if event_id in applied:
+                self._duplicates += 1
                 return False
             now = self._now()
             kept = {seen: at for seen, at in applied.items() if at > now - self._ttl}
@@ -68,6 +74,7 @@ class IdempotentConsumer:
             except EtagMismatchError as exc:
                 refused = exc
                 continue
+            self._applied += 1
             return True
         assert refused is not None
         raise refused

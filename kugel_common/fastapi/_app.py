@@ -19,10 +19,11 @@ from typing import Any
 
 from dependency_injector import providers
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._current import use_pool
+from .._extras import require
 from .._pool import ServiceClientPool
 from ..container import KugelContainer
 from ._auth import ServiceAuth, authenticated
@@ -57,6 +58,8 @@ def create_app(
     install_error_handlers(app, settings.error_details)
     app.add_middleware(_CurrentPool, pool=container.http_client)
     app.include_router(_health_router(container))
+    if settings.metrics_enabled:
+        app.include_router(_metrics_router(container, open_=settings.metrics_open))
     for router in routers:
         app.include_router(router)
     return app
@@ -117,7 +120,31 @@ def _health_router(container: KugelContainer) -> APIRouter:
         template), and its outbox (relay health, counts, oldest waiting event): for operators
         and the demo's dependency table. It needs a credential, as the API does: it names
         the services behind this one."""
-        return {"services": container.http_client().metrics_snapshot(),
-                "outbox": await container.outbox().snapshot()}
+        return await _dependencies(container)
+
+    return router
+
+
+async def _dependencies(container: KugelContainer) -> dict[str, Any]:
+    """What ``/dependencies`` and ``/metrics`` both show, read from the parts' own counters."""
+    return {"services": container.http_client().metrics_snapshot(),
+            "outbox": await container.outbox().snapshot(),
+            "consumer": container.idempotent_consumer().snapshot()}
+
+
+def _metrics_router(container: KugelContainer, *, open_: bool) -> APIRouter:
+    """``/metrics`` (``KUGEL_METRICS_ENABLED``): ``/dependencies`` in Prometheus text, with the
+    same credential unless ``KUGEL_METRICS_OPEN``."""
+    require("/metrics", "metrics", "prometheus_client")
+    from .._prometheus import CONTENT_TYPE, render
+
+    router = APIRouter(tags=["health"])
+    guard = [] if open_ else [Depends(authenticated)]
+
+    @router.get("/metrics", dependencies=guard, response_class=Response,
+                responses={} if open_ else {401: ERROR_RESPONSES[401]})
+    async def metrics() -> Response:
+        """This service's view of its dependencies, outbox and consumer, for a scraper."""
+        return Response(render(await _dependencies(container)), media_type=CONTENT_TYPE)
 
     return router

@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dapr_publish.py
 	$(BIN)/python bench/breaker_load.py
 	$(BIN)/python bench/import_time.py
+	$(BIN)/python bench/tracing.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_config_docs.py > docs/configuration.md

@@ -8,6 +8,7 @@ import logging
 
 import httpx
 
+from ._outcome import outcome_name
 from ._redact import redact_body, redact_headers
 
 __all__ = ["debug_enabled", "log_attempt", "log_budget_denied", "log_retry"]
@@ -57,9 +58,8 @@ def log_retry(
     service: str, method: str, template: str, attempt: int,
     cause: httpx.Response | BaseException, wait: float,
 ) -> None:
-    reason = cause.status_code if isinstance(cause, httpx.Response) else type(cause).__name__
     logger.info("%s %s %s: attempt %d got %s, retrying in %.3f s",
-                service, method, template, attempt, reason, wait)
+                service, method, template, attempt, outcome_name(cause), wait)
 
 
 def log_budget_denied(service: str) -> None:

@@ -40,6 +40,7 @@ from ._outcome import Failure, classify, to_error
 from ._redact import redact_url
 from ._registry import ServiceAddress
 from ._retry import RetryRun
+from ._tracing import client_tracer
 from .errors import CircuitOpenError, ResponseTooLargeError, WrongEventLoopError
 
 __all__ = ["ServiceChannel"]
@@ -53,6 +54,7 @@ _PHASES: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
 )
 
 if TYPE_CHECKING:
+    from ._client_spans import CallSpans
     from ._settings import ClientSettings
 
 
@@ -107,6 +109,7 @@ class ServiceChannel:
                               "write": settings.write_timeout, "pool": settings.pool_timeout}
         self._longest_phase = max(self._phase_limits.values())
         self._extensions = {"trace": self.metrics.trace}
+        self.tracer = client_tracer(self.name, settings.tracing)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the pipeline ---------------------------------------------------------------------------
@@ -115,6 +118,18 @@ class ServiceChannel:
         """One call with retries; a response below 400, or a kugel error."""
         self._check_loop(call)
         self.guard.check(call)  # before metrics: a refused URL must not become a metric key
+        spans = None if self.tracer is None else self.tracer.call(call)
+        if spans is None:
+            return await self._send(call, None)
+        try:
+            response = await self._send(call, spans)
+        except BaseException as exc:
+            spans.end(exc, len(call.tried), self.breaker)
+            raise
+        spans.end(response, len(call.tried), self.breaker)
+        return response
+
+    async def _send(self, call: Call, spans: CallSpans | None) -> httpx.Response:
         started = self.clock.now()
         endpoint_metrics = self.metrics.endpoint(call.template)
         endpoint_metrics.requests += 1
@@ -124,7 +139,7 @@ class ServiceChannel:
         async def attempt() -> httpx.Response:
             nonlocal attempts
             attempts += 1
-            return await self._attempt(call, attempts)
+            return await self._attempt(call, attempts, spans)
 
         outcome: httpx.Response | BaseException
         try:
@@ -145,9 +160,10 @@ class ServiceChannel:
                         method=call.method,
                         idempotency_key=idempotency_key,
                         deadline=call.deadline,
-                        on_retry=functools.partial(self._on_retry, call, endpoint_metrics),
+                        on_retry=functools.partial(self._on_retry, call, endpoint_metrics,
+                                                   spans),
                         on_budget_denied=functools.partial(self._on_budget_denied,
-                                                           endpoint_metrics),
+                                                           endpoint_metrics, spans),
                     ).run(attempt, outcome)
         except (httpx.HTTPError, TimeoutError) as exc:
             outcome = exc
@@ -167,7 +183,7 @@ class ServiceChannel:
             raise error
         raise error from outcome
 
-    async def _attempt(self, call: Call, attempt: int) -> httpx.Response:
+    async def _attempt(self, call: Call, attempt: int, spans: CallSpans | None) -> httpx.Response:
         base = self.balancer.pick(call.tried)
         call.tried.append(base)
         url = url_for(call.endpoint, base)
@@ -185,6 +201,21 @@ class ServiceChannel:
         except (TypeError, ValueError, httpx.InvalidURL) as exc:
             raise invalid_request(self.name, call, f"the request cannot be built: {exc}",
                                   url) from exc
+        if spans is None:
+            return await self._admitted(call, request, base, attempt)
+        span = spans.attempt(request, attempt, self.breaker)
+        try:
+            response = await self._admitted(call, request, base, attempt)
+        except BaseException as exc:
+            spans.end_attempt(span, exc)
+            raise
+        spans.end_attempt(span, response)
+        return response
+
+    async def _admitted(
+        self, call: Call, request: httpx.Request, base: str, attempt: int
+    ) -> httpx.Response:
+        """The attempt once built: breaker, deadline, a slot, then the exchange."""
         if self.breaker.rejects():  # fail fast, without queueing for a slot first
             raise self._circuit_open(call, request)
         remaining = call.deadline - self.clock.now()
@@ -302,19 +333,24 @@ class ServiceChannel:
         self,
         call: Call,
         metrics: EndpointMetrics,
+        spans: CallSpans | None,
         attempt: int,
         error: httpx.Response | BaseException,
         delay: float,
     ) -> None:
         metrics.retries += 1
+        if spans is not None:
+            spans.retrying(error)
         log_retry(self.name, call.method, call.template, attempt, error, delay)
         if self.hooks.retry:
             url = redact_url(url_for(call.endpoint, call.tried[-1]))
             emit(self.hooks.retry, RetryDetails(self.name, call.method, call.template, url,
                                                 attempt, delay, error))
 
-    def _on_budget_denied(self, metrics: EndpointMetrics) -> None:
+    def _on_budget_denied(self, metrics: EndpointMetrics, spans: CallSpans | None) -> None:
         metrics.budget_denials += 1
+        if spans is not None:
+            spans.budget_denied()
         log_budget_denied(self.name)
 
     def _breaker_changed(self, service: str, old: BreakerState, new: BreakerState) -> None:

@@ -21,7 +21,7 @@ from .errors import (
     UnprocessableEntityError,
 )
 
-__all__ = ["Failure", "classify", "to_error"]
+__all__ = ["Failure", "classify", "outcome_name", "to_error"]
 
 # Statuses that say "try again": the request did not take effect or the server is overloaded.
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
@@ -62,6 +62,13 @@ def classify(outcome: httpx.Response | BaseException) -> Failure | None:
     if isinstance(outcome, httpx.TransportError):
         return Failure.TRANSPORT
     return None
+
+
+def outcome_name(outcome: httpx.Response | BaseException) -> str:
+    """An attempt's outcome in a word, for logs and spans: ``"503"``, ``"ConnectError"``."""
+    if isinstance(outcome, httpx.Response):
+        return str(outcome.status_code)
+    return type(outcome).__name__
 
 
 def to_error(

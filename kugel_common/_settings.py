@@ -134,6 +134,10 @@ class ClientSettings(BaseSettings):
     log_bodies: bool = Field(
         False, description="Log request and response bodies at DEBUG, secrets redacted."
     )
+    tracing: bool = Field(
+        True, description="OpenTelemetry spans and trace context on each call, when "
+        "opentelemetry-api is installed (the otel extra)."
+    )
     verify: bool = Field(True, description="Verify TLS certificates.")
     ca_bundle: str | None = Field(None, description="Path to a CA bundle, PEM.")
     client_cert: str | None = Field(None, description="Client certificate for mTLS, PEM.")

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .._current import use_pool
 from .._extras import require
 from .._pool import ServiceClientPool
+from .._tracing import otel_installed
 from ..container import KugelContainer
 from ._auth import ServiceAuth, authenticated
 from ._errors import ERROR_RESPONSES, install_error_handlers
@@ -57,12 +58,23 @@ def create_app(
     app.state.service_auth = ServiceAuth(settings)
     install_error_handlers(app, settings.error_details)
     app.add_middleware(_CurrentPool, pool=container.http_client)
+    if otel_installed():
+        _continue_traces(app)
     app.include_router(_health_router(container))
     if settings.metrics_enabled:
         app.include_router(_metrics_router(container, open_=settings.metrics_open))
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _continue_traces(app: FastAPI) -> None:
+    """Incoming requests continue the caller's trace: FastAPI's own spans where it has them,
+    else kugel's middleware, outermost so that its span covers the others."""
+    from ._tracing import TracingMiddleware, native_tracing
+
+    if not native_tracing():
+        app.add_middleware(TracingMiddleware)
 
 
 def _build_every_part(container: KugelContainer) -> None:

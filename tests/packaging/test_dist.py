@@ -15,7 +15,7 @@ from kugel_common import __version__
 
 from .conftest import ROOT
 
-EXTRAS = {"fastapi", "dapr", "sidecar", "testing", "bench", "metrics", "dev"}
+EXTRAS = {"fastapi", "dapr", "sidecar", "testing", "otel", "bench", "metrics", "dev"}
 
 
 def digest(data: bytes) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._version import __version__
@@ -95,7 +96,7 @@ def _failed(span: Span, error_type: str) -> None:
 
 def _finish(span: Span, scope: Scope, method: str, status: int | None) -> None:
     """Route and status are known once the app has run."""
-    route = getattr(scope.get("route"), "path", None)
+    route = _route_template(scope)
     if route is not None:
         span.update_name(f"{method} {route}")
         span.set_attribute("http.route", route)
@@ -103,3 +104,14 @@ def _finish(span: Span, scope: Scope, method: str, status: int | None) -> None:
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
             _failed(span, str(status))
+
+
+def _route_template(scope: Scope) -> str | None:
+    """FastAPI's routes, and Starlette's after 0.40, put themselves in the scope; on older
+    Starlette the route is found again as its router found it."""
+    route = scope.get("route")
+    if route is None:
+        routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+        route = next((r for r in routes if r.matches(scope)[0] is Match.FULL), None)
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None

@@ -30,6 +30,12 @@ dist: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
 
+# The acceptance test of `kugel new`: build the wheel, install it in a fresh venv, generate a
+# project and run its own tests (about 25 s; CI runs it after make test).
+.PHONY: test-packaging
+test-packaging: $(STAMP)
+	$(BIN)/pytest -m packaging tests/packaging
+
 # The suite again, on the lowest version of each direct dependency that pyproject.toml allows
 # (scripts/lowest_constraints.py pins them), so a lower bound that does not work cannot ship.
 # Its own venv, on Python 3.11 (the lowest requires-python allows) when it is on PATH; lint and

@@ -11,9 +11,13 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 
+import pytest
+
 from kugel_common import __version__
 
 from .conftest import ROOT
+
+pytestmark = pytest.mark.packaging  # make test-packaging; CI runs it after make test
 
 EXTRAS = {"fastapi", "dapr", "sidecar", "testing", "otel", "bench", "metrics", "dev"}
 

@@ -15,6 +15,8 @@ import pytest
 
 from kugel_common import __version__
 
+pytestmark = pytest.mark.packaging  # make test-packaging; CI runs it after make test
+
 
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,

@@ -30,14 +30,12 @@ from ._version import __version__
 __all__ = ["consumer_span", "current_carrier", "mark_duplicate", "producer_span"]
 
 _W3C = TraceContextTextMapPropagator()
-_TRACER: trace.Tracer | None = None
 
 
 def _tracer() -> trace.Tracer:
-    global _TRACER
-    if _TRACER is None:  # a proxy until the application sets a provider
-        _TRACER = trace.get_tracer("kugel_common.dapr", __version__)
-    return _TRACER
+    """Asked for each event, not kept: cheap next to a publish or a delivery, and always the
+    provider in place now."""
+    return trace.get_tracer("kugel_common.dapr", __version__)
 
 
 def current_carrier() -> dict[str, str] | None:

@@ -63,6 +63,8 @@ class OutboxEvent:
     metadata: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
     strikes: int = 0
+    # the trace context current when it was recorded (``traceparent``, ``tracestate``), or None
+    trace: dict[str, str] | None = None
 
 
 class OutboxStore(Protocol):
@@ -114,12 +116,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
     pubsub TEXT NOT NULL, topic TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
     status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-    strikes INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL DEFAULT 0, marker TEXT);
+    strikes INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL DEFAULT 0, marker TEXT,
+    trace TEXT);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
 """
 # Columns added since the first release; a file from then gets them on open.
 _ADDED = {"strikes": "INTEGER NOT NULL DEFAULT 0", "created_at": "REAL NOT NULL DEFAULT 0",
-          "marker": "TEXT"}
+          "marker": "TEXT", "trace": "TEXT"}
 _RECORD = "event_id, pubsub, topic, status, attempts, last_error, created_at"
 
 
@@ -196,13 +199,14 @@ class SqliteOutboxStore:
     async def add(self, events: Sequence[OutboxEvent], *, marker: str | None = None) -> None:
         status = OutboxStatus.HELD if marker else OutboxStatus.PENDING
         rows = [(e.event_id, e.pubsub, e.topic, json.dumps(e.data, default=str),
-                 json.dumps(e.metadata), status.value, self._now(), marker) for e in events]
+                 json.dumps(e.metadata), status.value, self._now(), marker,
+                 None if e.trace is None else json.dumps(e.trace)) for e in events]
 
         def add(db: sqlite3.Connection) -> None:
             with _transaction(db):
                 db.executemany(
                     "INSERT INTO outbox (event_id, pubsub, topic, data, metadata, status, "
-                    "created_at, marker) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "created_at, marker, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (event_id) DO UPDATE SET status = 'pending', marker = NULL "
                     "WHERE status = 'held' AND excluded.status = 'pending'", rows)
 
@@ -211,12 +215,13 @@ class SqliteOutboxStore:
     async def page(self, after: int, limit: int) -> list[OutboxEvent]:
         def page(db: sqlite3.Connection) -> list[OutboxEvent]:
             rows = db.execute(
-                "SELECT seq, event_id, pubsub, topic, data, metadata, attempts, strikes "
+                "SELECT seq, event_id, pubsub, topic, data, metadata, attempts, strikes, trace "
                 "FROM outbox WHERE status = 'pending' AND seq > ? ORDER BY seq LIMIT ?",
                 (after, limit)).fetchall()
             return [OutboxEvent(seq, event_id, pubsub, topic, json.loads(data), json.loads(meta),
-                                attempts, strikes)
-                    for seq, event_id, pubsub, topic, data, meta, attempts, strikes in rows]
+                                attempts, strikes, _trace(trace))
+                    for seq, event_id, pubsub, topic, data, meta, attempts, strikes, trace
+                    in rows]
 
         return await self._run(page)
 
@@ -416,6 +421,17 @@ def corrupt(exc: sqlite3.DatabaseError) -> bool:
 def _transient(reason: str) -> bool:
     """Errors after which the connection is still good: a lock held elsewhere."""
     return "locked" in reason or "busy" in reason
+
+
+def _trace(stored: str | None) -> dict[str, str] | None:
+    """The stored trace context; anything unreadable counts as none: it never stops an event."""
+    try:
+        carrier = None if stored is None else json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(carrier, dict):
+        return None
+    return {str(k): v for k, v in carrier.items() if isinstance(v, str)} or None
 
 
 def _record(row: Sequence[Any]) -> OutboxRecord:

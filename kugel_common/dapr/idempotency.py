@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .._tracing import otel_installed
 from ..errors import EtagMismatchError
 from ._client import DaprApi
 
@@ -61,6 +62,7 @@ class IdempotentConsumer:
             applied: dict[str, float] = stored["applied"]
             if event_id in applied:
                 self._duplicates += 1
+                _mark(duplicate=True)
                 return False
             now = self._now()
             kept = {seen: at for seen, at in applied.items() if at > now - self._ttl}
@@ -75,6 +77,7 @@ class IdempotentConsumer:
                 refused = exc
                 continue
             self._applied += 1
+            _mark(duplicate=False)
             return True
         assert refused is not None
         raise refused
@@ -83,6 +86,14 @@ class IdempotentConsumer:
         """The value that :meth:`apply` keeps under ``key``, or None."""
         entry = await self._dapr.get_state_with_etag(self._store, key)
         return _unwrap(None if entry is None else entry.value)["value"]
+
+
+def _mark(*, duplicate: bool) -> None:
+    """On the span the handler runs in (the subscriber's CONSUMER span), when traced."""
+    if otel_installed():
+        from .._event_spans import mark_duplicate
+
+        mark_duplicate(duplicate)
 
 
 def _unwrap(stored: Any) -> dict[str, Any]:

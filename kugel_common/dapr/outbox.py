@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .._clock import Clock, SystemClock
+from .._tracing import otel_installed
 from ..errors import (
     CircuitOpenError,
     DaprError,
@@ -345,8 +346,7 @@ class Outbox:
 
     async def _send(self, event: OutboxEvent) -> str:
         try:
-            await self._dapr.publish_event(event.pubsub, event.topic, event.data,
-                                           event_id=event.event_id, metadata=event.metadata)
+            await self._publish(event)
         except DaprUnavailableError as exc:
             now = self._clock.now()
             self._due[event.seq] = now + self._backoff(event.attempts)
@@ -372,6 +372,23 @@ class Outbox:
         self._last_success = self._clock.now()
         self._forget(event.seq)
         return "delivered"
+
+    async def _publish(self, event: OutboxEvent) -> None:
+        with self._producer_span(event):
+            await self._dapr.publish_event(event.pubsub, event.topic, event.data,
+                                           event_id=event.event_id, metadata=event.metadata)
+
+    def _producer_span(self, event: OutboxEvent) -> contextlib.AbstractContextManager[object]:
+        """With OpenTelemetry installed, a PRODUCER span per attempt under the event's recorded
+        trace context: the publish call becomes its child, so the sidecar puts that trace into
+        the CloudEvent however late the event goes out."""
+        if not otel_installed():
+            return contextlib.nullcontext()
+        from .._event_spans import producer_span
+
+        return producer_span(event.trace, pubsub=event.pubsub, topic=event.topic,
+                             event_id=event.event_id, attempt=event.attempts + 1,
+                             outbox=str(getattr(self._store, "path", type(self._store).__name__)))
 
     def _forget(self, seq: int) -> None:
         self._due.pop(seq, None)
@@ -419,9 +436,19 @@ class Outbox:
 
 def _event(event_id: str, pubsub: str, topic: str, data: Any,
            metadata: Mapping[str, str] | None) -> OutboxEvent:
-    """The event to record, refused now if the relay could never send its data."""
+    """The event to record, refused now if the relay could never send its data, with the
+    current trace context (nothing without OpenTelemetry or an active span)."""
     encode_json(data, service=f"dapr:{pubsub}", what=f"the data of event {event_id}")
-    return OutboxEvent(0, event_id, pubsub, topic, data, dict(metadata or {}))
+    return OutboxEvent(0, event_id, pubsub, topic, data, dict(metadata or {}),
+                       trace=_trace_context())
+
+
+def _trace_context() -> dict[str, str] | None:
+    if not otel_installed():
+        return None
+    from .._event_spans import current_carrier
+
+    return current_carrier()
 
 
 def _surely_not_applied(error: DaprError) -> bool:

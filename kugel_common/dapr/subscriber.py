@@ -13,6 +13,7 @@ answered 500, which daprd retries: a 404 would make it drop the event without a 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import inspect
 import logging
@@ -27,6 +28,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.routing import Match
 from starlette.types import Scope
+
+from .._tracing import otel_installed
 
 __all__ = ["CloudEvent", "DropEvent", "RetryLater", "Subscriber"]
 
@@ -175,7 +178,8 @@ class Subscriber:
                                    pubsub, topic, exc.errors(include_input=False))
                     return _status("DROP")
                 try:
-                    await handler(event)
+                    with _consumer_span(event, request, pubsub, topic):
+                        await handler(event)
                 except RetryLater:
                     return _status("RETRY")
                 except DropEvent:
@@ -209,6 +213,18 @@ class _DeliveryRoute(APIRoute):
         if served is Match.NONE:
             return Match.NONE, {}
         return Match(min(match.value, served.value)), child_scope  # a wrong method: 405
+
+
+def _consumer_span(event: CloudEvent[Any], request: Request, pubsub: str,
+                   topic: str) -> contextlib.AbstractContextManager[object]:
+    """With OpenTelemetry installed, the handler runs in a CONSUMER span that continues the
+    trace the event carries (``_event_spans``), so its calls and logs belong to it."""
+    if not otel_installed():
+        return contextlib.nullcontext()
+    from .._event_spans import consumer_span
+
+    fields = {"id": event.id, **(event.model_extra or {})}
+    return consumer_span(fields, request.headers, pubsub=pubsub, topic=topic)
 
 
 def _compact(entry: dict[str, Any]) -> dict[str, Any]:

@@ -210,14 +210,16 @@ def event_ids(path: Path) -> set[str]:
     return {row[0] for row in sqlite3.connect(path).execute("SELECT event_id FROM outbox")}
 
 
-@pytest.mark.parametrize("seed", [1, None])  # 1 hides a row from a range query, no error
+# seed 2 hides a row from a range query, no error (seed 1 did before the trace column moved
+# the rows' bytes)
+@pytest.mark.parametrize("seed", [2, None])
 async def test_salvage_names_every_row_a_damaged_page_hides_without_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], seed: int | None,
 ) -> None:
     path, log = tmp_path / "outbox.sqlite3", tmp_path / "published.log"
     accepted = await record(path, log, 200, pad=200)  # the reviewer's repro
     corrupt_page(path, 10, offset=100, count=300, seed=seed)
-    if seed == 1:  # what fooled salvage: a range query comes back short, with no error
+    if seed == 2:  # what fooled salvage: a range query comes back short, with no error
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         short = db.execute("SELECT seq FROM outbox WHERE seq BETWEEN 65 AND 128").fetchall()
         assert len(short) == 9
@@ -230,7 +232,7 @@ async def test_salvage_names_every_row_a_damaged_page_hides_without_an_error(
     named = set(said.split("lost events not yet delivered: ")[1].split()) if gone else set()
     assert named == gone  # every lost event by id: nothing lost silently
     assert code == (1 if gone else 0)
-    if seed == 1:
+    if seed == 2:
         assert gone == {"e-73", "e-74"}  # two damaged cells; every other row read back
         assert "unreadable: 2 rows, seq 74 to 75, recorded after event e-72 and before " \
                "event e-75;" in said

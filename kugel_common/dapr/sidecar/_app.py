@@ -19,6 +19,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -41,8 +42,9 @@ from ._limits import DEFAULT_MAX_BODY_SIZE, BodyTooLarge, limited, too_large_ans
 from ._outbox import OutboxConfig, outbox_intents
 from ._scopes import TopicScopes
 from ._state import InvalidEtag, Store, StoreFailed, Write, WriteRefused
+from ._tracecontext import MAX_TRACESTATE, SpanContext, request_context, trace_fields
 
-__all__ = ["DaprHTTPError", "SidecarApp"]
+__all__ = ["DaprHTTPError", "SidecarApp", "request_trace"]
 
 logger = logging.getLogger("kugel_common.dapr.sidecar")
 
@@ -109,6 +111,7 @@ class SidecarApp:
         ])
         self.asgi.router.redirect_slashes = False  # daprd cleans the path instead (_routed)
         self.asgi.add_middleware(_Ingress, token=self.api_token, max_body=self.max_body_size)
+        self.asgi.add_middleware(_Traced)  # outermost, as daprd's runs before authentication
 
     def may_publish(self, pubsub: str, topic: str) -> bool:
         """The pub/sub is loaded for this app and its topic scopes let the app publish."""
@@ -185,8 +188,8 @@ class SidecarApp:
             event = Published(pubsub, topic, body, raw=True, metadata=metadata)
         else:
             event = Published(pubsub, topic, self._envelope(
-                pubsub, topic, body, request.headers.get("content-type", ""), metadata),
-                metadata=metadata)
+                request, pubsub, topic, body, request.headers.get("content-type", ""),
+                metadata), metadata=metadata)
         self._check_scopes(pubsub, topic)
         try:
             await self.on_publish(event)
@@ -228,8 +231,9 @@ class SidecarApp:
                 events.append((entry_id, Published(pubsub, topic, body, raw=True,
                                                    metadata=merged)))
                 continue
+            # with daprd's tracer a no-op, each entry's producer span is the request's context
             events.append((entry_id, Published(pubsub, topic, self._envelope(
-                pubsub, topic, body, content_type, merged or {}), metadata=merged)))
+                request, pubsub, topic, body, content_type, merged or {}), metadata=merged)))
         self._check_scopes(pubsub, topic)
         failed = []
         for entry_id, event in events:
@@ -249,11 +253,12 @@ class SidecarApp:
             raise DaprHTTPError(403, "ERR_PUBSUB_FORBIDDEN",
                                 f"topic {topic} is not allowed for app id {self.app_id}")
 
-    def _envelope(self, pubsub: str, topic: str, body: bytes, content_type: str,
-                  metadata: dict[str, str]) -> dict[str, Any]:
+    def _envelope(self, request: Request, pubsub: str, topic: str, body: bytes,
+                  content_type: str, metadata: dict[str, str]) -> dict[str, Any]:
         try:
             return new_envelope(app_id=self.app_id, pubsub=pubsub, topic=topic, body=body,
-                                content_type=content_type, metadata=metadata, now=self.clock())
+                                content_type=content_type, metadata=metadata, now=self.clock(),
+                                trace=trace_fields(request_trace(request)))
         except CloudEventError as exc:
             raise DaprHTTPError(500, "ERR_PUBSUB_CLOUD_EVENTS_SER", str(exc)) from exc
 
@@ -409,10 +414,9 @@ class SidecarApp:
         committed = [write for write, _ in writes]
         outbox = self.outboxes.get(request.path_params["store"])
         if outbox is not None:
-            trace = {name: request.headers.get(name, "") for name in ("traceparent",
-                                                                      "tracestate")}
             committed, intents = outbox_intents(outbox, self.app_id,
-                                                current_namespace(self.namespace), writes, trace)
+                                                current_namespace(self.namespace), writes,
+                                                trace_fields(request_trace(request)))
             for intent in intents:  # before the commit, as daprd does: failures orphan them
                 await self._publish_intent(intent.published)
             committed += [intent.marker for intent in intents]
@@ -609,6 +613,45 @@ def _routed(scope: Any) -> Any:
     if cleaned.startswith("/v1.0/invoke/"):
         return scope
     return {**scope, "path": unquote_plus(cleaned), "raw_path": cleaned.encode("latin-1")}
+
+
+_TRACE = "kugel.trace"  # where _Traced leaves the request's span context in the ASGI scope
+
+
+def request_trace(request: Request) -> SpanContext | None:
+    """The span context daprd's tracing middleware would give this request's handlers."""
+    context = request.scope.get(_TRACE)
+    return context if isinstance(context, SpanContext) else None
+
+
+class _Traced:
+    """daprd's ``HTTPTraceMiddleware`` with its tracer a no-op (``_tracecontext``): the
+    request's span context for the handlers, and in the response's ``traceparent`` and
+    ``tracestate`` unless the response has a ``traceparent``; ``/healthz`` is left alone."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or "/healthz" in scope["path"]:
+            await self._app(scope, receive, send)
+            return
+        context = request_context(Headers(scope=scope))
+        if context is None:
+            await self._app(scope, receive, send)
+            return
+
+        async def send_traced(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"traceparent" for name, _ in headers):
+                    headers.append((b"traceparent", context.traceparent.encode()))
+                    if context.tracestate and len(context.tracestate) <= MAX_TRACESTATE:
+                        headers.append((b"tracestate", context.tracestate.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app({**scope, _TRACE: context}, receive, send_traced)
 
 
 class _Ingress:

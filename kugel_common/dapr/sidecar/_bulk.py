@@ -33,6 +33,7 @@ from ._delivery import BulkSubscribe, Subscription, Verdict
 from ._gojson import go_fields
 from ._resiliency import AttemptFailed
 from ._subscriber import Subscriber, expired, is_raw
+from ._tracecontext import bulk_traceparent
 
 __all__ = ["BulkBatcher", "deliver_bulk"]
 
@@ -156,7 +157,9 @@ async def _deliver_route(subscriber: Subscriber, app_id: str, sub: Subscription,
     async def attempt() -> None:
         sending = [e for e in routed if not e.ok]  # a retry sends only what still fails
         body = json.dumps({**envelope, "entries": [e.item for e in sending]}).encode()
-        status, answer = await subscriber.post(path, body, headers)
+        traceparent = bulk_traceparent(e.item.get("event") for e in sending)
+        status, answer = await subscriber.post(path, body, headers if traceparent is None
+                                               else {**headers, "traceparent": traceparent})
         if status == 404:
             for entry in sending:
                 entry.ok = True

@@ -81,21 +81,26 @@ _OVERRIDES = tuple(f"cloudevent.{name}" for name in ("id", "traceid", "tracestat
 
 
 def new_envelope(*, app_id: str, pubsub: str, topic: str, body: bytes, content_type: str,
-                 metadata: Mapping[str, str], now: float) -> dict[str, Any]:
-    """NewCloudEvent, then ApplyMetadata. There is no tracing here, so the trace id is ""."""
+                 metadata: Mapping[str, str], now: float,
+                 trace: tuple[str, str] = ("", "")) -> dict[str, Any]:
+    """NewCloudEvent, then ApplyMetadata. ``trace``: the request's (traceparent, tracestate)
+    as daprd's ``TraceIDAndStateFromSpan`` gives them (``_tracecontext``), or empty."""
     if media_type(content_type) == "application/cloudevents+json":
-        envelope = _from_cloud_event(body, topic, pubsub, now)
+        envelope = _from_cloud_event(body, topic, pubsub, now, trace)
     else:
-        envelope = _new_cloud_event(app_id, topic, pubsub, body, content_type, metadata, now)
+        envelope = _new_cloud_event(app_id, topic, pubsub, body, content_type, metadata, now,
+                                    trace)
     ttl = ttl_seconds(metadata)
     if ttl is not None:  # pubsub.redis has no native TTL, so daprd adds the expiration
         envelope["expiration"] = _rfc3339(now + ttl)
     return envelope
 
 
-def _from_cloud_event(body: bytes, topic: str, pubsub: str, now: float) -> dict[str, Any]:
+def _from_cloud_event(body: bytes, topic: str, pubsub: str, now: float,
+                      trace: tuple[str, str]) -> dict[str, Any]:
     """The client's own envelope: kept, with topic and pubsubname overwritten and missing
-    fields defaulted; no id is added and no ``cloudevent.*`` override applies."""
+    fields defaulted (the trace fields from the request); no id is added and no
+    ``cloudevent.*`` override applies."""
     try:
         envelope = go_decode(body)
     except ValueError as exc:
@@ -104,8 +109,8 @@ def _from_cloud_event(body: bytes, topic: str, pubsub: str, now: float) -> dict[
         raise CloudEventError("a CloudEvent must be a JSON object")
     envelope.setdefault("time", _rfc3339(now))
     if "traceid" not in envelope:
-        envelope.update(traceid="", traceparent="")
-    envelope.setdefault("tracestate", "")
+        envelope.update(traceid=trace[0], traceparent=trace[0])
+    envelope.setdefault("tracestate", trace[1])
     envelope.update(topic=topic, pubsubname=pubsub)
     for name, value in (("source", "Dapr"), ("type", "com.dapr.event.sent"),
                         ("specversion", "1.0")):
@@ -115,10 +120,11 @@ def _from_cloud_event(body: bytes, topic: str, pubsub: str, now: float) -> dict[
 
 
 def _new_cloud_event(app_id: str, topic: str, pubsub: str, body: bytes, content_type: str,
-                     metadata: Mapping[str, str], now: float) -> dict[str, Any]:
+                     metadata: Mapping[str, str], now: float,
+                     trace: tuple[str, str]) -> dict[str, Any]:
     given = {name.removeprefix("cloudevent."): value for name, value in
              go_fields(dict(metadata), _OVERRIDES).items()}
-    trace_id = given.get("traceparent") or given.get("traceid", "")
+    trace_id = given.get("traceparent") or given.get("traceid", trace[0])
     content_type = content_type or "text/plain"
     envelope: dict[str, Any] = {
         "id": given.get("id") or str(uuid.uuid4()), "specversion": "1.0",
@@ -127,7 +133,7 @@ def _new_cloud_event(app_id: str, topic: str, pubsub: str, body: bytes, content_
         "type": given.get("type") or "com.dapr.event.sent",
         "topic": topic, "pubsubname": pubsub,
         "traceid": trace_id, "traceparent": trace_id,  # one value, as daprd sets both
-        "tracestate": given.get("tracestate", ""), "time": _rfc3339(now),
+        "tracestate": given.get("tracestate", trace[1]), "time": _rfc3339(now),
     }
     kind = media_type(content_type)
     if kind in ("application/octet-stream", "application/cloudevents+protobuf"):

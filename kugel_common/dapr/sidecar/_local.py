@@ -43,6 +43,7 @@ from ._resiliency import AttemptFailed, Policy, Resiliency
 from ._settings import initialised
 from ._state import Store
 from ._subscriber import Subscriber
+from ._tracecontext import invocation_headers
 
 __all__ = ["AppSpec", "DataDirUnusable", "LocalSidecar"]
 
@@ -54,6 +55,7 @@ _NOT_FORWARDED = frozenset({"host", "connection", "keep-alive", "transfer-encodi
                             "dapr-api-token", "dapr-app-id", PEER_SECRET_HEADER})
 # daprd stamps who calls whom on every invocation, replacing whatever the caller sent.
 _IDENTITY = frozenset({"dapr-caller-app-id", "dapr-callee-app-id", "dapr-caller-namespace"})
+_TRACE = frozenset({"traceparent", "tracestate"})  # re-written as daprd does (_tracecontext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +298,8 @@ class LocalSidecar:
         return reply.status_code, reply.content
 
     async def _invoke(self, request: Request, caller: str, app_id: str, path: str) -> Response:
-        """daprd's ``invokeRemote``: the caller's headers, less its identity headers, plus
+        """daprd's ``invokeRemote``: the caller's headers, less its identity headers, its trace
+        context as daprd passes it on (``_tracecontext``), plus
         ``dapr-caller-app-id``, ``dapr-callee-app-id`` and the ``X-Forwarded-*`` ones; the
         app's status, headers and body come back as they are (compressed stays compressed).
         An app id served by another process goes to that sidecar's peer port."""
@@ -309,7 +312,8 @@ class LocalSidecar:
         else:
             raise DaprHTTPError(500, "ERR_DIRECT_INVOKE", f"app {app_id} is not reachable")
         headers = [(k, v) for k, v in request.headers.items()
-                   if k not in _NOT_FORWARDED and k not in _IDENTITY]
+                   if k not in _NOT_FORWARDED and k not in _IDENTITY and k not in _TRACE]
+        headers += invocation_headers(request.headers)
         headers.append(("dapr-caller-namespace", self._namespace))
         headers += [("dapr-caller-app-id", caller), ("dapr-callee-app-id", app_id),
                     ("x-forwarded-for", self._host_address),  # daprd's GetHostAddress

@@ -11,9 +11,10 @@ then ``messaging/v1`` ``InternalMetadataToHTTPHeader`` and the HTTP channel), so
   headers and those that a ``connection`` entry names;
 - renames ``grpc-*`` to ``dapr-grpc-*`` and ``:method``, ``:scheme``, ``:path``,
   ``:authority`` to ``dapr-method`` ...;
-- sends ``traceparent``, and ``tracestate`` only with it, as given: with tracing off (as here)
-  no span replaces them. Under a ``content-type`` of ``application/grpc`` daprd reads them from
-  ``grpc-trace-bin`` instead, which is not decoded here: such a message gets neither.
+- sends ``traceparent``, and ``tracestate`` only with it, as given (the event's own trace
+  field then replaces ``traceparent``: ``_subscriber``). Under a ``content-type`` of
+  ``application/grpc`` daprd reads them from ``grpc-trace-bin`` instead, which is not decoded
+  here: such a message gets neither.
 
 Two names that differ only in case become one header; Go sends each value on its own line,
 here they are joined with ``", "``, which HTTP reads as the same list.

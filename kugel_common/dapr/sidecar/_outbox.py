@@ -77,7 +77,7 @@ def outbox_intents(
     app_id: str,
     namespace: str,
     operations: Sequence[tuple[Write, Mapping[str, Any]]],
-    trace: Mapping[str, str],
+    trace: tuple[str, str],
 ) -> tuple[list[Write], list[OutboxIntent]]:
     """The writes to commit, and one intent per upsert that is not a projection; each write
     comes with its HTTP ``request``. Deletes publish nothing.
@@ -113,10 +113,12 @@ def _metadata_of(request: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _envelope(marker: str, app_id: str, request: Mapping[str, Any],
-              projection: Mapping[str, Any] | None, trace: Mapping[str, str]) -> dict[str, Any]:
+              projection: Mapping[str, Any] | None, trace: tuple[str, str]) -> dict[str, Any]:
     """daprd's envelope: the data from the projection if any, and every metadata entry of the
     upsert copied as a CloudEvent attribute (``id`` and ``data`` excepted), so ``type`` or
-    ``subject`` set there override the defaults, and ``cloudevent.type`` stays literal."""
+    ``subject`` set there override the defaults, and ``cloudevent.type`` stays literal.
+    ``trace`` is the request's (traceparent, tracestate): daprd's ``PublishInternal`` sets
+    ``traceid`` to it and leaves ``traceparent`` empty."""
     source = projection if projection is not None else request
     metadata = _metadata_of(request)
     content_type = str(source.get("contentType") or _metadata_of(source).get("contentType")
@@ -126,8 +128,7 @@ def _envelope(marker: str, app_id: str, request: Mapping[str, Any],
         "id": marker, "source": app_id, "type": "com.dapr.event.sent", "specversion": "1.0",
         "datacontenttype": content_type,
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "traceid": trace.get("traceparent", ""), "traceparent": "",
-        "tracestate": trace.get("tracestate", ""),
+        "traceid": trace[0], "traceparent": "", "tracestate": trace[1],
         "data": value if content_type.lower() == "application/json" else go_format(value),
     }
     for name, attribute in metadata.items():

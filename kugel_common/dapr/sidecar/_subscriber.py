@@ -3,7 +3,9 @@
 Given the bytes the broker stored, it decides what the app gets and what the broker hears:
 
 - The message's metadata (what the publisher gave, plus ``pubsubName``) goes to the app as
-  headers (``_message_headers``) and, with its trace fields, into a raw payload's CloudEvent.
+  headers (``_message_headers``) and, with its trace fields, into a raw payload's CloudEvent;
+  the event's own ``traceparent`` (or ``traceid``) field, when it parses, is the app's
+  ``traceparent`` header (``_tracecontext``).
 - ``rawPayload`` (Go ``strconv.ParseBool``) wraps the bytes in a CloudEvent with
   ``data_base64`` and ``datacontenttype: application/octet-stream``; otherwise the bytes must
   be a JSON object (a CloudEvent) and are POSTed unchanged as ``application/cloudevents+json``,
@@ -38,6 +40,7 @@ from ._events import Published
 from ._go import go_bool
 from ._message_headers import delivery_headers
 from ._resiliency import AttemptFailed, Policy, Sleep
+from ._tracecontext import event_traceparent
 
 __all__ = ["Post", "Subscriber", "expired", "is_raw", "raw_cloud_event"]
 
@@ -60,7 +63,7 @@ class Subscriber:
     async def handle(self, app_id: str, sub: Subscription, message: Message) -> Verdict:
         metadata = {**(message.metadata or {}), "pubsubName": sub.pubsub}
         try:
-            path, body = await self.prepare(sub, message, metadata)
+            path, body, traceparent = await self.prepare(sub, message, metadata)
         except ValueError as exc:
             logger.error("%s: cannot deliver event %s of %s: %s", app_id, message.id,
                          sub.topic, exc)
@@ -68,6 +71,8 @@ class Subscriber:
         if path is None:
             return Verdict.ACK
         headers = {**delivery_headers(metadata), "content-type": "application/cloudevents+json"}
+        if traceparent is not None:  # the event's context replaces the metadata's
+            headers["traceparent"] = traceparent
 
         async def attempt() -> None:
             status, answer = await self.post(path, body, headers)
@@ -89,9 +94,10 @@ class Subscriber:
         return Verdict.ACK
 
     async def prepare(self, sub: Subscription, message: Message,
-                      metadata: Mapping[str, str]) -> tuple[str | None, bytes]:
-        """The route and body; route None: dropped here (expired, or no rule matches).
-        ValueError for what daprd cannot read (metadata, bytes, a routing rule)."""
+                      metadata: Mapping[str, str]) -> tuple[str | None, bytes, str | None]:
+        """The route, body and the event's ``traceparent`` for the app (``_tracecontext``);
+        route None: dropped here (expired, or no rule matches). ValueError for what daprd
+        cannot read (metadata, bytes, a routing rule)."""
         body = message.data  # as stored: daprd re-encodes only a raw payload's CloudEvent
         content_type = metadata.get("content-type", "application/json")
         if is_raw(sub):
@@ -110,12 +116,12 @@ class Subscriber:
             if event is not None and expired(event, self.clock()):
                 logger.warning("dropping expired pub/sub event %s", event.get("id"))
                 await self.dead_letter(sub, message, metadata)
-                return None, body
+                return None, body, None
         path = sub.route_for(event)
         if path is None:
             logger.debug("no matching route for event %s of %s", message.id, sub.topic)
             await self.dead_letter(sub, message, metadata)
-        return path, body
+        return path, body, event_traceparent(event)
 
     async def give_up(self, sub: Subscription, message: Message,
                       metadata: Mapping[str, str]) -> Verdict:

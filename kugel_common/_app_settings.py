@@ -68,7 +68,8 @@ class AppSettings(BaseSettings):
         "longer than any redelivery or republish.")
     metrics_enabled: bool = Field(
         False, description="Serve `/metrics`: what `/dependencies` shows, in Prometheus text "
-        "format. Needs `kugel[metrics]`.")
+        "format. Needs `kugel[metrics]`. OpenTelemetry metrics need no setting: with "
+        "`kugel[otel]` they record once the application sets a meter provider.")
     metrics_open: bool = Field(
         False, description="Serve `/metrics` without a credential, for a scraper that sends "
         "none. It names the services behind this one: open it only where the port is "

@@ -40,7 +40,7 @@ from ._outcome import Failure, classify, to_error
 from ._redact import redact_url
 from ._registry import ServiceAddress
 from ._retry import RetryRun
-from ._tracing import client_tracer
+from ._tracing import client_meter, client_tracer
 from .errors import CircuitOpenError, ResponseTooLargeError, WrongEventLoopError
 
 __all__ = ["ServiceChannel"]
@@ -110,6 +110,7 @@ class ServiceChannel:
         self._longest_phase = max(self._phase_limits.values())
         self._extensions = {"trace": self.metrics.trace}
         self.tracer = client_tracer(self.name, settings.tracing)
+        self.meter = client_meter(self.name)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the pipeline ---------------------------------------------------------------------------
@@ -170,7 +171,11 @@ class ServiceChannel:
         except Exception as exc:  # kugel's own errors, and the caller's bugs, pass unchanged
             endpoint_metrics.failures[type(exc).__name__] += 1
             raise
-        endpoint_metrics.observe(self.clock.now() - started)
+        elapsed = self.clock.now() - started
+        endpoint_metrics.observe(elapsed)
+        if self.meter is not None:
+            self.meter.record(elapsed, call.method, endpoint_metrics.template, call.tried[-1],
+                              outcome)
         if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
             endpoint_metrics.successes += 1
             return outcome

@@ -22,12 +22,11 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from ._breaker import CircuitBreaker
 from ._call import Call
-from ._outcome import outcome_name
+from ._outcome import outcome_name, status_and_error_type
 from ._redact import redact_url
 from ._version import __version__
-from .errors import HttpClientError
 
-__all__ = ["CallSpans", "ClientTracer"]
+__all__ = ["CallSpans", "ClientTracer", "end_span", "server_of"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -74,10 +73,10 @@ class CallSpans:
     def attempt(self, request: httpx.Request, attempt: int, breaker: CircuitBreaker) -> Span:
         """Open an attempt's span and write its context into the request's headers."""
         url = request.url
-        port = url.port or _DEFAULT_PORTS.get(url.scheme, 0)
+        host, port = server_of(url)
         span = self._tracer.start_span(
             self.name, context=self._parent, kind=SpanKind.CLIENT,
-            attributes={"http.request.method": request.method, "server.address": url.host,
+            attributes={"http.request.method": request.method, "server.address": host,
                         "server.port": port, "kugel.attempt": attempt})
         if span.is_recording():
             full = redact_url(url)
@@ -90,7 +89,7 @@ class CallSpans:
                     attributes["kugel.retry.reason"] = self.retry_reason
             span.set_attributes(attributes)
             if attempt == 1 and self.span.is_recording():
-                self.span.set_attributes({"url.full": full, "server.address": url.host,
+                self.span.set_attributes({"url.full": full, "server.address": host,
                                           "server.port": port})
         propagate.inject(request.headers, context=trace.set_span_in_context(span))
         return span
@@ -117,18 +116,18 @@ class CallSpans:
 
 
 def end_span(span: Span, outcome: httpx.Response | BaseException) -> None:
-    """Status code, ``error.type`` and an ERROR status for a failed outcome; then end.
-
-    A kugel error that carries a status reports it, like the response it stands for."""
+    """Status code, ``error.type`` and an ERROR status for a failed outcome; then end."""
     if span.is_recording():
-        status = outcome.status_code if isinstance(
-            outcome, httpx.Response | HttpClientError) else None
+        status, error_type = status_and_error_type(outcome)
         if status is not None:
             span.set_attribute("http.response.status_code", status)
-        if status is not None and status >= 400:
-            span.set_attribute("error.type", str(status))
-            span.set_status(Status(StatusCode.ERROR))
-        elif isinstance(outcome, BaseException):
-            span.set_attribute("error.type", type(outcome).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, type(outcome).__qualname__))
+        if error_type is not None:
+            span.set_attribute("error.type", error_type)
+            span.set_status(Status(StatusCode.ERROR) if status is not None
+                            else Status(StatusCode.ERROR, error_type))
     span.end()
+
+
+def server_of(url: httpx.URL) -> tuple[str, int]:
+    """``server.address`` and ``server.port``: the port the scheme implies when none is given."""
+    return url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0)

@@ -34,6 +34,7 @@ def _latency(ordered: list[float]) -> dict[str, float | None]:
 
 @dataclass(slots=True)
 class EndpointMetrics:
+    template: str = ""  # the key it is kept under: OVERFLOW once the service has too many
     requests: int = 0
     successes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
@@ -85,7 +86,7 @@ class ServiceMetrics:
         if metrics is None:
             if len(self.endpoints) >= self.max_endpoints:
                 return self._overflow()
-            metrics = self.endpoints[template] = EndpointMetrics()
+            metrics = self.endpoints[template] = EndpointMetrics(template)
         return metrics
 
     def _overflow(self) -> EndpointMetrics:
@@ -95,7 +96,7 @@ class ServiceMetrics:
                 "%s: more than %d endpoint keys; the rest are counted as %r. Pass templates "
                 "(\"/items/{code}\" with path_params), not filled-in URLs, or raise "
                 "KUGEL_MAX_ENDPOINT_KEYS", self.service, self.max_endpoints, OVERFLOW)
-            metrics = self.endpoints[OVERFLOW] = EndpointMetrics()
+            metrics = self.endpoints[OVERFLOW] = EndpointMetrics(OVERFLOW)
         return metrics
 
     def snapshot(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from .errors import (
     UnprocessableEntityError,
 )
 
-__all__ = ["Failure", "classify", "outcome_name", "to_error"]
+__all__ = ["Failure", "classify", "outcome_name", "status_and_error_type", "to_error"]
 
 # Statuses that say "try again": the request did not take effect or the server is overloaded.
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
@@ -69,6 +69,19 @@ def outcome_name(outcome: httpx.Response | BaseException) -> str:
     if isinstance(outcome, httpx.Response):
         return str(outcome.status_code)
     return type(outcome).__name__
+
+
+def status_and_error_type(outcome: httpx.Response | BaseException) -> tuple[int | None, str | None]:
+    """``http.response.status_code`` and ``error.type`` as the OpenTelemetry HTTP conventions
+    write them, for spans and metrics alike: the status of a response, or of the kugel error
+    that stands for one; ``error.type`` is that status from 400 up, else the exception's class.
+    """
+    status = outcome.status_code if isinstance(outcome, httpx.Response | HttpClientError) else None
+    if status is not None:
+        return status, str(status) if status >= 400 else None
+    if isinstance(outcome, BaseException):
+        return None, type(outcome).__qualname__
+    return None, None
 
 
 def to_error(

@@ -8,6 +8,7 @@ from .._app_settings import AppSettings
 from ._app import create_app
 from ._auth import Principal, authenticated
 from ._errors import ERROR_RESPONSES, ApiError, ErrorBody, error_response
+from ._logging import JsonLogFormatter, LogContextFilter
 from ._provided import Provided
 from ._tokens import ServiceTokens, issue_service_token
 
@@ -16,6 +17,8 @@ __all__ = [
     "ApiError",
     "AppSettings",
     "ErrorBody",
+    "JsonLogFormatter",
+    "LogContextFilter",
     "Principal",
     "Provided",
     "ServiceTokens",

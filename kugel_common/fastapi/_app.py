@@ -13,6 +13,7 @@ or one event loop each reach only their own upstreams.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,12 +45,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await container.init_resources()  # type: ignore[misc]  # settings checked first
+        stop_observing = None
         try:
             _build_every_part(container)
             if settings.dapr_enabled:
                 await container.dapr().wait_for_sidecar(settings.sidecar_timeout)
+            if otel_installed():
+                from .._observed import observe_app
+
+                stop_observing = observe_app(functools.partial(_dependencies, container))
             yield
         finally:
+            if stop_observing is not None:
+                stop_observing()
             await container.shutdown_resources()  # type: ignore[misc]
 
     app = FastAPI(lifespan=lifespan, title=fastapi_kwargs.pop("title", settings.app_id),
@@ -138,7 +146,8 @@ def _health_router(container: KugelContainer) -> APIRouter:
 
 
 async def _dependencies(container: KugelContainer) -> dict[str, Any]:
-    """What ``/dependencies`` and ``/metrics`` both show, read from the parts' own counters."""
+    """What ``/dependencies``, ``/metrics`` and the OpenTelemetry instruments show, read from
+    the parts' own counters."""
     return {"services": container.http_client().metrics_snapshot(),
             "outbox": await container.outbox().snapshot(),
             "consumer": container.idempotent_consumer().snapshot()}

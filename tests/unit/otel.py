@@ -1,4 +1,4 @@
-"""An OpenTelemetry SDK provider with an in-memory exporter, set for one test only.
+"""OpenTelemetry SDK providers with in-memory exporters, set for one test only.
 
 OpenTelemetry lets a process set its global provider once; the tests put theirs in place and
 take it away again, so that the rest of the suite runs as an application without the SDK
@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -30,3 +32,13 @@ def by_name(exporter: InMemorySpanExporter) -> dict[str, list[ReadableSpan]]:
     for span in exporter.get_finished_spans():
         found.setdefault(span.name, []).append(span)
     return found
+
+
+@pytest.fixture
+def meter_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryMetricReader]:
+    """The global meter provider for one test: instruments made meanwhile record into it."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    monkeypatch.setattr(metrics._internal, "_METER_PROVIDER", provider)  # private: as above
+    yield reader
+    provider.shutdown()

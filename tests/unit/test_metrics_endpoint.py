@@ -90,8 +90,11 @@ def flaky_master_data() -> ServiceClientPool:
                              transport=lambda _n, _s: httpx.MockTransport(answer))
 
 
-async def test_metrics_agree_with_dependencies(sidecar: Switchable,
-                                               dapr: DaprClientHelper) -> None:
+@asynccontextmanager
+async def after_a_known_run(sidecar: Switchable, dapr: DaprClientHelper
+                            ) -> AsyncIterator[httpx.AsyncClient]:
+    """A served app after a retry, a 503, an open breaker, a parked, a delivered and a pending
+    event, and a consumer duplicate (``check_the_known_run`` says so)."""
     container = container_for(metrics_enabled=True)
     container.http_client.override(providers.Object(flaky_master_data()))
     container.dapr.override(providers.Object(dapr))
@@ -114,14 +117,24 @@ async def test_metrics_agree_with_dependencies(sidecar: Switchable,
         await outbox.drain(timeout=5)
         sidecar.down = True
         await outbox.publish("pubsub", "t", {"x": 2})  # waits: the sidecar is down
-        seen = (await client.get("/dependencies", headers=KEY)).json()
-        scraped = (await client.get("/metrics", headers=KEY)).text
+        yield client
 
+
+def check_the_known_run(seen: dict[str, Any]) -> None:
     endpoint = seen["services"]["master-data"]["endpoints"][ITEM]
     assert (endpoint["retries"], endpoint["budget_denials"], endpoint["breaker_rejections"],
             seen["services"]["master-data"]["breaker"]) == (2, 1, 1, "open")
     assert (seen["outbox"]["pending"], seen["outbox"]["parked"], seen["outbox"]["delivered"],
             seen["consumer"]) == (1, 1, 1, {"applied": 1, "duplicates": 1})
+
+
+async def test_metrics_agree_with_dependencies(sidecar: Switchable,
+                                               dapr: DaprClientHelper) -> None:
+    async with after_a_known_run(sidecar, dapr) as client:
+        seen = (await client.get("/dependencies", headers=KEY)).json()
+        scraped = (await client.get("/metrics", headers=KEY)).text
+
+    check_the_known_run(seen)
     samples = parse(scraped)
     age = samples.pop(("kugel_outbox_oldest_waiting_age_seconds", ()))
     assert seen["outbox"]["oldest_waiting_seconds"] <= age < seen["outbox"][

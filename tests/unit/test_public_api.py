@@ -51,8 +51,9 @@ PUBLIC = {
         "Terminal", "TerminalNo", "Text", "Tranlog", "TranlogLine", "TranlogPayment",
     ],
     "kugel_common.fastapi": [
-        "ERROR_RESPONSES", "ApiError", "AppSettings", "ErrorBody", "Principal", "Provided",
-        "ServiceTokens", "authenticated", "create_app", "error_response", "issue_service_token",
+        "ERROR_RESPONSES", "ApiError", "AppSettings", "ErrorBody", "JsonLogFormatter",
+        "LogContextFilter", "Principal", "Provided", "ServiceTokens", "authenticated",
+        "create_app", "error_response", "issue_service_token",
     ],
     "kugel_common.dapr": [
         "BulkPublishResult", "CloudEvent", "DaprApi", "DaprClientHelper", "DropEvent",

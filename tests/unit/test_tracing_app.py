@@ -34,6 +34,18 @@ def upstream_pool() -> ServiceClientPool:
     return ServiceClientPool(registry=registry, transport=lambda _n, _s: mock)
 
 
+async def get_once(pool: ServiceClientPool, router: APIRouter, path: str,
+                   headers: dict[str, str]) -> httpx.Response:
+    """One GET to an app built by create_app with these routes and upstream pool."""
+    container = KugelContainer()
+    container.app_settings.override(providers.Object(AppSettings()))
+    container.http_client.override(providers.Object(pool))
+    app = create_app(container, [router])
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://test") as client:
+        return await client.get(path, headers=headers)
+
+
 async def test_an_app_continues_the_callers_trace_into_its_own_calls(
     spans: InMemorySpanExporter,
 ) -> None:
@@ -44,13 +56,7 @@ async def test_an_app_continues_the_callers_trace_into_its_own_calls(
     async def item(code: str) -> object:
         return await pool.client("svc").get("/items/{code}", path_params={"code": code})
 
-    container = KugelContainer()
-    container.app_settings.override(providers.Object(AppSettings()))
-    container.http_client.override(providers.Object(pool))
-    app = create_app(container, [router])
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://test") as client:
-        reply = await client.get("/items/a1", headers=INCOMING)
+    reply = await get_once(pool, router, "/items/a1", INCOMING)
     assert reply.status_code == 200
 
     finished = spans.get_finished_spans()

@@ -1,0 +1,60 @@
+"""Log lines that meet their trace and request: ids on each record, and one JSON object a line.
+
+``LogContextFilter`` puts ``trace_id`` and ``span_id`` (lowercase hex, as W3C ``traceparent``
+writes them) of the current span, when opentelemetry-api is installed and a span is current,
+and ``request_id`` of the request being served; ``None`` outside them. ``JsonLogFormatter``
+writes ``time``, ``level``, ``logger``, ``message``, those three ids and ``exception``. Both are
+standard library logging, for a ``dictConfig`` (uvicorn's ``--log-config``, or
+``UVICORN_LOG_CONFIG``): services/logging.json is one. Messages are what kugel logged, already
+redacted (URLs without credentials or query, no bodies unless ``KUGEL_LOG_BODIES``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from .._tracing import otel_installed
+from ._request_id import current_request_id
+
+__all__ = ["JsonLogFormatter", "LogContextFilter"]
+
+
+def _trace_ids() -> tuple[str | None, str | None]:
+    if not otel_installed():
+        return None, None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+
+class LogContextFilter(logging.Filter):
+    """Adds ``trace_id``, ``span_id`` and ``request_id`` to every record; drops none. Put it
+    on a handler, so that it sees records of every logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.trace_id, record.span_id = _trace_ids()
+        record.request_id = current_request_id()
+        return True
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per record; the ids come from :class:`LogContextFilter`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "trace_id": getattr(record, "trace_id", None),
+            "span_id": getattr(record, "span_id", None),
+            "request_id": getattr(record, "request_id", None),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)

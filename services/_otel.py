@@ -12,20 +12,15 @@ it is done here, from the standard variables:
 - The rest (``OTEL_BSP_SCHEDULE_DELAY``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``_COMPRESSION``,
   ``_TIMEOUT``, ``OTEL_RESOURCE_ATTRIBUTES``) as the SDK and the exporter read them.
 
-The provider is set when the app starts and shut down when it stops, which exports the spans
-still in the batch.
+``services.common.traced`` sets the provider when an app starts and shuts it down when it
+stops, which exports the spans still in the batch.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Mapping
 
-from fastapi import FastAPI
-from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,7 +28,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from kugel_common import SettingsError
 
-__all__ = ["provider_from_env", "traced", "tracer_provider"]
+__all__ = ["provider_from_env", "tracer_provider"]
 
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
@@ -60,24 +55,3 @@ def provider_from_env(app_id: str,
     if not any(environ.get(name) for name in _ENDPOINTS):
         return None
     return tracer_provider(environ.get("OTEL_SERVICE_NAME") or app_id)
-
-
-def traced(app: FastAPI, app_id: str) -> FastAPI:
-    """Around the app's lifespan: set the provider the environment asks for before the app
-    starts, and shut it down (exporting what is left) after it stops."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(started: Any) -> AsyncIterator[Any]:
-        provider = provider_from_env(app_id)
-        if provider is not None:
-            trace.set_tracer_provider(provider)
-        try:
-            async with inner(started) as state:
-                yield state
-        finally:
-            if provider is not None:
-                await asyncio.to_thread(provider.shutdown)  # it blocks while it exports
-
-    app.router.lifespan_context = lifespan
-    return app

@@ -5,8 +5,7 @@ from fastapi import FastAPI
 
 from kugel_common.fastapi import create_app
 
-from .._otel import traced
-from ..common import install_domain_errors
+from ..common import install_domain_errors, traced
 from .containers import Container
 from .endpoints import router
 

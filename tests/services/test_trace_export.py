@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanKind, format_span_id, format_trace_id
 
 from kugel_common import SettingsError
-from services import _otel
-from services._otel import provider_from_env, traced
+from services import common
+from services._otel import provider_from_env
 from services._trace_collector import Link as ReceivedLink
 from services._trace_collector import TraceCollector
 
@@ -120,8 +120,8 @@ async def test_the_app_sets_the_provider_at_start_and_exports_the_rest_at_stop(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     set_: list[trace.TracerProvider] = []  # the process-wide one stays untouched
-    monkeypatch.setattr(_otel.trace, "set_tracer_provider", set_.append)
-    app = traced(FastAPI(), "journal")
+    monkeypatch.setattr(common.trace, "set_tracer_provider", set_.append)
+    app = common.traced(FastAPI(), "journal")
     async with app.router.lifespan_context(app):
         [provider] = set_
         provider.get_tracer("test").start_span("handled").end()

@@ -13,15 +13,21 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
+from opentelemetry import propagate
+from opentelemetry.trace import Tracer, format_trace_id
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from services._otel import tracer_provider
+from services._span_tree import span_tree
+from services._trace_collector import TraceCollector
 from services.stack import ROOT, SERVICES, Stack, free_offset
 
 TENANT, STORE, TERMINAL, DAY = "t1", "s1", "t1-s1-1", "2026-11-22"
@@ -52,6 +58,7 @@ class Outcome:
     breaker_seen: list[str] = field(default_factory=list)
     outbox_waiting: int = 0
     outbox_left: int = -1
+    trace_id: str | None = None  # the first sale's, when the scenario was given a tracer
 
 
 class Shop:
@@ -59,7 +66,8 @@ class Shop:
 
     def __init__(self, stack: Driven) -> None:
         self.stack = stack
-        self.http = httpx.Client(headers={"X-API-KEY": stack.api_key}, timeout=20)
+        self.http = httpx.Client(headers={"X-API-KEY": stack.api_key}, timeout=20,
+                                 event_hooks={"request": [_inject_trace]})
 
     def call(self, method: str, service: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.request(method, f"{self.stack.app_url(service)}/api/v1{path}", **kwargs)
@@ -95,9 +103,9 @@ class Shop:
         self.ok("POST", "terminal", f"/tenants/{TENANT}/terminals/{TERMINAL}/open",
                 json={"business_date": DAY})
 
-    def sale(self, codes: list[str], rng: random.Random) -> Decimal:
+    def sale(self, codes: list[str], rng: random.Random, terminal: str = TERMINAL) -> Decimal:
         cart = self.ok("POST", "cart", f"/tenants/{TENANT}/carts",
-                       json={"terminal_id": TERMINAL})["cart_id"]
+                       json={"terminal_id": terminal})["cart_id"]
         for code in codes:
             view = self.ok("POST", "cart", f"/tenants/{TENANT}/carts/{cart}/items",
                            json={"item_code": code, "quantity": rng.randint(1, 3)})
@@ -124,6 +132,11 @@ class Shop:
         return reply.json()  # type: ignore[no-any-return]
 
 
+def _inject_trace(request: httpx.Request) -> None:
+    """A call made inside a span (``make demo``'s traced sale) continues its trace."""
+    propagate.inject(request.headers)
+
+
 def wait_until(condition: Any, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -133,14 +146,19 @@ def wait_until(condition: Any, seconds: float) -> bool:
     return False
 
 
-def run_scenario(stack: Driven, sales: int, items: int = 20, say: Any = print) -> Outcome:
+def run_scenario(stack: Driven, sales: int, items: int = 20, say: Any = print,
+                 tracer: Tracer | None = None) -> Outcome:
+    """The demo's story; with a ``tracer``, the first sale runs in its span ``sale``."""
     shop, outcome, rng = Shop(stack), Outcome(), random.Random(11)
     codes = [f"I{n:02}" for n in range(1, items + 1)]
     shop.seed(items)
     shop.open_terminal()
     say(f"seeded {items} items, 3 payment methods, 2 staff; terminal {TERMINAL} open")
-    for _ in range(sales):
-        outcome.sales.append(shop.sale(rng.sample(codes, rng.randint(1, 5)), rng))
+    for n in range(sales):
+        with tracer.start_as_current_span("sale") if tracer and n == 0 else nullcontext() as span:
+            outcome.sales.append(shop.sale(rng.sample(codes, rng.randint(1, 5)), rng))
+        if span is not None:
+            outcome.trace_id = format_trace_id(span.get_span_context().trace_id)
     say(f"{sales} sales completed")
 
     say("act 1: master-data stops")
@@ -232,31 +250,42 @@ def main() -> None:
     console = Console()
     data = ROOT / ".kugel" / "demo"
     shutil.rmtree(data, ignore_errors=True)
-    stack = Stack(data, port_offset=free_offset())
+    with TraceCollector() as collector:
+        stack = Stack(data, port_offset=free_offset(), env=collector.otel_env())
+        till = tracer_provider("till", f"{collector.endpoint}/v1/traces")  # the sale's root
+        try:
+            outcome = _run(console, stack, till.get_tracer("demo"))
+            till.force_flush()
+            console.print("the first sale's trace, as the services sent it over OTLP:")
+            console.print(span_tree(collector.spans(outcome.trace_id), width=console.width))
+        finally:
+            stack.stop_all()
+            till.shutdown()
+
+
+def _run(console: Console, stack: Stack, tracer: Tracer) -> Outcome:
     started = time.monotonic()
-    try:
-        stack.start()
-        console.print(f"stack up in {time.monotonic() - started:.1f} s: "
-                      f"{', '.join(SERVICES)} and one local sidecar")
-        if stack.port_offset:
-            console.print(f"(the usual ports were busy: cart is at {stack.app_url('cart')})")
-        outcome = run_scenario(stack, sales=50, say=console.print)
-        shop = Shop(stack)
-        report = shop.report()
-        table = Table(title=f"daily report {TENANT}/{STORE} {DAY}")
-        for column in ("terminal", "sales", "total", "tax"):
-            table.add_column(column, justify="right")
-        for terminal, day in report["terminals"].items():
-            table.add_row(terminal, str(day["count"]), day["total"], day["tax"])
-        table.add_row("all", str(report["count"]), report["total"], report["tax"])
-        console.print(table)
-        console.print(f"journal entries: {outcome.journal_count}, missing against cart: "
-                      f"{len(outcome.journal_missing)}")
-        console.print(dependency_table({name: shop.dependencies(name)["services"]
-                                         for name in SERVICES}))
-        console.print(f"[bold]{summary(outcome, time.monotonic() - started)}[/bold]")
-    finally:
-        stack.stop_all()
+    stack.start()
+    console.print(f"stack up in {time.monotonic() - started:.1f} s: "
+                  f"{', '.join(SERVICES)} and one local sidecar")
+    if stack.port_offset:
+        console.print(f"(the usual ports were busy: cart is at {stack.app_url('cart')})")
+    outcome = run_scenario(stack, sales=50, say=console.print, tracer=tracer)
+    shop = Shop(stack)
+    report = shop.report()
+    table = Table(title=f"daily report {TENANT}/{STORE} {DAY}")
+    for column in ("terminal", "sales", "total", "tax"):
+        table.add_column(column, justify="right")
+    for terminal, day in report["terminals"].items():
+        table.add_row(terminal, str(day["count"]), day["total"], day["tax"])
+    table.add_row("all", str(report["count"]), report["total"], report["tax"])
+    console.print(table)
+    console.print(f"journal entries: {outcome.journal_count}, missing against cart: "
+                  f"{len(outcome.journal_missing)}")
+    console.print(dependency_table({name: shop.dependencies(name)["services"]
+                                     for name in SERVICES}))
+    console.print(f"[bold]{summary(outcome, time.monotonic() - started)}[/bold]")
+    return outcome
 
 
 if __name__ == "__main__":

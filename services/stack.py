@@ -89,6 +89,7 @@ class Stack:
         env = {
             **self._secrets(),
             "KUGEL_APP_ID": name,
+            "OTEL_SERVICE_NAME": name,  # spans name their service (services/_otel.py)
             "DAPR_HTTP_ENDPOINT": self.sidecar_url(name),
             "KUGEL_DAPR_ENABLED": "true",
             "KUGEL_OUTBOX_PATH": str(self.data_dir / f"{name}-outbox.sqlite3"),

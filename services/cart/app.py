@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from kugel_common.fastapi import create_app
 
-from ..common import install_domain_errors
+from ..common import install_domain_errors, traced
 from .containers import Container
 from .endpoints import router
 
@@ -15,4 +15,5 @@ APP_ID = "cart"
 
 def build(container: Container | None = None) -> FastAPI:
     """The app, on a new container; tests pass one with their overrides."""
-    return install_domain_errors(create_app(container or Container(), [router], title=APP_ID))
+    app = install_domain_errors(create_app(container or Container(), [router], title=APP_ID))
+    return traced(app, APP_ID)

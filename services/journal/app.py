@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 from kugel_common.fastapi import create_app
 
-from ..common import install_domain_errors
+from ..common import install_domain_errors, traced
 from .containers import Container
 from .endpoints import router
 
@@ -18,4 +18,4 @@ def build(container: Container | None = None) -> FastAPI:
     """The app, on a new container; tests pass one with their overrides."""
     container = container or Container()
     routers = [router, container.subscriber().router]
-    return install_domain_errors(create_app(container, routers, title=APP_ID))
+    return traced(install_domain_errors(create_app(container, routers, title=APP_ID)), APP_ID)

@@ -99,6 +99,17 @@ def _active(span: Span) -> Iterator[None]:
 
 
 def _event_context(event: Mapping[str, Any], headers: Mapping[str, str]) -> context.Context:
+    """The delivery's SERVER span when it continues the event's trace (then the handler nests
+    under the request that brought the event), else the event's own context."""
+    found = _carried_context(event, headers)
+    current = trace.get_current_span().get_span_context()
+    if current.is_valid and current.trace_id == trace.get_current_span(
+            found).get_span_context().trace_id:
+        return context.get_current()
+    return found
+
+
+def _carried_context(event: Mapping[str, Any], headers: Mapping[str, str]) -> context.Context:
     """The parent from the event's trace fields (W3C by definition), else the headers (the
     application's propagator). A field that does not parse is ignored, never an error."""
     state = event.get("tracestate")

@@ -95,7 +95,6 @@ def test_one_trace_spans_terminal_cart_and_master_data(collector: TraceCollector
     assert called["terminal"] >= 1 and called["master-data"] >= 1, called
 
 
-@pytest.mark.xfail(strict=True, reason="needs the outbox trace context (branch i15-events)")
 def test_the_relayed_event_continues_the_trace_to_report_and_journal(
         stack: Stack, collector: TraceCollector, sale: Sale) -> None:
     shop = Shop(stack)

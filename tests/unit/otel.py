@@ -42,3 +42,19 @@ def meter_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryMetricRead
     monkeypatch.setattr(metrics._internal, "_METER_PROVIDER", provider)  # private: as above
     yield reader
     provider.shutdown()
+
+
+def parent_id(span: ReadableSpan) -> int | None:
+    return None if span.parent is None else span.parent.span_id
+
+
+def ancestor_ids(span: ReadableSpan, spans: InMemorySpanExporter) -> list[int]:
+    """The span's parents' ids, nearest first, up to the first not finished here (remote)."""
+    finished = {s.context.span_id: s for s in spans.get_finished_spans()}
+    found: list[int] = []
+    while (parent := parent_id(span)) is not None and len(found) <= len(finished):
+        found.append(parent)
+        if parent not in finished:
+            break
+        span = finished[parent]
+    return found

@@ -5,7 +5,9 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY kugel_common ./kugel_common
-RUN pip install --no-cache-dir --prefix=/install .
+# What the services import: create_app (fastapi), uvicorn (in the sidecar extra), /metrics
+# (metrics) and the OpenTelemetry API (otel).
+RUN pip install --no-cache-dir --prefix=/install ".[fastapi,sidecar,metrics,otel]"
 
 FROM ${PYTHON_IMAGE}
 ARG SERVICE

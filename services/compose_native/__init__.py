@@ -3,7 +3,7 @@ its own command, environment, volumes and ports, in its own network namespace, w
 `kugel sidecar` in place of each daprd and the local redis-server for redis."""
 
 from ._netns import Network, NetworkError, check_can_build
-from ._plan import ComposeError, Healthcheck, ServicePlan, plan
+from ._plan import ComposeError, Healthcheck, ServicePlan, left_out, plan
 from ._run import Compose, ServiceFailed
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "ServiceFailed",
     "ServicePlan",
     "check_can_build",
+    "left_out",
     "plan",
 ]

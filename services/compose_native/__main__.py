@@ -26,7 +26,7 @@ from services.demo import run_scenario, summary
 from services.stack import ROOT
 
 from ._netns import Network, NetworkError, check_can_build
-from ._plan import ComposeError, plan
+from ._plan import ComposeError, left_out, plan
 from ._run import Compose, ServiceFailed
 
 
@@ -113,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     network: Network | None = None
     compose: Compose | None = None
     try:
-        plans = plan(yaml.safe_load(args.file.read_text()), args.file.parent, run_dir,
-                     Path(sys.executable).parent)
+        compose_file = yaml.safe_load(args.file.read_text())
+        plans = plan(compose_file, args.file.parent, run_dir, Path(sys.executable).parent)
+        for name, why in left_out(compose_file).items():
+            print(f"compose-native: {name} left out: {why}", flush=True)
         network = Network([p.name for p in plans if p.network == p.name], str(os.getpid()))
         compose = Compose(plans, network, logs)
         network.up()

@@ -15,6 +15,8 @@ The translation, rule by rule (docs/operations.md has the user's view):
   is rewritten into that directory (``/data/outbox.sqlite3``, ``--resources-path /dapr/policies``).
 - ``network_mode: service:X`` runs in X's network namespace; ``ports``, ``depends_on`` and
   ``healthcheck`` are kept for the runner.
+- An OpenTelemetry collector is left out (:func:`left_out` says so): it only receives
+  telemetry, nothing may wait for it, and the services run without it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["ComposeError", "Healthcheck", "ServicePlan", "plan"]
+__all__ = ["ComposeError", "Healthcheck", "ServicePlan", "left_out", "plan"]
 
 
 class ComposeError(ValueError):
@@ -59,16 +61,31 @@ class ServicePlan:
 
 
 _CONDITIONS = frozenset({"service_started", "service_healthy"})
+# Images that only receive telemetry: the services' and sidecars' exporters drop what they
+# cannot send, so the stack runs the same without them.
+_TELEMETRY_ONLY = frozenset({"otel/opentelemetry-collector",
+                             "otel/opentelemetry-collector-contrib"})
+
+
+def left_out(compose: Mapping[str, Any]) -> dict[str, str]:
+    """The services a run here leaves out, each with why."""
+    return {name: f"{spec['image']} only receives telemetry; what is sent to it is dropped"
+            for name, spec in (compose.get("services") or {}).items()
+            if _repository(str(spec.get("image", ""))) in _TELEMETRY_ONLY
+            and "build" not in spec}
 
 
 def plan(compose: Mapping[str, Any], root: Path, run_dir: Path,
          venv_bin: Path) -> list[ServicePlan]:
-    """Every service of ``compose``, in file order; nothing is created or started."""
+    """Every service of ``compose`` but those :func:`left_out` names, in file order; nothing is
+    created or started."""
     services = compose.get("services")
     if not isinstance(services, dict) or not services:
         raise ComposeError("the compose file has no services")
-    return [_service(name, spec, root, run_dir, venv_bin, services)
-            for name, spec in services.items()]
+    skipped = left_out(compose)
+    running = {name: spec for name, spec in services.items() if name not in skipped}
+    return [_service(name, spec, root, run_dir, venv_bin, running)
+            for name, spec in running.items()]
 
 
 def _service(name: str, spec: Mapping[str, Any], root: Path, run_dir: Path, venv_bin: Path,
@@ -110,7 +127,7 @@ def _image(name: str, spec: Mapping[str, Any], root: Path, run_dir: Path,
         env, cmd = _dockerfile(root, build)
         return env, list(command or cmd), root
     image = str(spec.get("image", ""))
-    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    repository = _repository(image)
     if repository == "daprio/daprd":
         if not command or command[0] not in ("./daprd", "daprd", "/daprd"):
             raise ComposeError(f"{name}: a daprd service needs its ./daprd command")
@@ -123,6 +140,11 @@ def _image(name: str, spec: Mapping[str, Any], root: Path, run_dir: Path,
         return {}, list(command or ["redis-server", "--protected-mode", "no"]), data
     raise ComposeError(f"{name}: image {image!r} has no local stand-in (build it from this "
                        "repo, or use redis or daprio/daprd)")
+
+
+def _repository(image: str) -> str:
+    """``image`` without its tag."""
+    return image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
 
 
 def _dockerfile(root: Path, build: Any) -> tuple[dict[str, str], list[str]]:
@@ -222,7 +244,8 @@ def _depends_on(name: str, depends: Any, services: Mapping[str, Any]) -> dict[st
               for d, c in depends.items()}
     for dependency, condition in wanted.items():
         if dependency not in services:
-            raise ComposeError(f"{name} depends on {dependency}, which is not a service")
+            raise ComposeError(f"{name} depends on {dependency}, which is not a service "
+                               "that runs here")
         if condition not in _CONDITIONS:
             raise ComposeError(f"{name}: depends_on condition {condition} is not supported")
         if condition == "service_healthy" and not services[dependency].get("healthcheck"):

@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import yaml
+
 from kugel_common.dapr.sidecar import Component
 from kugel_common.repositories import WebRepository
 
@@ -122,8 +124,79 @@ _PINNED = re.compile(r"^[\w./-]+:(\d+\.\d+[\w.-]*)$")
 
 def images_are_pinned(compose: Doc, k8s: list[Doc], dockerfile: str) -> list[str]:
     images = [s["image"] for s in compose["services"].values() if "image" in s]
-    images += [c["image"] for d in k8s if d.get("kind") == "StatefulSet"
+    images += [c["image"] for d in k8s if d.get("kind") in ("StatefulSet", "Deployment")
                for c in d["spec"]["template"]["spec"]["containers"]]
     images += re.findall(r"^ARG PYTHON_IMAGE=(\S+)", dockerfile, flags=re.M)
     return [f"image {image!r} is not pinned to a version" for image in images
             if not _PINNED.match(image)]
+
+
+def _port_of(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def collector_problems(config: Doc) -> list[str]:
+    """The collector's own configuration: pipelines name defined components, traces come in
+    over OTLP, metrics also from the scrape, which sends the API key."""
+    problems = []
+    for pipeline, spec in config["service"]["pipelines"].items():
+        for kind in ("receivers", "processors", "exporters"):
+            problems += [f"{pipeline} uses undefined {kind[:-1]} {n!r}"
+                         for n in spec.get(kind, []) if n not in config.get(kind, {})]
+    pipelines = config["service"]["pipelines"]
+    if "otlp" not in pipelines.get("traces", {}).get("receivers", []):
+        problems.append("no traces pipeline from otlp")
+    if "prometheus" not in pipelines.get("metrics", {}).get("receivers", []):
+        problems.append("no metrics pipeline from the prometheus scrape")
+    for job in config["receivers"]["prometheus"]["config"]["scrape_configs"]:
+        if job.get("metrics_path") != "/metrics" or "X-API-KEY" not in job.get("http_headers",
+                                                                                 {}):
+            problems.append(f"scrape job {job['job_name']}: not /metrics with X-API-KEY")
+    return problems
+
+
+def telemetry_wired(compose: Doc, k8s: list[Doc], collector: Doc, dapr_config: Doc,
+                    ports: Mapping[str, int]) -> list[str]:
+    """Every service sends its spans to the collector and serves the ``/metrics`` it scrapes;
+    daprd sends its spans there too; compose and Kubernetes alike. ``collector``: the
+    compose collector's configuration; Kubernetes' is in its ConfigMap."""
+    [name] = [n for n, s in compose["services"].items()
+              if str(s.get("image", "")).startswith("otel/opentelemetry-collector")]
+    protocols = collector["receivers"]["otlp"]["protocols"]
+    grpc, http = _port_of(protocols["grpc"]["endpoint"]), _port_of(protocols["http"]["endpoint"])
+    [configmap] = [d for d in k8s
+                   if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == name]
+    k8s_collector = yaml.safe_load(configmap["data"]["config.yaml"])
+    problems = collector_problems(collector) + collector_problems(k8s_collector)
+    [job] = collector["receivers"]["prometheus"]["config"]["scrape_configs"]
+    targets = {t for group in job["static_configs"] for t in group["targets"]}
+    [k8s_job] = k8s_collector["receivers"]["prometheus"]["config"]["scrape_configs"]
+    if not any(r.get("action") == "keep" and r["source_labels"] == [
+            "__meta_kubernetes_pod_annotation_prometheus_io_scrape"]
+               for r in k8s_job.get("relabel_configs", [])):
+        problems.append("k8s: the scrape does not keep the pods annotated prometheus.io/scrape")
+    services = [d for d in k8s if d.get("kind") == "Service" and d["metadata"]["name"] == name]
+    if not services or {p["port"] for p in services[0]["spec"]["ports"]} != {grpc, http}:
+        problems.append(f"k8s: no Service {name} with ports {grpc} and {http}")
+    otel = dapr_config["spec"]["tracing"].get("otel", {})
+    if (otel.get("endpointAddress"), otel.get("protocol")) != (f"{name}:{grpc}", "grpc"):
+        problems.append(f"daprd's spans go to {otel.get('endpointAddress')}, not {name}:{grpc}")
+    wanted = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{name}:{http}",
+              "KUGEL_METRICS_ENABLED": "true"}
+    for app, port in ports.items():
+        if f"{app}:{port}" not in targets:
+            problems.append(f"compose: {app}:{port} is not scraped")
+        [pod] = [d["spec"]["template"] for d in k8s if d.get("kind") == "StatefulSet"
+                 and d["metadata"]["name"] == app]
+        annotations = pod["metadata"]["annotations"]
+        if (annotations.get("prometheus.io/scrape"), annotations.get("prometheus.io/path"),
+                annotations.get("prometheus.io/port")) != ("true", "/metrics", str(port)):
+            problems.append(f"k8s: {app}'s prometheus.io annotations miss its /metrics")
+        k8s_env = {e["name"]: e.get("value") for c in pod["spec"]["containers"]
+                   for e in c["env"]}
+        for where, env in (("compose", compose["services"][app]["environment"]),
+                           ("k8s", k8s_env)):
+            problems += [f"{where}: {app} sets {key}={env.get(key)!r}, not {value!r}"
+                         for key, value in {**wanted, "OTEL_SERVICE_NAME": app}.items()
+                         if env.get(key) != value]
+    return problems

@@ -32,7 +32,9 @@ def load(relative: str) -> list[dict[str, Any]]:
 
 
 COMPOSE = load("docker-compose.yml")[0]
-K8S = load("deploy/k8s/services.yaml") + load("deploy/k8s/dapr.yaml")
+K8S = (load("deploy/k8s/services.yaml") + load("deploy/k8s/dapr.yaml")
+       + load("deploy/k8s/otel-collector.yaml"))
+COLLECTOR = load("deploy/otel-collector.yaml")[0]
 COMPONENTS = load_components([ROOT / "dapr" / "components"])
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 APPS = {name: importlib.import_module(f"services.{package}.app")
@@ -94,7 +96,9 @@ def test_compose_files_validate_against_the_compose_spec() -> None:
 
 def test_kubernetes_core_objects_validate() -> None:
     core = [d for d in K8S if not d["apiVersion"].startswith("dapr.io/")]
-    assert {d["kind"] for d in core} == {"StatefulSet", "Service", "HorizontalPodAutoscaler"}
+    assert {d["kind"] for d in core} == {"StatefulSet", "Service", "HorizontalPodAutoscaler",
+                                         "Deployment", "ConfigMap", "ServiceAccount", "Role",
+                                         "RoleBinding"}
     for doc in core:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
     broken = copy.deepcopy(core[0])
@@ -193,6 +197,57 @@ def test_image_tags_are_pinned() -> None:
     assert check.images_are_pinned(COMPOSE, K8S, "ARG PYTHON_IMAGE=python\n") != []
 
 
+def test_every_service_sends_spans_to_the_collector_and_is_scraped() -> None:
+    ports = {name: port for name, (_, port, _) in SERVICES.items()}
+    dapr_config = load("dapr/config.yaml")[0]
+    assert check.telemetry_wired(COMPOSE, K8S, COLLECTOR, dapr_config, ports) == []
+    compose, k8s, collector, config = (copy.deepcopy(x) for x in (COMPOSE, K8S, COLLECTOR,
+                                                                  dapr_config))
+    del compose["services"]["cart"]["environment"]["KUGEL_METRICS_ENABLED"]
+    pod = next(d for d in k8s if d.get("kind") == "StatefulSet")["spec"]["template"]
+    pod["metadata"]["annotations"]["prometheus.io/port"] = "9999"
+    collector["receivers"]["prometheus"]["config"]["scrape_configs"][0][
+        "static_configs"][0]["targets"].remove("journal:8005")
+    collector["service"]["pipelines"]["traces"]["exporters"].append("jaeger")
+    config["spec"]["tracing"]["otel"]["endpointAddress"] = "otel-collector:4318"
+    problems = check.telemetry_wired(compose, k8s, collector, config, ports)
+    assert problems == [
+        "traces uses undefined exporter 'jaeger'",
+        "daprd's spans go to otel-collector:4318, not otel-collector:4317",
+        "k8s: terminal's prometheus.io annotations miss its /metrics",
+        "compose: cart sets KUGEL_METRICS_ENABLED=None, not 'true'",
+        "compose: journal:8005 is not scraped",
+    ]
+
+
+def test_the_collector_scrapes_with_a_key_the_services_accept() -> None:
+    """The scrape's X-API-KEY comes from the secrets, and KUGEL_API_KEYS has it."""
+    secrets = dict(line.split("=", 1) for line in (ROOT / "secrets.env.example").read_text()
+                   .splitlines() if line and not line.startswith("#"))
+    [job] = COLLECTOR["receivers"]["prometheus"]["config"]["scrape_configs"]
+    [header] = job["http_headers"]["X-API-KEY"]["secrets"]
+    variable = header.removeprefix("${env:").removesuffix("}")
+    assert variable == gen_deploy.SCRAPE_KEY
+    assert secrets[variable] in json.loads(secrets["KUGEL_API_KEYS"])
+    collector = next(d for d in K8S if d["kind"] == "Deployment")
+    [container] = collector["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [{"name": variable, "valueFrom": {"secretKeyRef": {
+        "name": "kugel-secrets", "key": variable}}}]
+
+
+def test_the_image_installs_what_the_services_import() -> None:
+    """`pip install .` alone has no FastAPI and no uvicorn; /metrics needs prometheus-client."""
+    import re
+    import tomllib
+
+    [extras] = re.findall(r'pip install .*"\.\[([\w,]+)\]"', DOCKERFILE)
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    installed = {re.split(r"[<>=\[ ]", r)[0] for e in extras.split(",") for r in optional[e]}
+    assert {"fastapi", "uvicorn", "dependency-injector", "prometheus-client",
+            "opentelemetry-api"} <= installed
+
+
 def test_compose_and_kubernetes_agree_on_app_ids_and_ports() -> None:
     assert check.compose_and_k8s_agree(COMPOSE, K8S) == []
     broken = copy.deepcopy(K8S)
@@ -238,3 +293,33 @@ def test_every_outbox_lives_on_a_persistent_volume_claim() -> None:
 def test_the_image_starts_each_service_through_its_factory() -> None:
     assert "uvicorn --factory services.${SERVICE}.app:build " in DOCKERFILE
     assert all(callable(app.build) and not hasattr(app, "app") for app in APPS.values())
+
+
+def _contains(lines: list[str], wanted: list[str]) -> bool:
+    """``wanted`` appears in ``lines`` line for line, indented as a whole by any amount."""
+    for i, line in enumerate(lines):
+        indent = line[: len(line) - len(wanted[0])]
+        if indent.strip() == "" and lines[i:i + len(wanted)] == [indent + w for w in wanted]:
+            return True
+    return False
+
+
+def excerpt_problems(doc: str, root: Path) -> list[str]:
+    """Each ```yaml block after ``<!-- excerpt: PATH -->`` is in PATH (a part of a nested
+    file, or of a ConfigMap's text, indented as it is there)."""
+    import re
+
+    found = re.findall(r"<!-- excerpt: (\S+) -->\n```yaml\n(.*?)^```", doc,
+                       flags=re.S | re.M)
+    return [f"the excerpt of {path} starting {block.splitlines()[0]!r} is not in it"
+            for path, block in found
+            if not _contains((root / path).read_text().splitlines(), block.splitlines())]
+
+
+def test_the_docs_show_the_deploy_files_as_they_are() -> None:
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    assert doc.count("<!-- excerpt: ") == 3
+    assert excerpt_problems(doc, ROOT) == []
+    drifted = doc.replace("endpointAddress: otel-collector:4317", "endpointAddress: x:4317")
+    assert excerpt_problems(drifted, ROOT) == [
+        "the excerpt of dapr/config.yaml starting 'spec:' is not in it"]

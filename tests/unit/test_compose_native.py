@@ -17,6 +17,7 @@ from services.compose_native import (
     ServicePlan,
     _plan,
     check_can_build,
+    left_out,
     plan,
 )
 from services.compose_native.__main__ import main
@@ -45,6 +46,7 @@ def test_a_service_built_here_runs_its_dockerfile_cmd_from_the_repo(
     assert (env["SERVICE"], env["PORT"], env["PYTHONUNBUFFERED"]) == ("terminal", "8001", "1")
     assert env["DAPR_API_TOKEN"] == "dev-dapr-api-token"  # secrets.env.example
     assert env["BASE_URL_CART"] == "dapr://cart/api/v1"
+    assert (terminal.cwd / env["UVICORN_LOG_CONFIG"]).is_file()  # relative: the image's /app
     assert env["KUGEL_OUTBOX_PATH"] == "/run-dir/fs/terminal/data/outbox.sqlite3"
     assert terminal.mounts == {RUN / "fs/terminal/data": RUN / "volumes/terminal-data"}
     assert terminal.ports == ((8001, 8001),)
@@ -97,6 +99,21 @@ def test_redis_runs_the_local_redis_server_as_the_image_does(
     assert redis.healthcheck is not None and redis.healthcheck.argv == ("redis-cli", "ping")
     own = {p.network for p in plans.values()}
     assert own == {"redis", "terminal", "master-data", "cart", "report", "journal"}
+
+
+def test_the_collector_is_left_out_and_said_so(plans: dict[str, ServicePlan]) -> None:
+    """It only receives telemetry: the stack runs without it, nothing waits for it."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert set(left_out(compose)) == {"otel-collector"}
+    assert "only receives telemetry" in left_out(compose)["otel-collector"]
+    assert "otel-collector" not in plans and len(plans) == len(compose["services"]) - 1
+    waits = {"services": {"it": {"build": ".", "depends_on": ["otel-collector"]},
+                          "otel-collector": {"image": "otel/opentelemetry-collector:0.154.0"}}}
+    with pytest.raises(ComposeError, match="not a service that runs here"):
+        plan(waits, ROOT, RUN, VENV)
+    built = {"services": {"otel-collector": {"build": ".",
+                                             "image": "otel/opentelemetry-collector:1.0"}}}
+    assert left_out(built) == {}  # built from this repo: it runs
 
 
 @pytest.mark.parametrize(("service", "fragment"), [

@@ -7,7 +7,10 @@ COPY pyproject.toml README.md ./
 COPY kugel_common ./kugel_common
 # What the services import: create_app (fastapi), uvicorn (in the sidecar extra), /metrics
 # (metrics) and the OpenTelemetry API (otel).
-RUN pip install --no-cache-dir --prefix=/install ".[fastapi,sidecar,metrics,otel]"
+# The application's own OpenTelemetry SDK and OTLP exporter (services/_otel.py), which
+# kugel_common leaves to applications: the same lower bounds as pyproject.toml's dev.
+RUN pip install --no-cache-dir --prefix=/install ".[fastapi,sidecar,metrics,otel]" \
+    "opentelemetry-sdk>=1.35.0" "opentelemetry-exporter-otlp-proto-http>=1.35.0"
 
 FROM ${PYTHON_IMAGE}
 ARG SERVICE

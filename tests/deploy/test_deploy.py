@@ -246,6 +246,11 @@ def test_the_image_installs_what_the_services_import() -> None:
     installed = {re.split(r"[<>=\[ ]", r)[0] for e in extras.split(",") for r in optional[e]}
     assert {"fastapi", "uvicorn", "dependency-injector", "prometheus-client",
             "opentelemetry-api"} <= installed
+    # services/_otel.py configures the SDK: the image adds it, bounded as in dev
+    dev = set(optional["dev"])
+    for wanted in ("opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"):
+        [pinned] = re.findall(rf'"({wanted}>=[\d.]+)"', DOCKERFILE)
+        assert pinned in dev
 
 
 def test_compose_and_kubernetes_agree_on_app_ids_and_ports() -> None:

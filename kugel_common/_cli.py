@@ -1,6 +1,7 @@
 """The ``kugel`` command. ``kugel new NAME`` scaffolds a service; ``kugel sidecar`` runs the
 local Dapr sidecar for one or more apps (or, with daprd's flags, for one app as daprd does);
-``kugel outbox`` lets an operator inspect an outbox file and requeue or drop parked events."""
+``kugel outbox`` lets an operator inspect an outbox file and requeue or drop parked events;
+``kugel top`` shows what each running service sees of the ones it calls, refreshed live."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._extras import require
 from ._scaffold import ScaffoldError, create_project
+from ._top import STACK_FILE, Target, TargetError, stack_targets, target
 from ._version import __version__
 from .dapr import OutboxStatus, SqliteOutboxStore
 from .dapr._outbox_salvage import salvage_outbox
@@ -152,7 +155,50 @@ def _parser() -> argparse.ArgumentParser:
     drop.add_argument("event_id")
     actions.add_parser("salvage", help="rewrite a damaged file from its readable events "
                        "(stop the service first)")
+    _top_parser(commands)
     return parser
+
+
+def _top_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    top = commands.add_parser(
+        "top", help="watch each service's calls, breakers and outbox, live",
+        description="Reads each service's /dependencies and shows one row per service (up, "
+                    "or why not; its outbox) and one per service it calls (calls, errors, "
+                    "retries, p50, p99, breaker), redrawn until q or Ctrl-C. The API key is "
+                    "sent as X-API-KEY and never shown.")
+    top.add_argument("--service", action="append", type=_target, default=[],
+                     metavar="NAME=URL", help="a service and its base URL "
+                     "(http://127.0.0.1:8003); repeat for several")
+    top.add_argument("--stack", nargs="?", const=STACK_FILE, type=Path, metavar="FILE",
+                     help=f"the services `make stack` runs, from the file it writes "
+                          f"(default {STACK_FILE})")
+    top.add_argument("--api-key", default=os.environ.get("KUGEL_API_KEY"),
+                     help="the X-API-KEY to send (default: KUGEL_API_KEY; prefer it, a "
+                          "command line is visible to other users)")
+    top.add_argument("--interval", type=_seconds, default=2.0,
+                     help="seconds between refreshes (default 2)")
+    top.add_argument("--timeout", type=_seconds, default=2.0,
+                     help="seconds a service has to answer before it shows as down "
+                          "(default 2)")
+    top.add_argument("--once", action="store_true",
+                     help="print one frame and exit: 0 when every service answered, else 1")
+
+
+def _target(value: str) -> Target:
+    try:
+        return target(value)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
+    return seconds
 
 
 # daprd's flags for what the local sidecar does not have: why each is ignored.
@@ -299,6 +345,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(_daprd_argv(argv) if argv[:1] == ["sidecar"] else argv)
     if args.command == "new":
         return _new(args.name)
+    if args.command == "top":
+        return _top(args)
     if args.command == "outbox":
         if not args.file.is_file():
             why = "is a directory" if args.file.is_dir() else "no such file"
@@ -322,6 +370,24 @@ def _new(name: str) -> int:
         return 2
     print(f"created {folder}\nnext: cd {name} && pip install -e '.[dev]' && pytest")
     return 0
+
+
+def _top(args: argparse.Namespace) -> int:
+    try:
+        targets = [*(stack_targets(args.stack) if args.stack else []), *args.service]
+        require("kugel top", "top", "rich")
+    except (TargetError, ModuleNotFoundError) as exc:
+        print(f"kugel top: {exc}", file=sys.stderr)
+        return 2
+    if not targets:
+        print("kugel top: give --service NAME=URL (repeat for several) or --stack",
+              file=sys.stderr)
+        return 2
+    from ._top_screen import once, watch
+
+    if args.once:
+        return once(targets, api_key=args.api_key, timeout=args.timeout)
+    return watch(targets, api_key=args.api_key, interval=args.interval, timeout=args.timeout)
 
 
 def _sidecar(args: argparse.Namespace) -> int:

@@ -68,6 +68,11 @@ class Stack:
     def _secrets(self) -> dict[str, str]:
         return {"DAPR_API_TOKEN": "local-dapr-token", "APP_API_TOKEN": "local-app-token"}
 
+    @property
+    def services_file(self) -> Path:
+        """The services' URLs while the stack runs: what `kugel top --stack FILE` watches."""
+        return self.data_dir / "services.json"
+
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.start_sidecar()
@@ -75,6 +80,8 @@ class Stack:
             self.start_service(name, wait=False)
         for name in self.apps:
             self.wait_healthy(name)
+        self.services_file.write_text(json.dumps({name: self.app_url(name) for name in self.apps},
+                                                 indent=2))
 
     def start_sidecar(self) -> None:
         apps = [f"--app={name}:{self.apps[name][2] + self.port_offset}:{self.app_url(name)}"
@@ -151,8 +158,17 @@ class Stack:
         process.wait()
 
     def stop_all(self) -> None:
+        self.services_file.unlink(missing_ok=True)
         for name in [*self.apps, "sidecar"]:
             self.stop(name)
+
+
+def top_command(stack: Stack) -> str:
+    """The `kugel top` that watches this stack, from the folder `make stack` runs in."""
+    kugel = Path(sys.executable).parent / "kugel"
+    files = [kugel if kugel.exists() else Path("kugel"), stack.services_file]
+    shown = [f.relative_to(Path.cwd()) if f.is_relative_to(Path.cwd()) else f for f in files]
+    return f"KUGEL_API_KEY={stack.api_key} {shown[0]} top --stack {shown[1]}"
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -168,6 +184,7 @@ def main() -> None:
                   flush=True)
         print(f"logs: {stack.data_dir}/<service>.log", flush=True)
         print(f"API key: X-API-KEY: {API_KEY}. Ctrl-C stops everything.", flush=True)
+        print(f"watch it: {top_command(stack)}", flush=True)
         for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
             signal.signal(sig, _interrupt)
         while True:

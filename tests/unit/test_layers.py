@@ -56,7 +56,7 @@ def test_dev_installs_every_extra() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
     dev = set(extras["dev"])
-    for name in ("fastapi", "dapr", "sidecar", "testing", "metrics", "otel"):
+    for name in ("fastapi", "dapr", "sidecar", "testing", "metrics", "otel", "top"):
         assert set(extras[name]) <= dev, name
 
 

@@ -146,10 +146,14 @@ class SqliteOutboxStore:
         self._db: sqlite3.Connection | None = None
         self._empty: sqlite3.Connection | None = None  # what reads see before the file exists
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kugel-outbox")
+        self._closed = False
 
     # -- the worker thread -------------------------------------------------------------------
 
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, create: bool = False) -> T:
+        if self._closed:  # a /dependencies or a scrape during shutdown: a reason, not a crash
+            raise OutboxError(f"outbox {self.path}: closed (the service is stopping)",
+                              path=self.path, reason="closed")
         return await asyncio.get_running_loop().run_in_executor(self._worker, self._call, work,
                                                                 create)
 
@@ -306,6 +310,7 @@ class SqliteOutboxStore:
 
     def close(self) -> None:
         """Close the file; calls already queued run first."""
+        self._closed = True
         def close() -> None:
             for db in (self._db, self._empty):
                 if db is not None:

@@ -50,6 +50,19 @@ async def test_a_relay_creates_no_file_until_the_first_event(
     assert "events.sqlite3" in os.listdir(tmp_path)
 
 
+async def test_a_snapshot_after_the_outbox_stopped_names_the_reason(
+    dapr: DaprClientHelper, clock: FakeClock, tmp_path: Path,
+) -> None:
+    """A scrape or /dependencies racing the shutdown reports the closed store."""
+    async with Outbox(dapr, tmp_path / "events.sqlite3", clock=clock) as outbox:
+        await outbox.publish("pubsub", "t", {"n": 1})
+    snapshot = await outbox.snapshot()
+    assert snapshot["store_error"] == "closed"
+    with pytest.raises(OutboxError) as raised:
+        await outbox.publish("pubsub", "t", {"n": 2})
+    assert raised.value.reason == "closed"
+
+
 @pytest.fixture
 def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)

@@ -247,7 +247,7 @@ def summary(outcome: Outcome, seconds: float) -> str:
 
 
 def main() -> None:
-    console = Console()
+    console = Console(soft_wrap=True)  # a text line stays one line in a log, a grep finds it
     data = ROOT / ".kugel" / "demo"
     shutil.rmtree(data, ignore_errors=True)
     with TraceCollector() as collector:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,6 +172,16 @@ def top_command(stack: Stack) -> str:
     return f"KUGEL_API_KEY={stack.api_key} {shown[0]} top --stack {shown[1]}"
 
 
+def report_exits(stack: Stack, reported: set[str], say: Callable[[str], object] = print) -> None:
+    """Say once that a process of the stack died (crashed, killed, OOM): `make stack` keeps
+    the others running, and the person watching learns where to look."""
+    for name, process in stack.processes.items():
+        code = process.poll()
+        if code is not None and name not in reported:
+            reported.add(name)
+            say(f"{name} exited with code {code}; see {stack.data_dir / (name + '.log')}")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -187,8 +198,10 @@ def main() -> None:
         print(f"watch it: {top_command(stack)}", flush=True)
         for sig in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
             signal.signal(sig, _interrupt)
+        reported: set[str] = set()
         while True:
-            signal.pause()
+            time.sleep(1)
+            report_exits(stack, reported, lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         pass
     finally:

@@ -19,7 +19,7 @@ from .conftest import ROOT
 
 pytestmark = pytest.mark.packaging  # make test-packaging; CI runs it after make test
 
-EXTRAS = {"fastapi", "dapr", "sidecar", "testing", "otel", "bench", "metrics", "dev"}
+EXTRAS = {"fastapi", "dapr", "sidecar", "testing", "otel", "bench", "metrics", "top", "dev"}
 
 
 def digest(data: bytes) -> str:

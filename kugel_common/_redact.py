@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["SENSITIVE_HEADERS", "redact_body", "redact_headers", "redact_url"]
+__all__ = ["SENSITIVE_HEADERS", "redact_body", "redact_headers", "redact_path", "redact_url"]
 
 REDACTED = "[redacted]"
 
@@ -52,3 +52,9 @@ def redact_body(body: Any) -> Any:
 def redact_url(url: httpx.URL) -> str:
     """The URL without userinfo or query string, which is where secrets hide in URLs."""
     return str(url.copy_with(query=None, userinfo=b"", fragment=None))
+
+
+def redact_path(target: str) -> str:
+    """A request target (``/items/tea?access_token=x``) without its query string, the same
+    rule as :func:`redact_url`."""
+    return target.partition("?")[0]

@@ -8,7 +8,7 @@ from .._app_settings import AppSettings
 from ._app import create_app
 from ._auth import Principal, authenticated
 from ._errors import ERROR_RESPONSES, ApiError, ErrorBody, error_response
-from ._logging import JsonLogFormatter, LogContextFilter
+from ._logging import JsonLogFormatter, LogContextFilter, RedactUrlsFilter
 from ._provided import Provided
 from ._tokens import ServiceTokens, issue_service_token
 
@@ -21,6 +21,7 @@ __all__ = [
     "LogContextFilter",
     "Principal",
     "Provided",
+    "RedactUrlsFilter",
     "ServiceTokens",
     "authenticated",
     "create_app",

@@ -78,11 +78,11 @@ def create_app(
 
 def _continue_traces(app: FastAPI) -> None:
     """Incoming requests continue the caller's trace: FastAPI's own spans where it has them,
-    else kugel's middleware, outermost so that its span covers the others."""
-    from ._tracing import TracingMiddleware, native_tracing
+    their query string redacted, else kugel's middleware, outermost so that its span covers
+    the others."""
+    from ._tracing import QueryRedaction, TracingMiddleware, native_tracing
 
-    if not native_tracing():
-        app.add_middleware(TracingMiddleware)
+    app.add_middleware(QueryRedaction if native_tracing() else TracingMiddleware)
 
 
 def _build_every_part(container: KugelContainer) -> None:

@@ -6,7 +6,8 @@ and ``request_id`` of the request being served; ``None`` outside them. ``JsonLog
 writes ``time``, ``level``, ``logger``, ``message``, those three ids and ``exception``. Both are
 standard library logging, for a ``dictConfig`` (uvicorn's ``--log-config``, or
 ``UVICORN_LOG_CONFIG``): services/logging.json is one. Messages are what kugel logged, already
-redacted (URLs without credentials or query, no bodies unless ``KUGEL_LOG_BODIES``).
+redacted (URLs without credentials or query, no bodies unless ``KUGEL_LOG_BODIES``);
+``RedactUrlsFilter`` holds other libraries' lines to the same rule.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import json
 import logging
 from datetime import UTC, datetime
 
+import httpx
+
+from .._redact import redact_path, redact_url
 from .._tracing import otel_installed
 from ._request_id import current_request_id
 
-__all__ = ["JsonLogFormatter", "LogContextFilter"]
+__all__ = ["JsonLogFormatter", "LogContextFilter", "RedactUrlsFilter"]
 
 
 def _trace_ids() -> tuple[str | None, str | None]:
@@ -40,6 +44,27 @@ class LogContextFilter(logging.Filter):
         record.trace_id, record.span_id = _trace_ids()
         record.request_id = current_request_id()
         return True
+
+
+class RedactUrlsFilter(logging.Filter):
+    """Drops query strings and userinfo from the URLs other libraries log, as kugel drops
+    them from its own lines: uvicorn's access line puts the request target
+    (``/items/tea?access_token=...``) in the record's arguments, httpx's ``HTTP Request:``
+    line the ``httpx.URL``. Every such argument (a path, a URL) is redacted; no record is
+    dropped. Put it on the handler, beside :class:`LogContextFilter`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        return True
+
+
+def _redacted(arg: object) -> object:
+    if isinstance(arg, httpx.URL):
+        return redact_url(arg)
+    if isinstance(arg, str) and arg.startswith("/"):
+        return redact_path(arg)
+    return arg
 
 
 class JsonLogFormatter(logging.Formatter):

@@ -8,7 +8,12 @@ become its children. This is one header scan, one span and one context attach pe
 
 FastAPI releases with native OpenTelemetry (the ``fastapi.telemetry`` package: a SERVER span per
 request on the global provider) already do this, so ``create_app`` installs this middleware
-only on releases without it: a request never gets two SERVER spans.
+only on releases without it: a request never gets two SERVER spans. Those releases record the
+query string word for word in ``url.query`` (only cloud storage signatures redacted) and have no
+setting to change it, so there ``create_app`` installs ``QueryRedaction`` instead, which
+overwrites it while the span is open. Either way a request with a query string gets
+``url.query = "[redacted]"``: the query is where credentials hide (``?access_token=``), and
+kugel records none of it, as client spans' ``url.full`` has none.
 
 The span is named ``{method} {route}`` (``GET /items/{code}``) once the router has matched,
 ``{method}`` alone when no route did (a 404), as the conventions ask: a raw path would make one
@@ -26,9 +31,10 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._redact import REDACTED
 from .._version import __version__
 
-__all__ = ["TracingMiddleware", "native_tracing"]
+__all__ = ["QueryRedaction", "TracingMiddleware", "native_tracing"]
 
 
 def native_tracing() -> bool:
@@ -75,9 +81,28 @@ class TracingMiddleware:
             span.end()
 
 
+class QueryRedaction:
+    """Overwrites ``url.query`` on FastAPI's native SERVER span, current while the request runs
+    and still open, so the query string never reaches an exporter."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            span = trace.get_current_span()
+            # The SDK's spans tell their kind, the API's no-op span does not: only a SERVER
+            # span is the request's (with FastAPI's tracing off, it may be an in-process caller's).
+            if getattr(span, "kind", None) is SpanKind.SERVER:
+                span.set_attribute("url.query", REDACTED)
+        await self.app(scope, receive, send)
+
+
 def _request_attributes(scope: Scope, method: str) -> dict[str, Any]:
     attributes: dict[str, Any] = {"http.request.method": method, "url.path": scope["path"],
                                   "url.scheme": scope.get("scheme", "http")}
+    if scope.get("query_string"):
+        attributes["url.query"] = REDACTED
     server = scope.get("server")
     if server:
         attributes["server.address"] = server[0]

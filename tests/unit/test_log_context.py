@@ -16,9 +16,10 @@ import pytest
 from fastapi import APIRouter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from kugel_common import ServiceClientPool, ServiceRegistry, ServiceUnavailableError
-from kugel_common.fastapi import JsonLogFormatter, LogContextFilter
+from kugel_common.fastapi import JsonLogFormatter, LogContextFilter, RedactUrlsFilter
 
 from .otel import spans
 from .test_tracing_app import get_once
@@ -100,7 +101,7 @@ def test_an_exception_is_one_json_line(json_lines: io.StringIO) -> None:
 def test_the_services_log_config_loads() -> None:
     config = json.loads((ROOT / "services" / "logging.json").read_text())
     handler = config["handlers"]["stdout"]
-    assert (handler["formatter"], handler["filters"]) == ("json", ["context"])
+    assert (handler["formatter"], handler["filters"]) == ("json", ["context", "urls"])
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
@@ -108,7 +109,49 @@ def test_the_services_log_config_loads() -> None:
         (made,) = root.handlers
         assert isinstance(made.formatter, JsonLogFormatter)
         assert any(isinstance(f, LogContextFilter) for f in made.filters)
+        assert any(isinstance(f, RedactUrlsFilter) for f in made.filters)
     finally:
         for handler_ in root.handlers:
             handler_.close()
         root.handlers, root.level = saved
+
+
+@pytest.fixture
+def services_log() -> Iterator[io.StringIO]:
+    """services/logging.json in force, its handler writing here instead of stdout."""
+    config = json.loads((ROOT / "services" / "logging.json").read_text())
+    out = io.StringIO()
+    config["handlers"]["stdout"]["stream"] = out
+    names = ["", *config["loggers"]]
+    saved = [(logging.getLogger(n), logging.getLogger(n).handlers[:],
+              logging.getLogger(n).level, logging.getLogger(n).propagate) for n in names]
+    logging.config.dictConfig(config)
+    yield out
+    for logger, handlers, level, propagate in saved:
+        for handler in logger.handlers:
+            handler.close()
+        logger.handlers, logger.level, logger.propagate = handlers, level, propagate
+
+
+async def test_the_services_log_has_no_query_string_of_uvicorn_or_httpx(
+    services_log: io.StringIO,
+) -> None:
+    scope = {"type": "http", "method": "GET", "path": "/api/v1/stock/tea", "root_path": "",
+             "query_string": b"access_token=SECRETACCESS9", "client": ("10.0.0.7", 5123)}
+    logging.getLogger("uvicorn.access").info(  # as uvicorn's protocols write the access line
+        '%s - "%s %s HTTP/%s" %d', get_client_addr(scope), scope["method"],
+        get_path_with_query_string(scope), "1.1", 200)
+    outbound = httpx.MockTransport(lambda request: httpx.Response(200))
+    async with httpx.AsyncClient(transport=outbound) as client:
+        await client.get("http://user:SECRETPW2@payments.test/payments/cash",
+                         params={"api_key": "SECRETOUT1"})
+        assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING  # no line
+        logging.getLogger("httpx").setLevel(logging.INFO)  # an operator debugging calls
+        await client.get("http://user:SECRETPW2@payments.test/payments/cash",
+                         params={"api_key": "SECRETOUT1"})
+
+    access, request = (line["message"] for line in lines(services_log))
+    assert access == '10.0.0.7:5123 - "GET /api/v1/stock/tea HTTP/1.1" 200'
+    assert request == 'HTTP Request: GET http://payments.test/payments/cash "HTTP/1.1 200 OK"'
+    for secret in ("SECRETACCESS9", "SECRETOUT1", "SECRETPW2"):
+        assert secret not in services_log.getvalue()

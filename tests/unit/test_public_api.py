@@ -52,8 +52,8 @@ PUBLIC = {
     ],
     "kugel_common.fastapi": [
         "ERROR_RESPONSES", "ApiError", "AppSettings", "ErrorBody", "JsonLogFormatter",
-        "LogContextFilter", "Principal", "Provided", "ServiceTokens", "authenticated",
-        "create_app", "error_response", "issue_service_token",
+        "LogContextFilter", "Principal", "Provided", "RedactUrlsFilter", "ServiceTokens",
+        "authenticated", "create_app", "error_response", "issue_service_token",
     ],
     "kugel_common.dapr": [
         "BulkPublishResult", "CloudEvent", "DaprApi", "DaprClientHelper", "DropEvent",

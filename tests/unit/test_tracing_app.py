@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from dependency_injector import providers
 from fastapi import APIRouter
@@ -35,12 +37,13 @@ def upstream_pool() -> ServiceClientPool:
 
 
 async def get_once(pool: ServiceClientPool, router: APIRouter, path: str,
-                   headers: dict[str, str]) -> httpx.Response:
-    """One GET to an app built by create_app with these routes and upstream pool."""
+                   headers: dict[str, str], **app_kwargs: Any) -> httpx.Response:
+    """One GET to an app built by create_app with these routes, upstream pool and FastAPI
+    arguments."""
     container = KugelContainer()
     container.app_settings.override(providers.Object(AppSettings()))
     container.http_client.override(providers.Object(pool))
-    app = create_app(container, [router])
+    app = create_app(container, [router], **app_kwargs)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app), base_url="http://test") as client:
         return await client.get(path, headers=headers)

@@ -178,8 +178,8 @@ def _top_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     top.add_argument("--interval", type=_seconds, default=2.0,
                      help="seconds between refreshes (default 2)")
     top.add_argument("--timeout", type=_seconds, default=2.0,
-                     help="seconds a service has to answer before it shows as down "
-                          "(default 2)")
+                     help="seconds a service has to send its whole answer (at most 1 MiB) "
+                          "before it shows as down (default 2)")
     top.add_argument("--once", action="store_true",
                      help="print one frame and exit: 0 when every service answered, else 1")
 

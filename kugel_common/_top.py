@@ -1,7 +1,9 @@
 """What ``kugel top`` reads: each service's ``/dependencies``, or why it did not answer.
 
 A service that does not answer is a row that says so (refused, timeout, 401), never an error
-that stops the view: the one that is down is the one the operator is looking for.
+that stops the view: the one that is down is the one the operator is looking for. An answer is
+read within ``timeout`` seconds in all and up to ``MAX_ANSWER_BYTES``, so a service that sends
+forever, or slowly, cannot hold top up or fill its memory.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import Any
 
 import httpx
 
-__all__ = ["STACK_FILE", "Seen", "Target", "TargetError", "read_all", "stack_targets",
-           "target"]
+__all__ = ["MAX_ANSWER_BYTES", "STACK_FILE", "Seen", "Target", "TargetError", "answer",
+           "read_all", "stack_targets", "target"]
 
 # Where `make stack` (services/stack.py) writes its services' URLs while it runs.
 STACK_FILE = Path(".kugel/stack/services.json")
+# A /dependencies answer is a few KiB per service called: 1 MiB is far beyond any real one.
+MAX_ANSWER_BYTES = 1 << 20
 
 Target = tuple[str, str]  # service name, base URL (where /dependencies is)
 
@@ -60,28 +64,58 @@ class Seen:
     down: str | None = None
 
 
-async def read_all(client: httpx.AsyncClient, targets: Sequence[Target]) -> list[Seen]:
-    """Every target at once, so one slow service delays a refresh by its timeout only."""
-    return list(await asyncio.gather(*(_read(client, name, url) for name, url in targets)))
+async def read_all(client: httpx.AsyncClient, targets: Sequence[Target], *,
+                   timeout: float) -> list[Seen]:
+    """Every target at once, so one slow service delays a refresh by ``timeout`` only."""
+    return list(await asyncio.gather(*(_read(client, name, url, timeout)
+                                       for name, url in targets)))
 
 
-async def _read(client: httpx.AsyncClient, name: str, url: str) -> Seen:
+async def _read(client: httpx.AsyncClient, name: str, url: str, timeout: float) -> Seen:
     try:
-        reply = await client.get(f"{url}/dependencies")
+        async with asyncio.timeout(timeout):  # the whole answer, not each chunk of it
+            return await _ask(client, name, url)
+    except TimeoutError:
+        return Seen(name, url, down="timeout")
+
+
+async def _ask(client: httpx.AsyncClient, name: str, url: str) -> Seen:
+    try:
+        async with client.stream("GET", f"{url}/dependencies") as reply:
+            if reply.status_code == 401:
+                wrong = "x-api-key" in client.headers
+                return Seen(name, url, down="401 wrong key" if wrong else "401 no key given")
+            if reply.status_code != 200:
+                return Seen(name, url, down=f"HTTP {reply.status_code}")
+            content = await _capped(reply)
     except httpx.TimeoutException:
         return Seen(name, url, down="timeout")
     except httpx.ConnectError as exc:
         return Seen(name, url, down="refused" if _refused(exc) else "cannot connect")
     except httpx.HTTPError as exc:
         return Seen(name, url, down=type(exc).__name__)
-    if reply.status_code == 401:
-        wrong = "x-api-key" in client.headers
-        return Seen(name, url, down="401 wrong key" if wrong else "401 no key given")
-    if reply.status_code != 200:
-        return Seen(name, url, down=f"HTTP {reply.status_code}")
+    if content is None:
+        return Seen(name, url, down="answer too large")
+    return answer(name, url, content)
+
+
+async def _capped(reply: httpx.Response) -> bytes | None:
+    """The body (decoded, as a gzip bomb would be), or None past ``MAX_ANSWER_BYTES``."""
+    chunks, size = [], 0
+    async for chunk in reply.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def answer(name: str, url: str, content: bytes) -> Seen:
+    """A 200 answer's body as a Seen: up if it is a kugel ``/dependencies`` object. Its fields
+    are not checked here: a wrong one shows as ``?`` in its own cell (see _top_cells)."""
     try:
-        body = reply.json()
-    except ValueError:
+        body = json.loads(content)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("services"), dict):
         return Seen(name, url, down="not a kugel /dependencies")

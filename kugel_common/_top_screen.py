@@ -11,8 +11,7 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import httpx
 from rich import box
@@ -22,72 +21,85 @@ from rich.table import Table
 from rich.text import Text
 
 from ._top import Seen, Target, read_all
+from ._top_cells import calls, outbox, plain
 
 __all__ = ["frame", "once", "watch"]
 
 BREAKER_STYLES = {"closed": "green", "open": "bold red", "half_open": "yellow",
                   "isolated": "magenta"}
+# Lines a frame takes besides table rows: heading, blank, and per table a blank or none,
+# title, header and rule.
+_AROUND_ROWS = 9
+
+Row = tuple[Text, ...]
 
 
-def frame(seen: Sequence[Seen], heading: str) -> Group:
-    """Two tables: each service (up or why down, its outbox), then each call it makes."""
-    return Group(Text(heading, style="bold"), Text(), _services(seen), Text(), _calls(seen))
+def frame(seen: Sequence[Seen], heading: str, height: int | None = None) -> Group:
+    """Two tables: each service (up or why down, its outbox), then each call it makes. Within
+    ``height`` lines, rows that do not fit are counted on a last row instead. Every cell is a
+    ``Text``, so nothing a service sends is read as rich markup."""
+    services, calls = _services(seen), _calls(seen)
+    if height is not None:
+        room = height - _AROUND_ROWS
+        services = _fit(services, room - 1)  # a line kept for the calls
+        calls = _fit(calls, room - len(services))
+    return Group(_line(heading, style="bold"), Text(),
+                 _table("services and their outbox", services, "service", "state", "relay",
+                        "pending", "parked", "oldest waiting", left=3), Text(),
+                 _table("calls each service made (p50, p99: ms, retries included)", calls,
+                        "caller > callee", "calls", "errors", "retries", "p50", "p99",
+                        "breaker"))
 
 
-def _table(title: str, *columns: str, left: int = 1) -> Table:
+def _line(text: str, style: str = "") -> Text:
+    """One line, cut to the width: every row takes exactly one, so a frame can fit a pane."""
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def _fit(rows: list[Row], room: int) -> list[Row]:
+    if len(rows) <= max(room, 1):
+        return rows
+    kept = rows[:max(room, 1) - 1]
+    return [*kept, (_line(f"… {len(rows) - len(kept)} more rows", style="dim"),)]
+
+
+def _table(title: str, rows: list[Row], *columns: str, left: int = 1) -> Table:
     """The first ``left`` columns are names, the rest numbers."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False)
+    table = Table(title=_line(title), title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False)
     for n, column in enumerate(columns):
-        table.add_column(column, justify="left" if n < left else "right")
+        table.add_column(column, justify="left" if n < left else "right", no_wrap=True,
+                         overflow="ellipsis")
+    for cells in rows:
+        table.add_row(*cells)
     return table
 
 
-def _services(seen: Sequence[Seen]) -> Table:
-    table = _table("services and their outbox", "service", "state", "relay", "pending",
-                   "parked", "oldest waiting", left=3)
+def _services(seen: Sequence[Seen]) -> list[Row]:
+    rows: list[Row] = []
     for one in seen:
         if one.body is None:
-            table.add_row(one.name, Text(f"down: {one.down}", style="bold red"))
-            continue
-        table.add_row(one.name, Text("up", style="green"), *_outbox(one.body.get("outbox")))
-    return table
+            rows.append((_line(plain(one.name)),
+                         _line(f"down: {plain(one.down or '')}", style="bold red")))
+        else:
+            rows.append((_line(plain(one.name)), _line("up", style="green"),
+                         *map(_line, outbox(one.body.get("outbox")))))
+    return rows
 
 
-def _outbox(outbox: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """relay, pending, parked, oldest; ``-`` where the service reports no outbox."""
-    if not isinstance(outbox, Mapping):
-        return ("-", "-", "-", "-")
-    relay = str(outbox.get("relay", "-"))
-    if "store_error" in outbox:
-        return (relay, "unreadable", "-", "-")
-    oldest = outbox.get("oldest_waiting_seconds")
-    return (relay, str(outbox.get("pending", 0)), str(outbox.get("parked", 0)),
-            "-" if oldest is None else f"{oldest:.1f} s")
-
-
-def _calls(seen: Sequence[Seen]) -> Table:
+def _calls(seen: Sequence[Seen]) -> list[Row]:
     """Each caller on a row of its own, then each service it called, indented."""
-    table = _table("calls each service made (p50, p99: ms, retries included)",
-                   "caller > callee", "calls", "errors", "retries", "p50", "p99", "breaker")
+    rows: list[Row] = []
     for one in seen:
-        called = sorted((one.body or {}).get("services", {}).items())
+        called, more = calls(one.body or {})
         if called:
-            table.add_row(Text(one.name, style="bold"))
-        for callee, dependency in called:
-            total = dependency.get("total", {})
-            breaker = str(dependency.get("breaker", "-"))
-            table.add_row(f"  {callee}", str(total.get("requests", 0)),
-                          str(total.get("failures", 0)), str(total.get("retries", 0)),
-                          _ms(total.get("p50_ms")), _ms(total.get("p99_ms")),
-                          Text(breaker, style=BREAKER_STYLES.get(breaker, "")))
-    if not table.rows:
-        table.add_row("no calls yet")
-    return table
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+            rows.append((_line(plain(one.name), style="bold"),))
+        for callee, (*numbers, breaker) in called:
+            rows.append((_line(f"  {callee}"), *map(_line, numbers),
+                         _line(breaker, style=BREAKER_STYLES.get(breaker, ""))))
+        if more:
+            rows.append((_line(f"  … {more} more", style="dim"),))
+    return rows or [(_line("no calls yet"),)]
 
 
 def _heading(targets: Sequence[Target], interval: float | None) -> str:
@@ -104,7 +116,7 @@ def once(targets: Sequence[Target], *, api_key: str | None, timeout: float) -> i
 
     async def read() -> list[Seen]:
         async with _client(api_key, timeout) as client:
-            return await read_all(client, targets)
+            return await read_all(client, targets, timeout=timeout)
 
     seen = asyncio.run(read())
     Console().print(frame(seen, _heading(targets, None)))
@@ -124,8 +136,9 @@ async def _watch(targets: Sequence[Target], api_key: str | None, interval: float
     async with _client(api_key, timeout) as client:
         with _quit_key() as quit_, Live(screen=True, auto_refresh=False) as live:
             while not quit_.is_set():
-                seen = await read_all(client, targets)
-                live.update(frame(seen, _heading(targets, interval)), refresh=True)
+                seen = await read_all(client, targets, timeout=timeout)
+                live.update(frame(seen, _heading(targets, interval), live.console.height),
+                            refresh=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(quit_.wait(), interval)
 

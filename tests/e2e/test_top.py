@@ -4,11 +4,14 @@ the terminal back as it was."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -198,3 +201,42 @@ def test_ctrl_c_gives_the_terminal_back_too(tmp_path: Path) -> None:
         assert_terminal_given_back(pane)
     finally:
         pane.close()
+
+
+class Hostile(http.server.BaseHTTPRequestHandler):
+    """A service whose /dependencies holds terminal escapes and rich markup in its strings."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({
+            "services": {"\x1b]0;PWNED-TITLE\x07[bold red]MARKUP[/]": {
+                "breaker": "closed", "total": {"requests": 1, "p50_ms": "x"}}},
+            "outbox": {"relay": "running\x1b[?1049l", "pending": 0, "parked": 0}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_what_a_service_sends_never_acts_on_the_terminal(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    pane = start_top(tmp_path, "--service", f"evil=http://127.0.0.1:{server.server_port}")
+    try:
+        title = pane.show("pane_title")
+        screen = pane.wait_for(lambda s: "[bold red]MARKUP[/]" in s)
+        assert services(screen)["evil"][:2] == ["up", "running\\x1b[?1049l"]
+        assert calls(screen)["evil", "\\x1b]0;PWNED-TITLE\\x07[bold"][4] == "?"  # p50 "x"
+        time.sleep(0.5)  # a few more refreshes, each of which would have switched the screen
+        assert (pane.show("alternate_on"), pane.show("pane_title")) == ("1", title)
+        pane.tmux("send-keys", "-t", "top", "q")
+        assert_terminal_given_back(pane)
+        assert pane.show("pane_title") == title
+    finally:
+        pane.close()
+        server.shutdown()
+        server.server_close()

@@ -97,7 +97,7 @@ async def test_each_reason_a_service_is_down(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(json=CART, url="http://g/dependencies")
     targets = [(name, f"http://{name}") for name in "abcdefg"]
     async with httpx.AsyncClient(headers={"X-API-KEY": "k"}) as client:
-        seen = await read_all(client, targets)
+        seen = await read_all(client, targets, timeout=2)
     assert [one.down for one in seen] == [
         "refused", "cannot connect", "timeout", "401 wrong key", "HTTP 500",
         "not a kugel /dependencies", None]
@@ -108,7 +108,7 @@ async def test_each_reason_a_service_is_down(httpx_mock: HTTPXMock) -> None:
 async def test_401_without_a_key_says_none_was_given(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(status_code=401)
     async with httpx.AsyncClient() as client:
-        [seen] = await read_all(client, [("a", "http://a")])
+        [seen] = await read_all(client, [("a", "http://a")], timeout=2)
     assert seen.down == "401 no key given"
 
 

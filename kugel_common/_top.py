@@ -81,12 +81,17 @@ async def _read(client: httpx.AsyncClient, name: str, url: str, timeout: float) 
 
 async def _ask(client: httpx.AsyncClient, name: str, url: str) -> Seen:
     try:
-        async with client.stream("GET", f"{url}/dependencies") as reply:
+        async with client.stream("GET", f"{url}/dependencies",
+                                 headers={"Accept-Encoding": "identity"}) as reply:
             if reply.status_code == 401:
                 wrong = "x-api-key" in client.headers
                 return Seen(name, url, down="401 wrong key" if wrong else "401 no key given")
             if reply.status_code != 200:
                 return Seen(name, url, down=f"HTTP {reply.status_code}")
+            if reply.headers.get("content-encoding", "identity").strip().lower() != "identity":
+                # asked for none: a compressed answer could inflate past any cap, in one
+                # synchronous step no timeout interrupts (a gzip bomb)
+                return Seen(name, url, down="compressed answer")
             content = await _capped(reply)
     except httpx.TimeoutException:
         return Seen(name, url, down="timeout")
@@ -100,7 +105,7 @@ async def _ask(client: httpx.AsyncClient, name: str, url: str) -> Seen:
 
 
 async def _capped(reply: httpx.Response) -> bytes | None:
-    """The body (decoded, as a gzip bomb would be), or None past ``MAX_ANSWER_BYTES``."""
+    """The body as sent (never compressed: see ``_ask``), or None past ``MAX_ANSWER_BYTES``."""
     chunks, size = [], 0
     async for chunk in reply.aiter_bytes():
         size += len(chunk)

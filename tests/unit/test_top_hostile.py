@@ -167,6 +167,23 @@ async def test_an_answer_over_the_cap_is_too_large_and_not_read_to_its_end() -> 
     assert sent * 65536 <= MAX_ANSWER_BYTES + 2 * 65536
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "gzip, gzip", "deflate", "br"])
+async def test_a_compressed_answer_is_refused_unread(encoding: str) -> None:
+    """Asked for identity, so a compressed answer is not inflated: 3 KB can hold gigabytes."""
+    asked: list[str] = []
+
+    async def bomb() -> AsyncIterator[bytes]:  # streamed: the mock transport reads nothing
+        yield b"\x1f\x8b" + b"\0" * 64
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers["accept-encoding"])
+        return httpx.Response(200, content=bomb(), headers={"Content-Encoding": encoding})
+
+    async with client(handler) as http:
+        [seen] = await read_all(http, [("bomb", "http://bomb")], timeout=10)
+    assert (seen.down, asked) == ("compressed answer", ["identity"])
+
+
 async def test_the_timeout_bounds_the_whole_answer_not_each_chunk() -> None:
     async def trickle() -> AsyncIterator[bytes]:
         for _ in range(1000):  # a byte every 10 ms: each chunk in time, the whole never

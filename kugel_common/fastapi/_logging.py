@@ -55,7 +55,12 @@ class RedactUrlsFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_redacted(arg) for arg in record.args)
+            args = [_redacted(arg) for arg in record.args]
+            if record.name == "uvicorn.access" and len(args) > 2 and isinstance(args[2], str):
+                # the target as the client sent it: also "abc?..." or the absolute form a
+                # forward proxy sends ("http://host/x?..."), which do not start with "/"
+                args[2] = redact_path(args[2])
+            record.args = tuple(args)
         return True
 
 

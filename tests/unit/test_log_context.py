@@ -155,3 +155,17 @@ async def test_the_services_log_has_no_query_string_of_uvicorn_or_httpx(
     assert request == 'HTTP Request: GET http://payments.test/payments/cash "HTTP/1.1 200 OK"'
     for secret in ("SECRETACCESS9", "SECRETOUT1", "SECRETPW2"):
         assert secret not in services_log.getvalue()
+
+
+@pytest.mark.parametrize("target", ["http%3A//127.0.0.1/x?access_token=SECRETABS1",
+                                    "http://127.0.0.1/x?access_token=SECRETABS1",
+                                    "abc?access_token=SECRETABS1", "*?access_token=SECRETABS1"])
+def test_an_access_line_for_a_target_not_starting_with_a_slash_has_no_query(
+    services_log: io.StringIO, target: str,
+) -> None:
+    """The absolute form a forward proxy sends, and what a client makes up, are cut too."""
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "10.0.0.7:5123", "GET",
+                                             target, "1.1", 404)
+    [line] = lines(services_log)
+    assert line["message"] == f'10.0.0.7:5123 - "GET {target.partition("?")[0]} HTTP/1.1" 404'
+    assert "SECRETABS1" not in services_log.getvalue()

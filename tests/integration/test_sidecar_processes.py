@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -59,25 +59,30 @@ def app(seen: list[Any]) -> Starlette:
                              Route("/who", who, methods=["POST"])])
 
 
-@contextlib.contextmanager
-def sidecar(tmp_path: Path, app_id: str, app_url: str, backend: Backend) -> Iterator[str]:
+@contextlib.asynccontextmanager
+async def sidecar(tmp_path: Path, app_id: str, app_url: str,
+                  backend: Backend) -> AsyncIterator[str]:
     port = free_port()
     app_port = app_url.rsplit(":", 1)[1]
     # daprd's flags as docker-compose.yml passes them, single-dash form and ignored ones too.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kugel_common._cli", "sidecar", "-app-id", app_id,
-         "--app-port", app_port, "--dapr-http-port", str(port), "--dapr-grpc-port", "50001",
-         "--resources-path", str(tmp_path / "components"), "--config",
-         str(tmp_path / "config.yaml"), "--data-dir", str(tmp_path / "data"),
-         "--log-level", "warn", "--state-backend", backend.name],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kugel_common._cli", "sidecar", "-app-id", app_id,
+        "--app-port", app_port, "--dapr-http-port", str(port), "--dapr-grpc-port", "50001",
+        "--resources-path", str(tmp_path / "components"), "--config",
+        str(tmp_path / "config.yaml"), "--data-dir", str(tmp_path / "data"),
+        "--log-level", "warn", "--state-backend", backend.name,
         env={"PATH": "/usr/bin:/bin", "DAPR_HOST_IP": "127.0.0.1",
              "APP_API_TOKEN": f"token-of-{app_id}"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=10)
+        # Awaited, never blocking the loop: the apps it may still be delivering to run on this
+        # loop, and a blocked loop would hold the sidecar's shutdown until the timeout.
+        async with asyncio.timeout(30):
+            raw, _ = await process.communicate()
+        output = raw.decode()
         assert process.returncode == 0, output
         assert "--dapr-grpc-port 50001 is ignored" in output
 
@@ -101,13 +106,13 @@ async def two(tmp_path: Path,
         (PUBSUB + COMPONENT).replace("redis:6379", host))
     (tmp_path / "config.yaml").write_text("kind: Configuration\n")
     seen: dict[str, list[Any]] = {"a": [], "b": []}
-    async with serve_here(app(seen["a"])) as a_app, serve_here(app(seen["b"])) as b_app:
-        with sidecar(tmp_path, "a", a_app, backend) as a, \
-                sidecar(tmp_path, "b", b_app, backend) as b:
-            async with httpx.AsyncClient(timeout=10) as http:
-                await healthy(a, http)
-                await healthy(b, http)
-            yield a, b, seen
+    async with serve_here(app(seen["a"])) as a_app, serve_here(app(seen["b"])) as b_app, \
+            sidecar(tmp_path, "a", a_app, backend) as a, \
+            sidecar(tmp_path, "b", b_app, backend) as b:
+        async with httpx.AsyncClient(timeout=10) as http:
+            await healthy(a, http)
+            await healthy(b, http)
+        yield a, b, seen
 
 
 async def test_two_sidecar_processes_share_state_pubsub_and_invocation(

@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
                             "limit. A larger one gets daprd's answer for an unreadable body")
     daprd.add_argument("--dapr-http-max-request-size", type=int, metavar="MB",
                        help="deprecated, as in daprd: --max-body-size in MB")
+    daprd.add_argument("--dapr-graceful-shutdown-seconds", type=_whole_seconds, default=5,
+                       metavar="SECONDS", help="how long stopping waits for requests in "
+                                               "flight before cancelling them (default 5)")
     daprd.add_argument("--resources-path", action="append", type=Path, default=[],
                        help="folder of component, resiliency and subscription YAML files "
                             "(default: dapr/components, else ~/.dapr/components, else dapr "
@@ -189,6 +192,13 @@ def _target(value: str) -> Target:
         return target(value)
     except TargetError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _whole_seconds(value: str) -> int:
+    """daprd's flag is an int; 0 would mean no limit to uvicorn, so it is refused."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected whole seconds above 0, got {value!r}")
+    return int(value)
 
 
 def _seconds(value: str) -> float:
@@ -443,6 +453,7 @@ def _sidecar(args: argparse.Namespace) -> int:
                                state_backend=args.state_backend,
                                resiliency=resiliency, subscriptions=subscriptions,
                                directory=directory, max_body_size=_max_body_size(args),
+                               graceful_shutdown=args.dapr_graceful_shutdown_seconds,
                                peer_address=(host_address(), args.dapr_internal_grpc_port))
         asyncio.run(_serve(sidecar))
     except (ComponentError, DataDirUnusable, PeerSecretError, RedisUnreachable) as exc:

@@ -112,6 +112,15 @@ def test_sidecar_command_refuses_bad_arguments(
     assert "kugel sidecar:" in capsys.readouterr().err
 
 
+def test_sidecar_refuses_a_graceful_shutdown_of_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    """0 would mean no limit to the server underneath: refused, naming the flag."""
+    with pytest.raises(SystemExit) as exited:
+        main(["sidecar", "--app-id", "x", "--dapr-graceful-shutdown-seconds", "0"])
+    assert exited.value.code == 2
+    assert "--dapr-graceful-shutdown-seconds: expected whole seconds above 0" in (
+        capsys.readouterr().err)
+
+
 def seed_parked(path: Path, count: int = 3) -> None:
     """``count`` events, the first two parked."""
     async def seed() -> None:

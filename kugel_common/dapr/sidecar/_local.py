@@ -114,6 +114,7 @@ class LocalSidecar:
         directory: AppDirectory | None = None,
         peer_address: tuple[str, int] = ("127.0.0.1", 0),
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        graceful_shutdown: int = 5,
     ) -> None:
         """``resiliency`` and ``subscriptions`` are what :func:`load_resiliency` and
         :func:`load_subscriptions` read from the resources paths. ``sleep`` is every wait of
@@ -122,6 +123,9 @@ class LocalSidecar:
         ``state_backend`` (``_backends``) picks where state.redis data and pubsub.redis
         events live, at ``start``.
         ``max_body_size`` is daprd's ``--max-body-size`` for every app's API port.
+        ``graceful_shutdown`` is daprd's ``--dapr-graceful-shutdown-seconds`` (whole seconds,
+        above 0): ``stop`` waits at most this long for requests in flight (an invocation of
+        an app that never answers would hold it forever), then cancels them.
 
         With a ``directory`` the sidecar works with other processes on the same ``data_dir``:
         it serves its apps' invocations from other sidecars on ``peer_address`` (daprd's
@@ -141,6 +145,7 @@ class LocalSidecar:
         self._host_address = host_address()
         self._app_api_token = app_api_token
         self._clock = clock
+        self._graceful_shutdown = graceful_shutdown
         if data_dir is not None:
             _make_private_dir(data_dir)
 
@@ -201,7 +206,8 @@ class LocalSidecar:
         for name, (asgi, host, port) in listen.items():
             config = uvicorn.Config(asgi, host=host, port=port, log_level="warning",
                                     interface="asgi3", lifespan="off", date_header=False,
-                                    server_header=False)
+                                    server_header=False,
+                                    timeout_graceful_shutdown=self._graceful_shutdown)
             server = self._servers[name] = _Server(config)
             self._tasks.append(asyncio.create_task(server.serve(), name=f"sidecar {name}"))
         deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ from kugel_common.dapr.sidecar._delivery import Subscription, Verdict
 from kugel_common.dapr.sidecar._events import Published
 from kugel_common.dapr.sidecar._redis_client import connect
 from kugel_common.dapr.sidecar._redis_streams import RedisStreams
-from kugel_common.dapr.sidecar._streams import Streams
+from kugel_common.dapr.sidecar._streams import Entry, SqliteStreams, Streams
 from kugel_common.testing import FakeClock
 
 from ..waiting import drained, until
@@ -252,3 +252,35 @@ async def test_a_failing_ack_with_the_broker_up_still_logs_its_traceback(
     [record] = sidecar_records(caplog)
     assert record.levelno == logging.ERROR and record.exc_info is not None
     await broker.aclose()
+
+
+class _LosesCancel(SqliteStreams):
+    """A client library that turns a cancel during a read into its own error, as some do;
+    only the first, so that a failing test still ends (by its timeout)."""
+
+    lost = 0
+
+    async def read_new(self, group: str, pubsub: str, topic: str, count: int,
+                       block: float) -> list[Entry]:
+        try:
+            return await super().read_new(group, pubsub, topic, count, block)
+        except asyncio.CancelledError:
+            if self.lost:
+                raise
+            self.lost += 1
+            raise ConnectionError("connection closed while reading") from None
+
+
+async def test_closing_ends_a_consumer_whose_cancel_was_lost() -> None:
+    """The lost cancel left the reader looping, and the sidecar's stop waited forever."""
+    broker, streams = Broker(poll=30.0), _LosesCancel()
+    broker.route({"pubsub": streams})
+
+    async def deliver(app_id: str, sub: Subscription, message: Message) -> Verdict:
+        return Verdict.SUCCESS
+
+    broker.attach("report", SUB, deliver, ConsumerSettings(concurrency=1))
+    await asyncio.sleep(0.05)  # the reader is waiting in read_new
+    async with asyncio.timeout(5):
+        await broker.aclose()
+    assert streams.lost == 1

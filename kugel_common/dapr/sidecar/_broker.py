@@ -150,6 +150,14 @@ class Broker:
         self._up.set()
         self._outage_noted = False
         self._tick = asyncio.Event()
+        self._closing = False
+
+    @property
+    def closing(self) -> bool:
+        """Set by ``aclose``: every consumer loop ends on it too, since a cancel can be lost
+        on the way (a client library that turns it into its own error, asyncio.timeout's
+        race on Python 3.11), and a lost one held the sidecar's stop forever."""
+        return self._closing
 
     @property
     def available(self) -> bool:
@@ -217,6 +225,8 @@ class Broker:
                         for _ in range(consumer.settings.concurrency)]
 
     async def aclose(self) -> None:
+        self._closing = True
+        self._tick.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -230,6 +240,8 @@ class Broker:
 
     async def until_tick(self, seconds: float) -> None:
         """Wait ``seconds`` of real time, or less when :meth:`wake` is called."""
+        if self._closing:
+            return
         self._tick.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(seconds, 0.0)):
@@ -251,7 +263,7 @@ class _Consumer:
         self.queue: asyncio.Queue[Entry] = asyncio.Queue(settings.queue_depth)
 
     async def read(self) -> None:
-        while True:
+        while not self.broker.closing:
             await self.broker.until_up()
             try:
                 entries = await self.streams.read_new(
@@ -269,7 +281,7 @@ class _Consumer:
         if not self.settings.redelivers:
             return
         due = self.broker.now()
-        while True:
+        while not self.broker.closing:
             if self.broker.now() >= due and self.broker.available:
                 due = self.broker.now() + self.settings.redeliver_interval
                 try:
@@ -284,7 +296,7 @@ class _Consumer:
 
     async def work(self) -> None:
         """No error stops a worker: each entry ends acked or pending, never stuck."""
-        while True:
+        while not self.broker.closing:
             entry = await self.queue.get()
             message = Message(entry.id, self.sub.pubsub, self.sub.topic, entry.data,
                               entry.deliveries, self._metadata(entry))

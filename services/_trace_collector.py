@@ -4,20 +4,22 @@
 The services export with the standard OTLP/HTTP exporter (services/_otel.py), so what arrives
 here is what an OpenTelemetry collector would receive: ``POST /v1/traces``, an
 ``ExportTraceServiceRequest`` in protobuf, gzipped when ``OTEL_EXPORTER_OTLP_COMPRESSION`` says
-so. JSON bodies are refused with a 415: the exporter never sends them. One thread serves on
-127.0.0.1 on a free port; spans are kept as plain frozen records.
+so. JSON bodies are refused with a 415: the exporter never sends them. A uvicorn server in a
+thread of its own serves on 127.0.0.1 on a free port, so a synchronous caller (the demo) can
+use it; spans are kept as plain frozen records.
 """
 
 from __future__ import annotations
 
 import gzip
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+import uvicorn
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]  # no stubs
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -26,6 +28,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.trace import SpanKind
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 __all__ = ["Link", "ReceivedSpan", "TraceCollector"]
 
@@ -63,13 +69,15 @@ class TraceCollector:
     def __init__(self) -> None:
         self._spans: list[ReceivedSpan] = []
         self._changed = threading.Condition()
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="otlp-receiver", daemon=True)  # stops in 50 ms
+        app = Starlette(routes=[Route("/v1/traces", self._export, methods=["POST"])])
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
+                                                     log_level="warning", lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, name="otlp-receiver",
+                                        daemon=True)
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
         return f"http://{host!s}:{port}"
 
     def otel_env(self, delay_ms: int = 100) -> dict[str, str]:
@@ -79,12 +87,16 @@ class TraceCollector:
 
     def __enter__(self) -> TraceCollector:
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the OTLP receiver did not start")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.should_exit = True
         self._thread.join(timeout=5)
 
     def spans(self, trace_id: str | None = None) -> list[ReceivedSpan]:
@@ -96,6 +108,18 @@ class TraceCollector:
         """Wait until ``done(spans)`` holds, at most ``timeout`` seconds; whether it did."""
         with self._changed:
             return self._changed.wait_for(lambda: done(list(self._spans)), timeout)
+
+    async def _export(self, request: Request) -> Response:
+        if request.headers.get("content-type", "") != _PROTOBUF:
+            return Response(status_code=415, media_type=_PROTOBUF)
+        body = await request.body()
+        try:
+            if request.headers.get("content-encoding", "") == "gzip":
+                body = gzip.decompress(body)
+            self.receive(body)
+        except (OSError, EOFError, DecodeError):  # gzip's errors, then protobuf's
+            return Response(status_code=400, media_type=_PROTOBUF)
+        return Response(ExportTraceServiceResponse().SerializeToString(), media_type=_PROTOBUF)
 
     def receive(self, body: bytes) -> None:
         """Keep the spans of one export request (protobuf); ``DecodeError`` if it is not one."""
@@ -140,40 +164,3 @@ def _value(value: AnyValue) -> Any:
     if which == "kvlist_value":
         return _attributes(value.kvlist_value.values)
     return getattr(value, which)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, collector: TraceCollector) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.collector = collector
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # the exporter keeps its connection open between exports
-
-    def do_POST(self) -> None:
-        assert isinstance(self.server, _Server)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path != "/v1/traces":
-            return self._answer(404)
-        if self.headers.get("Content-Type", "") != _PROTOBUF:
-            return self._answer(415)
-        try:
-            if self.headers.get("Content-Encoding", "") == "gzip":
-                body = gzip.decompress(body)
-            self.server.collector.receive(body)
-        except (OSError, EOFError, DecodeError):  # gzip's errors, then protobuf's
-            return self._answer(400)
-        self._answer(200, ExportTraceServiceResponse().SerializeToString())
-
-    def _answer(self, status: int, body: bytes = b"") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", _PROTOBUF)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the demo's screen is for the demo."""

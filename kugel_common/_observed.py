@@ -27,6 +27,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from ._breaker import BreakerState
+from ._metric_catalog import ENDPOINT_COUNTERS, OUTBOX_COUNTS, RELAY_STATES
 from ._version import __version__
 
 __all__ = ["observe_app"]
@@ -38,7 +39,6 @@ Source = Callable[[], Coroutine[Any, Any, Snapshot]]
 Reading = Callable[[Snapshot], Iterator[tuple[float, dict[str, str]]]]
 
 _REUSE = 1.0
-_RELAY_STATES = ("stopped", "standby", "running", "restarting", "dead")
 
 
 class _Sources:
@@ -117,7 +117,7 @@ def _callback(reading: Reading) -> Callable[[CallbackOptions], Iterable[Observat
 
 def _instrument(meter: metrics.Meter) -> None:
     counters: list[tuple[str, str, Reading]] = [
-        *((name, text, _per_endpoint(key)) for name, key, text in _ENDPOINT_COUNTERS),
+        *((name, text, _per_endpoint(key)) for name, key, text in ENDPOINT_COUNTERS),
         ("kugel.client.call_failures", "Calls that failed, by cause.", _failures),
         ("kugel.breaker.transitions", "Breaker changes, by the state entered.", _transitions),
         ("kugel.client.connections_opened", "TCP connections opened.", _connections),
@@ -136,7 +136,7 @@ def _instrument(meter: metrics.Meter) -> None:
         ("kugel.outbox.store_readable",
          "0 when the outbox store could not be read for this collection.", "", _readable),
         *((f"kugel.outbox.{status}", text, "", _value("outbox", status))
-          for status, text in _OUTBOX_COUNTS),
+          for status, text in OUTBOX_COUNTS),
         ("kugel.outbox.oldest_waiting_age",
          "Age of the oldest held or pending event; 0 when none waits.", "s", _oldest),
     ]
@@ -145,20 +145,6 @@ def _instrument(meter: metrics.Meter) -> None:
 
 
 # -- readings: a snapshot's values and their attributes, as /metrics shows them ------------------
-
-_ENDPOINT_COUNTERS = (
-    ("kugel.client.calls", "requests", "Calls started, retries not counted."),
-    ("kugel.client.call_successes", "successes", "Calls that ended below 400."),
-    ("kugel.retries", "retries", "Retries made."),
-    ("kugel.retry_budget.denials", "budget_denials", "Retries the retry budget refused."),
-    ("kugel.breaker.rejections", "breaker_rejections", "Attempts failed fast by an open breaker."),
-)
-_OUTBOX_COUNTS = (
-    ("held", "Events recorded with a state transaction whose outcome is not known yet."),
-    ("pending", "Events waiting for the relay."),
-    ("delivered", "Delivered events still kept."),
-    ("parked", "Events refused for their own content, waiting for an operator."),
-)
 
 
 def _endpoints(snapshot: Snapshot) -> Iterator[tuple[dict[str, str], Mapping[str, Any]]]:
@@ -200,7 +186,7 @@ def _connections(snapshot: Snapshot) -> Iterator[tuple[float, dict[str, str]]]:
 
 
 def _relay_state(snapshot: Snapshot) -> Iterator[tuple[float, dict[str, str]]]:
-    for state in _RELAY_STATES:
+    for state in RELAY_STATES:
         yield float(snapshot["outbox"]["relay"] == state), {"state": state}
 
 

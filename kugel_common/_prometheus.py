@@ -20,27 +20,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ._breaker import BreakerState
+from ._metric_catalog import ENDPOINT_COUNTERS, OUTBOX_COUNTS, RELAY_STATES, prometheus_name
 
 __all__ = ["CONTENT_TYPE", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-# Counters per endpoint template: (metric name without _total, snapshot key, help).
-_ENDPOINT_COUNTERS = (
-    ("kugel_client_calls", "requests", "Calls started, retries not counted."),
-    ("kugel_client_call_successes", "successes", "Calls that ended below 400."),
-    ("kugel_retries", "retries", "Retries made."),
-    ("kugel_retry_budget_denials", "budget_denials", "Retries the retry budget refused."),
-    ("kugel_breaker_rejections", "breaker_rejections", "Attempts failed fast by an open breaker."),
-)
 _QUANTILES = (("0.5", "p50_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms"))
-_RELAY_STATES = ("stopped", "standby", "running", "restarting", "dead")
-_OUTBOX_COUNTS = (
-    ("held", "Events recorded with a state transaction whose outcome is not known yet."),
-    ("pending", "Events waiting for the relay."),
-    ("delivered", "Delivered events still kept."),
-    ("parked", "Events refused for their own content, waiting for an operator."),
-)
 
 
 def render(snapshot: Mapping[str, Any]) -> bytes:
@@ -66,8 +52,8 @@ def _services(services: Mapping[str, Any]) -> Iterator[Metric]:
     endpoint_labels = ["kugel_service", "url_template"]
     duration = Metric("http_client_request_duration_seconds",
                       "Duration of kugel's client calls, retries included.", "summary")
-    counters = [(CounterMetricFamily(name, text, labels=endpoint_labels), key)
-                for name, key, text in _ENDPOINT_COUNTERS]
+    counters = [(CounterMetricFamily(prometheus_name(name), text, labels=endpoint_labels), key)
+                for name, key, text in ENDPOINT_COUNTERS]
     failures = CounterMetricFamily("kugel_client_call_failures", "Calls that failed, by cause.",
                                    labels=[*endpoint_labels, "error_type"])
     state = GaugeMetricFamily("kugel_breaker_state", "1 for the breaker's current state.",
@@ -107,7 +93,7 @@ def _observations(summary: Metric, labels: dict[str, str], endpoint: Mapping[str
 def _outbox(outbox: Mapping[str, Any]) -> Iterator[Metric]:
     relay = GaugeMetricFamily("kugel_outbox_relay_state", "1 for the relay's current state.",
                               labels=["state"])
-    for name in _RELAY_STATES:
+    for name in RELAY_STATES:
         relay.add_metric([name], float(outbox["relay"] == name))
     yield relay
     yield CounterMetricFamily("kugel_outbox_relay_restarts", "Relay restarts after a failure.",
@@ -118,7 +104,7 @@ def _outbox(outbox: Mapping[str, Any]) -> Iterator[Metric]:
                             value=float(readable))
     if not readable:
         return
-    for status, text in _OUTBOX_COUNTS:
+    for status, text in OUTBOX_COUNTS:
         yield GaugeMetricFamily(f"kugel_outbox_{status}", text, value=outbox[status])
     oldest = outbox["oldest_waiting_seconds"]
     yield GaugeMetricFamily("kugel_outbox_oldest_waiting_age_seconds",
